@@ -1,0 +1,18 @@
+/** Unit specs sit beside the code; integration specs (real RabbitMQ and Redis) live in test/. */
+const common = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  moduleNameMapper: { '^@farm/common(|/.*)$': '<rootDir>/libs/common/src$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false, tsconfig: { isolatedModules: true } }] },
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/**/*.int-spec.ts'],
+      globalSetup: '<rootDir>/test/global-setup.ts',
+    },
+  ],
+};

@@ -1,0 +1,77 @@
+import { StoredEntry } from './availability-state';
+import { hex32 } from './hashing';
+import { Entry } from './notification';
+
+/**
+ * Pure planning of the union-merge handshake. Round 1 compares leaf digests; round 2 compares
+ * fingerprints (key hash + entry hash) inside the differing leaves only, so the bytes exchanged
+ * grow with the difference between two nodes, not with the size of their state.
+ */
+
+export type LeafDigests = Record<number, string>;
+
+/** Leaves whose digests differ (a missing leaf counts as empty). */
+export function differingLeaves(mine: LeafDigests, theirs: LeafDigests): number[] {
+  const out = new Set<number>();
+  for (const k of Object.keys(mine)) if (mine[+k] !== theirs[+k]) out.add(+k);
+  for (const k of Object.keys(theirs)) if (mine[+k] !== theirs[+k]) out.add(+k);
+  return [...out].sort((a, b) => a - b);
+}
+
+export function fingerprint(s: StoredEntry): string {
+  return hex32(s.keyHash) + hex32(s.h0) + hex32(s.h1);
+}
+
+const FP_LEN = 24;
+
+/** Fingerprints of entries, concatenated (24 hex chars each). */
+export function encodeFingerprints(entries: Iterable<StoredEntry>): string {
+  let out = '';
+  for (const s of entries) out += fingerprint(s);
+  return out;
+}
+
+export function decodeFingerprints(fps: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + FP_LEN <= fps.length; i += FP_LEN) out.push(fps.slice(i, i + FP_LEN));
+  return out;
+}
+
+export interface ExchangePlan {
+  /** My entries the peer does not hold in this exact version. */
+  send: Entry[];
+  /** Key hashes (8 hex) of peer entries I do not hold in that exact version. */
+  want: string[];
+}
+
+/** Given my entries in the differing leaves and the peer's fingerprints of the same leaves. */
+export function planExchange(mine: StoredEntry[], theirFingerprints: string[]): ExchangePlan {
+  const theirs = new Set(theirFingerprints);
+  const myFps = new Set<string>();
+  const send: Entry[] = [];
+  for (const s of mine) {
+    const fp = fingerprint(s);
+    myFps.add(fp);
+    if (!theirs.has(fp)) send.push(s.entry);
+  }
+  const want = new Set<string>();
+  for (const fp of theirs) if (!myFps.has(fp)) want.add(fp.slice(0, 8));
+  return { send, want: [...want] };
+}
+
+/**
+ * The peer's answer to round 2, computed after it merged what it was sent: its entries whose
+ * key hash was asked for, except those the asker already holds in that version.
+ */
+export function answerWants(candidates: StoredEntry[], want: string[], sentByAsker: Entry[]): Entry[] {
+  const wanted = new Set(want);
+  const sentIds = new Set(sentByAsker.map((e) => `${e.targetType}|${e.target}|${e.kind}|${e.id}|${e.timestamp}`));
+  const out: Entry[] = [];
+  for (const s of candidates) {
+    if (!wanted.has(hex32(s.keyHash))) continue;
+    const e = s.entry;
+    if (sentIds.has(`${e.targetType}|${e.target}|${e.kind}|${e.id}|${e.timestamp}`)) continue;
+    out.push(e);
+  }
+  return out;
+}
