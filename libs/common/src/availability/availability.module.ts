@@ -1,0 +1,58 @@
+import { DynamicModule, Global, Logger, Module } from '@nestjs/common';
+import { dependencyMap, loadApplicationsConfig } from '../config/dependencies';
+import { NodeEnv } from '../config/repeater.env';
+import { topology } from '../contracts/topology';
+import { AvailabilityState } from '../domain/availability-state';
+import { AmqpClient } from '../messaging/amqp-client';
+import { assertSharedTopology } from '../messaging/farm-topology';
+import { MetricsService } from '../metrics/metrics.service';
+import { createRedis } from '../redis/redis-connection';
+import { AvailabilityGuard } from './availability.guard';
+import { AvailabilityService } from './availability.service';
+import { NodeConsumers } from './consumers';
+import { LifecycleService } from './lifecycle.service';
+import { RegistryService } from './registry.service';
+import { ReplicationService } from './replication.service';
+import { StateStoreService } from './state-store.service';
+import { SyncService } from './sync.service';
+import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV, REDIS } from './tokens';
+
+/**
+ * Makes any NestJS app a repeater node: its in-process availability cache, kept current from
+ * RabbitMQ, durable in Redis, synchronised with peers at start. Import it once with the node's
+ * validated environment; inject AvailabilityService or use @RequiresAvailability with
+ * AvailabilityGuard.
+ */
+@Global()
+@Module({})
+export class AvailabilityModule {
+  static forRoot(env: NodeEnv): DynamicModule {
+    const deps = dependencyMap(loadApplicationsConfig(env.APP_DEPENDENCIES));
+    return {
+      module: AvailabilityModule,
+      providers: [
+        { provide: NODE_ENV, useValue: env },
+        { provide: AVAILABILITY_STATE, useValue: new AvailabilityState(deps) },
+        {
+          provide: AMQP_CLIENT,
+          useFactory: () => {
+            const client = new AmqpClient({ url: env.RABBITMQ_URL, name: `repeater ${env.NODE_ID}`, logger: new Logger('AMQP') });
+            client.addSetup((ch) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE)));
+            return client;
+          },
+        },
+        { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `repeater ${env.NODE_ID}`) },
+        MetricsService,
+        StateStoreService,
+        ReplicationService,
+        RegistryService,
+        NodeConsumers,
+        SyncService,
+        LifecycleService,
+        AvailabilityService,
+        AvailabilityGuard,
+      ],
+      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RegistryService, StateStoreService],
+    };
+  }
+}

@@ -1,0 +1,108 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
+import { NodeEnv } from '../config/repeater.env';
+import { topology } from '../contracts/topology';
+import { AvailabilityState } from '../domain/availability-state';
+import { AmqpClient } from '../messaging/amqp-client';
+import { MetricsService } from '../metrics/metrics.service';
+import { connectRedis } from '../redis/redis-connection';
+import { NodeConsumers } from './consumers';
+import { RegistryService } from './registry.service';
+import { StateStoreService } from './state-store.service';
+import { HandshakeReport, SyncService } from './sync.service';
+import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV, REDIS } from './tokens';
+
+export type NodeStatus = 'starting' | 'syncing' | 'ready' | 'stopping';
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
+}
+
+/**
+ * Start-up order of a node: restore from Redis, take what waited in its queue, run the first
+ * handshake, and only then take new notifications from ingress. Until then `/v1/health` says
+ * `syncing`. Shutdown: stop consuming, let in-flight work finish, leave the live table.
+ */
+@Injectable()
+export class LifecycleService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger('Node');
+  status: NodeStatus = 'starting';
+  restored = 0;
+  firstHandshake?: HandshakeReport;
+  startupMs = 0;
+  private startup?: Promise<void>;
+
+  constructor(
+    @Inject(NODE_ENV) private readonly env: NodeEnv,
+    @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(AVAILABILITY_STATE) private readonly state: AvailabilityState,
+    private readonly store: StateStoreService,
+    private readonly consumers: NodeConsumers,
+    private readonly sync: SyncService,
+    private readonly registry: RegistryService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.amqp.on('connected', () => this.metrics.brokerUp.set(1));
+    this.amqp.on('disconnected', () => this.metrics.brokerUp.set(0));
+    this.redis.on('ready', () => this.metrics.redisUp.set(1));
+    this.redis.on('close', () => this.metrics.redisUp.set(0));
+    this.startup = this.start().catch((err: Error) => this.log.error(`start-up failed: ${err.stack ?? err.message}`));
+  }
+
+  /** Resolves when the node has finished starting (ready or not). */
+  whenStarted(): Promise<void> {
+    return this.startup ?? Promise.resolve();
+  }
+
+  private async start(): Promise<void> {
+    const t0 = Date.now();
+    this.status = 'syncing';
+    await connectRedis(this.redis);
+    this.restored = await this.store.restore();
+    this.log.log(`restored ${this.restored} entries from Redis`);
+    await this.amqp.start();
+    this.registry.start();
+    await this.sync.server.resume();
+    await withTimeout(this.catchUp(), this.env.STARTUP_TIMEOUT_MS);
+    this.firstHandshake = await withTimeout(this.sync.run(), this.env.STARTUP_TIMEOUT_MS);
+    if (!this.firstHandshake) this.log.warn(`first handshake did not finish within ${this.env.STARTUP_TIMEOUT_MS} ms; going on`);
+    await this.consumers.ingress.resume();
+    this.status = 'ready';
+    this.startupMs = Date.now() - t0;
+    this.log.log(`node ${this.env.NODE_ID} ready in ${this.startupMs} ms with ${this.state.count} entries`);
+  }
+
+  /** Takes what waited in this node's queue while it was down, before the handshake. */
+  private async catchUp(): Promise<void> {
+    const queue = topology(this.env.FARM_NAMESPACE).nodeQueue(this.env.NODE_ID);
+    const waiting = await this.amqp.withChannel(async (ch) => (await ch.checkQueue(queue)).messageCount).catch(() => 0);
+    await this.consumers.fanout.resume();
+    if (waiting === 0) return;
+    this.log.log(`catching up on ${waiting} message(s) that waited in ${queue}`);
+    for (;;) {
+      if (this.consumers.fanoutHandled >= waiting) return;
+      const left = await this.amqp.withChannel(async (ch) => (await ch.checkQueue(queue)).messageCount).catch(() => 0);
+      if (left === 0 && this.consumers.fanout.inFlight === 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  get healthy(): boolean {
+    return this.status === 'ready' && this.amqp.connected && this.redis.status === 'ready';
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.status = 'stopping';
+    await Promise.all([this.consumers.ingress?.pause(), this.consumers.fanout?.pause(), this.sync.server?.pause()].map((p) => p?.catch(() => undefined)));
+    const deadline = Date.now() + 5000;
+    while ((this.consumers.ingress?.inFlight ?? 0) + (this.consumers.fanout?.inFlight ?? 0) > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.registry.stop();
+    await this.amqp.stop();
+    this.redis.disconnect();
+  }
+}

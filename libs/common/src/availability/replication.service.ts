@@ -1,0 +1,83 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { NodeEnv } from '../config/repeater.env';
+import { ORIGIN_HEADER, topology } from '../contracts/topology';
+import { AvailabilityState, StoredEntry } from '../domain/availability-state';
+import { Entry, Notification, toEntries } from '../domain/notification';
+import { AmqpClient } from '../messaging/amqp-client';
+import { MetricsService } from '../metrics/metrics.service';
+import { StateStoreService, Via } from './state-store.service';
+import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV } from './tokens';
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across local processes. */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * What consumers call: apply to the in-process cache (visible to lookups at once), persist to
+ * Redis, and (for the first node to take an ingress notification) re-broadcast to every node.
+ * Each method resolves only when its effects are durable, so the caller may then ack.
+ */
+@Injectable()
+export class ReplicationService {
+  private readonly t;
+  private readonly listeners: ((changed: StoredEntry[], via: Via) => void)[] = [];
+
+  constructor(
+    @Inject(NODE_ENV) private readonly env: NodeEnv,
+    @Inject(AVAILABILITY_STATE) private readonly state: AvailabilityState,
+    @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
+    private readonly store: StateStoreService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.t = topology(env.FARM_NAMESPACE);
+  }
+
+  /** Called for every change of the local state (e.g. to count handshake news). */
+  onChange(fn: (changed: StoredEntry[], via: Via) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** Applies entries to the cache and persists those that changed it. */
+  async apply(entries: Entry[], via: Via): Promise<StoredEntry[]> {
+    const at = preciseNow();
+    const changed: StoredEntry[] = [];
+    for (const e of entries) {
+      const s = this.state.apply(e);
+      if (s) changed.push(s);
+    }
+    if (changed.length > 0) {
+      this.metrics.applied.inc({ via }, changed.length);
+      this.metrics.entries.set(this.state.count);
+      if (via !== 'sync') for (const s of changed) this.metrics.lag.observe({ via }, Math.max(0, at - s.ts) / 1000);
+      for (const l of this.listeners) l(changed, via);
+    }
+    await this.store.persist(changed, via, at);
+    return changed;
+  }
+
+  /** First node to take a notification: apply, persist and re-broadcast (in parallel). */
+  async fromIngress(n: Notification, body: Buffer): Promise<void> {
+    await Promise.all([this.apply(toEntries(n), 'ingress'), this.rebroadcast(n, body)]);
+  }
+
+  /** A re-broadcast from the first node: apply and persist; never re-broadcast again. */
+  async fromFanout(n: Notification): Promise<void> {
+    await this.apply(toEntries(n), 'fanout');
+  }
+
+  private async rebroadcast(n: Notification, body: Buffer): Promise<void> {
+    try {
+      await this.amqp.publish(this.t.fanoutExchange, '', body, {
+        priority: n.priority,
+        messageId: n.id,
+        contentType: 'application/json',
+        headers: { [ORIGIN_HEADER]: this.env.NODE_ID },
+      });
+      this.metrics.published.inc({ exchange: 'fanout' });
+    } catch (err) {
+      this.metrics.publishFailed.inc({ exchange: 'fanout' });
+      throw err;
+    }
+  }
+}

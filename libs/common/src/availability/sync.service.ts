@@ -1,0 +1,184 @@
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { NodeEnv } from '../config/repeater.env';
+import { topology } from '../contracts/topology';
+import { parseEntries } from '../contracts/validation';
+import { AvailabilityState } from '../domain/availability-state';
+import { HandshakeEvent, choosePeers, followUpPeers } from '../domain/handshake-policy';
+import { LeafDigests, answerWants, decodeFingerprints, differingLeaves, encodeFingerprints, planExchange } from '../domain/sync-plan';
+import { AmqpClient } from '../messaging/amqp-client';
+import { assertRpcQueue } from '../messaging/farm-topology';
+import { RpcClient, serveRpc } from '../messaging/rpc';
+import { Subscription } from '../messaging/subscription';
+import { MetricsService } from '../metrics/metrics.service';
+import { RegistryService } from './registry.service';
+import { ReplicationService } from './replication.service';
+import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV } from './tokens';
+
+export interface PeerResult {
+  peer: string;
+  ok: boolean;
+  equal?: boolean;
+  sent: number;
+  learned: number;
+  ms: number;
+  error?: string;
+  followUp?: boolean;
+}
+
+export interface HandshakeReport {
+  nodeId: string;
+  mode: 'serial' | 'parallel';
+  peers: PeerResult[];
+  followUps: PeerResult[];
+  learned: number;
+  ms: number;
+  bytesOut: number;
+  bytesIn: number;
+  digest: string;
+}
+
+type Request =
+  | { op: 'digest'; from: string; leaves: LeafDigests }
+  | { op: 'exchange'; from: string; leaves: number[]; entries: unknown[]; want: string[] };
+
+/**
+ * The union-merge handshake. As initiator: compare leaf digests with each reference peer, then
+ * exchange only the entries that differ, both ways; afterwards, peers that answered before news
+ * was found elsewhere get a follow-up. As responder: merge what the initiator sends, learn from
+ * it, and return what it lacks.
+ */
+@Injectable()
+export class SyncService implements OnModuleInit {
+  private readonly log = new Logger('Sync');
+  private readonly t;
+  private rpc!: RpcClient;
+  server!: Subscription;
+  private running?: Promise<HandshakeReport>;
+
+  constructor(
+    @Inject(NODE_ENV) private readonly env: NodeEnv,
+    @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
+    @Inject(AVAILABILITY_STATE) private readonly state: AvailabilityState,
+    private readonly replication: ReplicationService,
+    private readonly registry: RegistryService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.t = topology(env.FARM_NAMESPACE);
+  }
+
+  onModuleInit(): void {
+    this.rpc = new RpcClient(this.amqp);
+    this.server = serveRpc(this.amqp, {
+      queue: this.t.rpcQueue(this.env.NODE_ID),
+      prefetch: 4,
+      paused: true,
+      assert: (ch) => assertRpcQueue(ch, this.t, this.env.NODE_ID),
+      handler: (body) => this.answer(body),
+    });
+  }
+
+  // ---- responder ----------------------------------------------------------------------------
+
+  async answer(body: Buffer): Promise<Buffer> {
+    try {
+      const req = JSON.parse(body.toString('utf8')) as Request;
+      if (req.op === 'digest') {
+        const differing = differingLeaves(this.state.leafDigests(), req.leaves ?? {});
+        if (differing.length === 0) return Buffer.from(JSON.stringify({ equal: true }));
+        return Buffer.from(JSON.stringify({ equal: false, leaves: differing, fps: encodeFingerprints(this.state.inLeaves(differing)) }));
+      }
+      if (req.op === 'exchange') {
+        const entries = parseEntries({ entries: req.entries });
+        const leaves = (req.leaves ?? []).filter((l) => Number.isInteger(l) && l >= 0 && l < 1 << 16);
+        await this.replication.apply(entries, 'sync');
+        const answer = answerWants(this.state.inLeaves(leaves), req.want ?? [], entries);
+        return Buffer.from(JSON.stringify({ entries: answer }));
+      }
+      return Buffer.from(JSON.stringify({ error: 'unknown op' }));
+    } catch (err) {
+      this.log.warn(`refused a handshake request: ${(err as Error).message.slice(0, 200)}`);
+      return Buffer.from(JSON.stringify({ error: (err as Error).message.slice(0, 500) }));
+    }
+  }
+
+  // ---- initiator ----------------------------------------------------------------------------
+
+  private async call<T>(peer: string, req: Request): Promise<T> {
+    const reply = JSON.parse((await this.rpc.call(this.t.rpcQueue(peer), Buffer.from(JSON.stringify(req)), this.env.SYNC_TIMEOUT_MS)).toString('utf8')) as T & { error?: string };
+    if (reply.error) throw new Error(`peer ${peer}: ${reply.error}`);
+    return reply;
+  }
+
+  /** Two rounds with one peer: digests, then the differing entries both ways. */
+  async syncWith(peer: string, events: HandshakeEvent[]): Promise<PeerResult> {
+    const started = Date.now();
+    const result: PeerResult = { peer, ok: false, sent: 0, learned: 0, ms: 0 };
+    try {
+      events.push({ type: 'sent', peer });
+      const r1 = await this.call<{ equal: boolean; leaves?: number[]; fps?: string }>(peer, { op: 'digest', from: this.env.NODE_ID, leaves: this.state.leafDigests() });
+      if (r1.equal) {
+        result.equal = true;
+      } else {
+        const leaves = r1.leaves ?? [];
+        const plan = planExchange(this.state.inLeaves(leaves), decodeFingerprints(r1.fps ?? ''));
+        events.push({ type: 'sent', peer });
+        const r2 = await this.call<{ entries: unknown[] }>(peer, { op: 'exchange', from: this.env.NODE_ID, leaves, entries: plan.send, want: plan.want });
+        const changed = await this.replication.apply(parseEntries({ entries: r2.entries ?? [] }), 'sync');
+        result.sent = plan.send.length;
+        result.learned = changed.length;
+      }
+      result.ok = true;
+    } catch (err) {
+      result.error = (err as Error).message;
+    }
+    events.push({ type: 'learned', peer, count: result.learned });
+    result.ms = Date.now() - started;
+    return result;
+  }
+
+  async peers(): Promise<string[]> {
+    const configured = (this.env.SYNC_PEERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const live = configured.length > 0 ? [] : (await this.registry.live()).map((n) => n.id);
+    return choosePeers(this.env.NODE_ID, configured, live, this.env.SYNC_PEER_COUNT);
+  }
+
+  /** Runs the handshake (one at a time; a second caller shares the run in progress). */
+  run(peers?: string[]): Promise<HandshakeReport> {
+    this.running ??= this.runOnce(peers).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async runOnce(given?: string[]): Promise<HandshakeReport> {
+    const started = Date.now();
+    const [out0, in0] = [this.rpc.bytesOut, this.rpc.bytesIn];
+    const peers = given ?? (await this.peers());
+    const events: HandshakeEvent[] = [];
+    let results: PeerResult[];
+    if (this.env.SYNC_MODE === 'serial') {
+      results = [];
+      for (const p of peers) results.push(await this.syncWith(p, events));
+    } else {
+      results = await Promise.all(peers.map((p) => this.syncWith(p, events)));
+    }
+    const okPeers = new Set(results.filter((r) => r.ok).map((r) => r.peer));
+    const followUps: PeerResult[] = [];
+    for (const p of followUpPeers(events).filter((x) => okPeers.has(x))) {
+      followUps.push({ ...(await this.syncWith(p, [])), followUp: true });
+    }
+    const report: HandshakeReport = {
+      nodeId: this.env.NODE_ID,
+      mode: this.env.SYNC_MODE,
+      peers: results,
+      followUps,
+      learned: results.reduce((a, r) => a + r.learned, 0),
+      ms: Date.now() - started,
+      bytesOut: this.rpc.bytesOut - out0,
+      bytesIn: this.rpc.bytesIn - in0,
+      digest: this.state.digest(),
+    };
+    this.metrics.handshakes.inc({ outcome: results.every((r) => r.ok) ? 'ok' : 'partial' });
+    const skipped = results.filter((r) => !r.ok);
+    this.log.log(`handshake with ${peers.length ? peers.join(', ') : 'nobody (first node)'}: learned ${report.learned}, ${followUps.length} follow-up(s)${skipped.length ? `, skipped ${skipped.map((r) => `${r.peer} (${r.error})`).join(', ')}` : ''} in ${report.ms} ms`);
+    return report;
+  }
+}

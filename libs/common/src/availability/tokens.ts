@@ -1,0 +1,5 @@
+/** Injection tokens of the availability module. */
+export const NODE_ENV = Symbol('NODE_ENV');
+export const AMQP_CLIENT = Symbol('AMQP_CLIENT');
+export const REDIS = Symbol('REDIS');
+export const AVAILABILITY_STATE = Symbol('AVAILABILITY_STATE');

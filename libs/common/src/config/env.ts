@@ -1,0 +1,45 @@
+import 'reflect-metadata';
+import { plainToInstance } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { ConfigError } from '../domain/errors';
+
+export const NAMESPACE_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+
+/** Variables every app reads. */
+export class BaseEnv {
+  @IsString() @Matches(/^amqps?:\/\//, { message: 'RABBITMQ_URL must be an amqp:// or amqps:// URL' })
+  RABBITMQ_URL = 'amqp://guest:guest@127.0.0.1:5672';
+
+  @IsString() @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @IsString() @Matches(NAMESPACE_PATTERN, { message: 'FARM_NAMESPACE must be 1-64 of [A-Za-z0-9._-]' })
+  FARM_NAMESPACE = 'farm';
+
+  @IsOptional() @IsInt() @Min(0) @Max(65535)
+  HTTP_PORT?: number;
+}
+
+const NUMERIC = /^-?\d+$/;
+
+/**
+ * Reads and validates the environment once, at boot: a bad value throws a ConfigError naming
+ * the variable, and nothing else in the process reads `process.env`.
+ */
+export function loadEnv<T extends object>(cls: new () => T, env: NodeJS.ProcessEnv = process.env): T {
+  const defaults = new cls() as Record<string, unknown>;
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(defaults).concat(Object.keys(env))) {
+    const v = env[key];
+    if (v === undefined || v === '') continue;
+    const isNumeric = typeof defaults[key] === 'number' || key.endsWith('_MS') || key.endsWith('_PORT') || key.endsWith('_MAX') || key.endsWith('_COUNT') || key === 'PREFETCH';
+    raw[key] = isNumeric && NUMERIC.test(v) ? Number(v) : v;
+  }
+  const cfg = plainToInstance(cls, { ...defaults, ...raw });
+  const errors = validateSync(cfg as object, { whitelist: true, forbidUnknownValues: true });
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.property}=${JSON.stringify(env[e.property] ?? null)}: ${Object.values(e.constraints ?? {}).join(', ')}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return cfg;
+}

@@ -1,0 +1,11 @@
+import { IsInt, Max, Min } from 'class-validator';
+import { BaseEnv } from './env';
+
+export class NotifierEnv extends BaseEnv {
+  @IsInt() @Min(0) @Max(65535)
+  override HTTP_PORT = 3000;
+
+  /** How long POST /v1/notifications waits for the broker's confirm before answering 503. */
+  @IsInt() @Min(100) @Max(60_000)
+  PUBLISH_TIMEOUT_MS = 5000;
+}

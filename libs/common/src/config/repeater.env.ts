@@ -1,0 +1,51 @@
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { BaseEnv } from './env';
+
+/** Environment of a repeater node (the repeater app, or any app importing the availability module). */
+export class NodeEnv extends BaseEnv {
+  @IsString({ message: 'NODE_ID is required: a unique id of this node' }) @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'NODE_ID must be 1-64 of [A-Za-z0-9_-]' })
+  NODE_ID!: string;
+
+  /** URL where peers and operators reach this node's HTTP API. */
+  @IsOptional() @IsString() @Matches(/^https?:\/\//)
+  NODE_ADDRESS?: string;
+
+  /** JSON or YAML file: applications, the resources each depends on. */
+  @IsOptional() @IsString()
+  APP_DEPENDENCIES?: string;
+
+  /** Comma-separated reference peers for the handshake; empty = random live nodes. */
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9_,-]*$/)
+  SYNC_PEERS?: string;
+
+  @IsIn(['serial', 'parallel'])
+  SYNC_MODE: 'serial' | 'parallel' = 'parallel';
+
+  @IsInt() @Min(0) @Max(64)
+  SYNC_PEER_COUNT = 2;
+
+  @IsInt() @Min(50) @Max(120_000)
+  SYNC_TIMEOUT_MS = 3000;
+
+  /** How long restore, queue catch-up and the first handshake may hold consumers paused. */
+  @IsInt() @Min(100) @Max(600_000)
+  STARTUP_TIMEOUT_MS = 15_000;
+
+  @IsInt() @Min(1) @Max(5000)
+  PREFETCH = 200;
+
+  /** A node queue nobody consumes for this long is deleted by the broker (nodes that never return). */
+  @IsInt() @Min(60_000)
+  NODE_QUEUE_EXPIRES_MS = 7 * 24 * 3600 * 1000;
+
+  @IsInt() @Min(0) @Max(10_000_000)
+  AUDIT_MAX = 10_000;
+
+  @IsInt() @Min(100) @Max(60_000)
+  HEARTBEAT_MS = 1000;
+}
+
+export class RepeaterEnv extends NodeEnv {
+  @IsInt() @Min(0) @Max(65535)
+  override HTTP_PORT = 3100;
+}

@@ -1,0 +1,54 @@
+/** Names of every exchange, queue and Redis key, derived from the farm namespace. */
+
+export const INGRESS_ROUTING_KEY = 'notification';
+export const REJECT_REASON_HEADER = 'x-reject-reason';
+export const ORIGIN_HEADER = 'x-origin-node';
+export const MAX_PRIORITY = 9;
+
+export interface Topology {
+  ns: string;
+  ingressExchange: string;
+  ingressQueue: string;
+  fanoutExchange: string;
+  deadLetterExchange: string;
+  deadQueue: string;
+  nodeQueue(nodeId: string): string;
+  rpcQueue(nodeId: string): string;
+  attendantQueue(serverId: string): string;
+}
+
+export function topology(ns: string): Topology {
+  return {
+    ns,
+    ingressExchange: `${ns}.ingress`,
+    ingressQueue: `${ns}.ingress`,
+    fanoutExchange: `${ns}.fanout`,
+    deadLetterExchange: `${ns}.dlx`,
+    deadQueue: `${ns}.dead`,
+    nodeQueue: (id) => `${ns}.node.${id}`,
+    rpcQueue: (id) => `${ns}.rpc.${id}`,
+    attendantQueue: (id) => `${ns}.attendant.${id}`,
+  };
+}
+
+export interface NodeKeys {
+  /** Hash: entry key -> canonical entry JSON. */
+  entries: string;
+  /** List: newest-first audit trail of applied notifications, capped. */
+  audit: string;
+  /** String: present while Redis still holds this node's state (absent after a Redis wipe). */
+  marker: string;
+}
+
+export function redisKeys(ns: string, nodeId: string): NodeKeys {
+  return {
+    entries: `${ns}:node:${nodeId}:entries`,
+    audit: `${ns}:node:${nodeId}:audit`,
+    marker: `${ns}:node:${nodeId}:marker`,
+  };
+}
+
+/** Hash of nodes that are up: nodeId -> JSON {address, startedAt, seenAt}. */
+export function nodesKey(ns: string): string {
+  return `${ns}:nodes`;
+}

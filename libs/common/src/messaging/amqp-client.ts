@@ -1,0 +1,211 @@
+import { EventEmitter } from 'node:events';
+import * as amqp from 'amqplib';
+import { BrokerUnavailableError } from '../domain/errors';
+import { LoggerLike, consoleLogger, describeUrl } from '../logging';
+import { Subscription, SubscriptionSpec } from './subscription';
+
+export type SetupFn = (channel: amqp.Channel) => Promise<void>;
+
+export interface AmqpClientOptions {
+  url: string;
+  /** Connection name shown in the broker's management UI. */
+  name: string;
+  logger?: LoggerLike;
+  /** Milliseconds to wait for a publisher confirm before reporting failure. */
+  confirmTimeoutMs?: number;
+}
+
+const HOW_TO_START = 'start it with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`) or point RABBITMQ_URL at a running broker';
+
+/**
+ * One AMQP connection with what amqplib leaves to the application: reconnection with backoff,
+ * topology re-declared and consumers resumed after every reconnect, a confirm channel whose
+ * publishes resolve only on the broker's ack (and reject on nack, close or timeout), and
+ * back-pressure through `drain`.
+ */
+export class AmqpClient extends EventEmitter {
+  private conn?: amqp.ChannelModel;
+  private pub?: amqp.ConfirmChannel;
+  private drainWait?: Promise<void>;
+  private readonly setups: SetupFn[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private stopped = false;
+  private connecting?: Promise<void>;
+  private failures = 0;
+  private lastComplaint = 0;
+  private readonly log: LoggerLike;
+  connected = false;
+  /** Milliseconds from the last disconnect to the last successful reconnect. */
+  lastReconnectMs = 0;
+  private disconnectedAt = 0;
+
+  constructor(private readonly opts: AmqpClientOptions) {
+    super();
+    this.log = opts.logger ?? consoleLogger(opts.name);
+  }
+
+  /** Connects in the background; resolves at the first successful connection. */
+  start(): Promise<void> {
+    this.stopped = false;
+    return new Promise((resolve) => {
+      if (this.connected) return resolve();
+      this.once('connected', () => resolve());
+      void this.connectLoop();
+    });
+  }
+
+  /** Declarations to run (again) on every connection, before subscriptions resume. */
+  addSetup(fn: SetupFn): void {
+    this.setups.push(fn);
+  }
+
+  subscribe(spec: SubscriptionSpec): Subscription {
+    const sub = new Subscription(spec, this.log);
+    this.subscriptions.push(sub);
+    if (this.conn && this.connected) void sub.attach(this.conn);
+    return sub;
+  }
+
+  private async connectLoop(): Promise<void> {
+    if (this.connecting) return this.connecting;
+    this.connecting = (async () => {
+      while (!this.stopped && !this.connected) {
+        try {
+          await this.connectOnce();
+        } catch (err) {
+          this.failures++;
+          const now = Date.now();
+          if (this.failures === 1 || now - this.lastComplaint > 30_000) {
+            this.lastComplaint = now;
+            this.log.error(`RabbitMQ is not reachable at ${describeUrl(this.opts.url)} (${(err as Error).message}); ${HOW_TO_START}. Retrying.`);
+          }
+          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** Math.min(this.failures, 5), 2000)));
+        }
+      }
+    })().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connectOnce(): Promise<void> {
+    const conn = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.name }, timeout: 5000 });
+    conn.on('error', (err: Error) => this.log.warn(`AMQP connection error: ${err.message}`));
+    conn.on('close', () => this.onClosed(conn));
+    try {
+      const setupChannel = await conn.createChannel();
+      setupChannel.on('error', () => undefined);
+      for (const fn of this.setups) await fn(setupChannel);
+      await setupChannel.close();
+      await this.openPublisher(conn);
+      this.conn = conn;
+      this.connected = true;
+      for (const sub of this.subscriptions) await sub.attach(conn);
+    } catch (err) {
+      this.connected = false;
+      await conn.close().catch(() => undefined);
+      throw err;
+    }
+    if (this.disconnectedAt > 0) {
+      this.lastReconnectMs = Date.now() - this.disconnectedAt;
+      this.log.log(`reconnected to RabbitMQ after ${this.lastReconnectMs} ms`);
+    } else if (this.failures > 0) {
+      this.log.log('connected to RabbitMQ');
+    }
+    this.failures = 0;
+    this.disconnectedAt = 0;
+    this.emit('connected');
+  }
+
+  private async openPublisher(conn: amqp.ChannelModel): Promise<void> {
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', (err: Error) => this.log.warn(`publisher channel error: ${err.message}`));
+    ch.on('close', () => {
+      if (this.pub === ch) this.pub = undefined;
+      this.drainWait = undefined;
+      // The connection may still be up (e.g. a publish to a missing exchange): reopen.
+      if (!this.stopped && this.conn === conn && this.connected) {
+        void this.openPublisher(conn).catch((e: Error) => this.log.warn(`cannot reopen publisher channel: ${e.message}`));
+      }
+    });
+    this.pub = ch;
+  }
+
+  private onClosed(conn: amqp.ChannelModel): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    this.pub = undefined;
+    this.connected = false;
+    this.disconnectedAt = Date.now();
+    for (const sub of this.subscriptions) sub.detach();
+    this.emit('disconnected');
+    if (!this.stopped) {
+      this.log.warn('lost the RabbitMQ connection; reconnecting');
+      void this.connectLoop();
+    }
+  }
+
+  /**
+   * Publishes a persistent message and resolves once the broker confirmed it. Rejects with
+   * BrokerUnavailableError when not connected, nacked, the channel closed first, or timed out:
+   * a caller never mistakes an unconfirmed message for a delivered one.
+   */
+  async publish(exchange: string, routingKey: string, content: Buffer, options: amqp.Options.Publish = {}): Promise<void> {
+    if (this.drainWait) await this.drainWait;
+    const ch = this.pub;
+    if (!ch || !this.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
+    const timeoutMs = this.opts.confirmTimeoutMs ?? 10_000;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new BrokerUnavailableError(`no publisher confirm within ${timeoutMs} ms`)), timeoutMs);
+      try {
+        const ok = ch.publish(exchange, routingKey, content, { persistent: true, ...options }, (err) => {
+          clearTimeout(timer);
+          if (err) reject(new BrokerUnavailableError(`publish not confirmed: ${err.message}`));
+          else resolve();
+        });
+        if (!ok && !this.drainWait) {
+          this.drainWait = new Promise<void>((r) => {
+            const done = (): void => {
+              ch.off('drain', done);
+              ch.off('close', done);
+              this.drainWait = undefined;
+              r();
+            };
+            ch.on('drain', done);
+            ch.on('close', done);
+          });
+        }
+      } catch (err) {
+        clearTimeout(timer);
+        reject(new BrokerUnavailableError(`publish failed: ${(err as Error).message}`));
+      }
+    });
+  }
+
+  /** Runs a function on a short-lived channel (for checks that may close their channel). */
+  async withChannel<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
+    if (!this.conn || !this.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
+    const ch = await this.conn.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      return await fn(ch);
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
+  /** A long-lived channel on the current connection (callers reopen it after 'connected'). */
+  async openChannel(): Promise<amqp.Channel> {
+    if (!this.conn || !this.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
+    const ch = await this.conn.createChannel();
+    ch.on('error', (err: Error) => this.log.warn(`channel error: ${err.message}`));
+    return ch;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const sub of this.subscriptions) sub.detach();
+    const conn = this.conn;
+    this.conn = undefined;
+    this.connected = false;
+    if (conn) await conn.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,140 @@
+import type * as amqp from 'amqplib';
+import { LoggerLike } from '../logging';
+
+/** One delivery; acks and nacks go to the channel it came on, once, and only while it is open. */
+export class Delivery {
+  private settled = false;
+
+  constructor(
+    readonly msg: amqp.ConsumeMessage,
+    private readonly channel: amqp.Channel,
+    private readonly isCurrent: (ch: amqp.Channel) => boolean,
+  ) {}
+
+  get content(): Buffer {
+    return this.msg.content;
+  }
+
+  get redelivered(): boolean {
+    return this.msg.fields.redelivered;
+  }
+
+  ack(): void {
+    this.settle((ch) => ch.ack(this.msg));
+  }
+
+  /** Rejects; without requeue the queue's dead-letter exchange takes it. */
+  nack(requeue: boolean): void {
+    this.settle((ch) => ch.nack(this.msg, false, requeue));
+  }
+
+  private settle(fn: (ch: amqp.Channel) => void): void {
+    if (this.settled) return;
+    this.settled = true;
+    // A delivery tag is only valid on its own channel: after a reconnect the broker
+    // redelivers it anyway, and acking it elsewhere would close the new channel.
+    if (!this.isCurrent(this.channel)) return;
+    try {
+      fn(this.channel);
+    } catch {
+      /* channel closed meanwhile: the broker will redeliver */
+    }
+  }
+}
+
+export interface SubscriptionSpec {
+  queue: string;
+  prefetch: number;
+  /** Declarations for this queue, run on the subscription's channel before consuming. */
+  assert?: (ch: amqp.Channel) => Promise<unknown>;
+  exclusive?: boolean;
+  /** Start without consuming until resume() (e.g. until restore and handshake are done). */
+  paused?: boolean;
+  handler: (d: Delivery) => Promise<void>;
+}
+
+/**
+ * Policy for a handler that threw instead of settling: retry once (requeue), and dead-letter a
+ * message that already failed once, so nothing loops forever.
+ */
+export function settleAfterError(d: Delivery): void {
+  d.nack(!d.redelivered);
+}
+
+/** A consumer that survives reconnects: re-attached to every new connection, pausable. */
+export class Subscription {
+  private conn?: amqp.ChannelModel;
+  private ch?: amqp.Channel;
+  private tag?: string;
+  private paused: boolean;
+  inFlight = 0;
+
+  constructor(
+    private readonly spec: SubscriptionSpec,
+    private readonly log: LoggerLike,
+  ) {
+    this.paused = spec.paused ?? false;
+  }
+
+  get consuming(): boolean {
+    return this.tag !== undefined;
+  }
+
+  async attach(conn: amqp.ChannelModel): Promise<void> {
+    this.conn = conn;
+    const ch = await conn.createChannel();
+    ch.on('error', (err: Error) => this.log.warn(`channel of ${this.spec.queue}: ${err.message}`));
+    ch.on('close', () => {
+      if (this.ch !== ch) return;
+      this.ch = undefined;
+      this.tag = undefined;
+      // Closed by the broker while the connection lives on: open a new channel.
+      if (this.conn === conn) setTimeout(() => this.conn === conn && !this.ch && void this.attach(conn).catch(() => undefined), 200);
+    });
+    await ch.prefetch(this.spec.prefetch);
+    if (this.spec.assert) await this.spec.assert(ch);
+    this.ch = ch;
+    if (!this.paused) await this.startConsuming();
+  }
+
+  detach(): void {
+    this.conn = undefined;
+    this.ch = undefined;
+    this.tag = undefined;
+  }
+
+  async pause(): Promise<void> {
+    this.paused = true;
+    const { ch, tag } = this;
+    this.tag = undefined;
+    if (ch && tag) await ch.cancel(tag).catch(() => undefined);
+  }
+
+  async resume(): Promise<void> {
+    this.paused = false;
+    if (this.ch && !this.tag) await this.startConsuming();
+  }
+
+  private async startConsuming(): Promise<void> {
+    const ch = this.ch;
+    if (!ch) return;
+    const isCurrent = (c: amqp.Channel): boolean => this.ch === c;
+    const { consumerTag } = await ch.consume(
+      this.spec.queue,
+      (msg) => {
+        if (msg === null) return; // consumer cancelled by the broker (queue deleted)
+        const d = new Delivery(msg, ch, isCurrent);
+        this.inFlight++;
+        this.spec
+          .handler(d)
+          .catch((err: Error) => {
+            this.log.error(`handler for ${this.spec.queue} failed: ${err.message}`);
+            settleAfterError(d);
+          })
+          .finally(() => this.inFlight--);
+      },
+      { noAck: false, exclusive: this.spec.exclusive ?? false },
+    );
+    this.tag = consumerTag;
+  }
+}

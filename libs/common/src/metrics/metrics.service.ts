@@ -1,0 +1,23 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one process, on a registry of its own. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+  readonly applied = new Counter({ name: 'farm_entries_applied_total', help: 'Entries that changed the local state, by path', labelNames: ['via'], registers: [this.registry] });
+  readonly received = new Counter({ name: 'farm_messages_received_total', help: 'Messages consumed, by queue role', labelNames: ['queue'], registers: [this.registry] });
+  readonly deadLettered = new Counter({ name: 'farm_messages_dead_lettered_total', help: 'Messages refused and dead-lettered', labelNames: ['queue'], registers: [this.registry] });
+  readonly published = new Counter({ name: 'farm_messages_published_total', help: 'Messages confirmed by the broker', labelNames: ['exchange'], registers: [this.registry] });
+  readonly publishFailed = new Counter({ name: 'farm_publish_failures_total', help: 'Publishes not confirmed', labelNames: ['exchange'], registers: [this.registry] });
+  readonly lag = new Histogram({ name: 'farm_apply_lag_seconds', help: 'From notification timestamp to applied on this node', labelNames: ['via'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly entries = new Gauge({ name: 'farm_entries', help: 'Entries held in the local cache', registers: [this.registry] });
+  readonly handshakes = new Counter({ name: 'farm_handshakes_total', help: 'Union-merge handshakes run, by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly brokerUp = new Gauge({ name: 'farm_broker_connected', help: '1 while connected to RabbitMQ', registers: [this.registry] });
+  readonly redisUp = new Gauge({ name: 'farm_redis_connected', help: '1 while connected to Redis', registers: [this.registry] });
+  readonly redisRewrites = new Counter({ name: 'farm_redis_state_rewrites_total', help: 'Times the node found its Redis state lost and wrote it back', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
