@@ -30,3 +30,5 @@ export * from './availability/sync.service';
 export * from './availability/registry.service';
 export * from './availability/replication.service';
 export * from './availability/state-store.service';
+export * from './http/farm-exception.filter';
+export * from './http/bootstrap';

@@ -1,0 +1,28 @@
+import { DynamicModule, Logger, Module } from '@nestjs/common';
+import { AMQP_CLIENT, AmqpClient, MetricsService, NotifierEnv, assertSharedTopology, topology } from '@farm/common';
+import { HealthController } from './http/health.controller';
+import { NotificationsController } from './http/notifications.controller';
+import { NOTIFIER_ENV, NotificationPublisher } from './publishing/notification-publisher.service';
+
+@Module({})
+export class NotifierModule {
+  static forRoot(env: NotifierEnv): DynamicModule {
+    return {
+      module: NotifierModule,
+      controllers: [NotificationsController, HealthController],
+      providers: [
+        { provide: NOTIFIER_ENV, useValue: env },
+        {
+          provide: AMQP_CLIENT,
+          useFactory: () => {
+            const c = new AmqpClient({ url: env.RABBITMQ_URL, name: 'notifier', logger: new Logger('AMQP'), confirmTimeoutMs: env.PUBLISH_TIMEOUT_MS });
+            c.addSetup((ch) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE)));
+            return c;
+          },
+        },
+        MetricsService,
+        NotificationPublisher,
+      ],
+    };
+  }
+}

@@ -1,0 +1,46 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, INGRESS_ROUTING_KEY, MetricsService, NotifierEnv, parseNotification, topology } from '@farm/common';
+
+export const NOTIFIER_ENV = Symbol('NOTIFIER_ENV');
+
+/** Validates a notification, stamps id and timestamp, and publishes it to ingress with a confirm. */
+@Injectable()
+export class NotificationPublisher implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly exchange: string;
+
+  constructor(
+    @Inject(NOTIFIER_ENV) env: NotifierEnv,
+    @Inject(AMQP_CLIENT) readonly amqp: AmqpClient,
+    private readonly metrics: MetricsService,
+  ) {
+    this.exchange = topology(env.FARM_NAMESPACE).ingressExchange;
+  }
+
+  onApplicationBootstrap(): void {
+    // Connect in the background: the API answers 503 until the broker is there.
+    void this.amqp.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.amqp.stop();
+  }
+
+  /** Resolves with the id and timestamp only once the broker has confirmed the message. */
+  async publish(body: Buffer | unknown): Promise<{ id: string; timestamp: string }> {
+    const n = parseNotification(body);
+    if (!this.amqp.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
+    try {
+      await this.amqp.publish(this.exchange, INGRESS_ROUTING_KEY, Buffer.from(JSON.stringify(n)), {
+        priority: n.priority,
+        messageId: n.id,
+        timestamp: Math.floor(Date.parse(n.timestamp) / 1000),
+        contentType: 'application/json',
+      });
+      this.metrics.published.inc({ exchange: 'ingress' });
+    } catch (err) {
+      this.metrics.publishFailed.inc({ exchange: 'ingress' });
+      throw err;
+    }
+    return { id: n.id, timestamp: n.timestamp };
+  }
+}

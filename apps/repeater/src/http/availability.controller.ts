@@ -1,0 +1,37 @@
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ALL_KINDS, AvailabilityService, HandshakeReport, RegistryService, SyncService } from '@farm/common';
+
+/** The node's view of availability: what it holds, a lookup, and the handshake on demand. */
+@Controller('v1')
+export class AvailabilityController {
+  constructor(
+    private readonly availability: AvailabilityService,
+    private readonly sync: SyncService,
+    private readonly registry: RegistryService,
+  ) {}
+
+  @Get('availability')
+  all(): { nodeId: string; count: number; digest: string; entries: unknown[] } {
+    const s = this.availability.state;
+    return { nodeId: this.availability.nodeId, count: s.count, digest: s.digest(), entries: s.entries() };
+  }
+
+  @Get('availability/:target')
+  one(@Param('target') target: string, @Query('kind') kind?: string): Record<string, unknown> {
+    const k = kind || ALL_KINDS;
+    const d = this.availability.check(target, k);
+    return { target, kind: k, ...d, dependsOn: this.availability.state.dependenciesOf(target) };
+  }
+
+  @Post('sync')
+  @HttpCode(200)
+  run(): Promise<HandshakeReport> {
+    return this.sync.run();
+  }
+
+  @Get('servers/live')
+  async live(): Promise<{ servers: { id: string; address: string; seenAt: string }[] }> {
+    const nodes = await this.registry.live();
+    return { servers: nodes.map((n) => ({ id: n.id, address: n.address, seenAt: new Date(n.seenAt).toISOString() })) };
+  }
+}

@@ -1,0 +1,18 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AvailabilityModule, RepeaterEnv } from '@farm/common';
+import { DemoController } from './demo/demo.controller';
+import { AvailabilityController } from './http/availability.controller';
+import { HealthController } from './http/health.controller';
+import { MetricsController } from './http/metrics.controller';
+
+/** A repeater node: the availability module plus its HTTP API and guarded demo applications. */
+@Module({})
+export class RepeaterModule {
+  static forRoot(env: RepeaterEnv): DynamicModule {
+    return {
+      module: RepeaterModule,
+      imports: [AvailabilityModule.forRoot(env)],
+      controllers: [AvailabilityController, HealthController, MetricsController, DemoController],
+    };
+  }
+}

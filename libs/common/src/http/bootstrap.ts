@@ -1,0 +1,35 @@
+import { INestApplication, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import express from 'express';
+import { ConfigError } from '../domain/errors';
+import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
+import { FarmExceptionFilter } from './farm-exception.filter';
+
+/**
+ * Shared bootstrap of every app: validated configuration first (a bad value stops the process
+ * with a message naming the variable), raw bodies so HTTP and AMQP share one validator, the
+ * contract's error answers, shutdown hooks, and a line saying where to look.
+ */
+export async function bootstrapHttp(name: string, makeModule: () => unknown, port: () => number): Promise<INestApplication> {
+  const log = new Logger(name);
+  let module: unknown;
+  let listenPort: number;
+  try {
+    module = makeModule();
+    listenPort = port();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`${name}: ${err.message}`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const app = await NestFactory.create(module as never, { bodyParser: false, logger: ['log', 'warn', 'error'] });
+  app.use(express.raw({ type: () => true, limit: MAX_NOTIFICATION_BYTES }));
+  app.useGlobalFilters(new FarmExceptionFilter());
+  app.enableShutdownHooks();
+  await app.listen(listenPort, '0.0.0.0');
+  const url = await app.getUrl();
+  log.log(`${name} listening on ${url.replace('[::1]', '127.0.0.1').replace('0.0.0.0', '127.0.0.1')}`);
+  return app;
+}
