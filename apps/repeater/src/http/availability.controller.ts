@@ -25,8 +25,9 @@ export class AvailabilityController {
 
   @Post('sync')
   @HttpCode(200)
-  run(): Promise<HandshakeReport> {
-    return this.sync.run();
+  run(@Query('peers') peers?: string): Promise<HandshakeReport> {
+    const list = peers?.split(',').map((p) => p.trim()).filter(Boolean);
+    return this.sync.run(list?.length ? list : undefined);
   }
 
   @Get('servers/live')

@@ -1,0 +1,24 @@
+# One image for every app of the farm; the command chooses the app:
+#   node dist/apps/<notifier|repeater|poller|attendant>/main.js   (default: the repeater)
+# Build:  docker build -t farm-availability:local .
+# Run:    docker compose up -d   (see docker-compose.yml)
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/config ./config
+USER node
+# notifier 3000, repeater 3100, poller 3200, attendant 3300 (HTTP_PORT overrides)
+EXPOSE 3000 3100 3200 3300
+CMD ["node", "dist/apps/repeater/main.js"]

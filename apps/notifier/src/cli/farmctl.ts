@@ -1,0 +1,216 @@
+/**
+ * `farmctl`: operators' command line for the availability fabric. `notify` posts a notification
+ * to the notifier; `status` reads a repeater node's view. Run through `bin/farmctl.js` (after
+ * `npm run build`) or `npx farmctl`. Exit status: 0 ok, 1 request failed, 2 usage error.
+ */
+import { FarmctlCommand, FarmctlEnv, NotifyCommand, SYNOPSIS, StatusCommand, USAGE, UsageError, parseFarmctlArgs } from './farmctl-args';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export interface FarmctlIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  fetch: typeof fetch;
+  now: () => Date;
+  env: FarmctlEnv;
+}
+
+interface Answer {
+  status: number;
+  text: string;
+  body: unknown;
+}
+
+class RequestFailed extends Error {}
+
+async function request(io: FarmctlIo, what: string, url: string, init?: RequestInit): Promise<Answer> {
+  let res: Response;
+  try {
+    res = await io.fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const detail = e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    throw new RequestFailed(`cannot reach the ${what} at ${url}: ${detail}`);
+  }
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, text, body };
+}
+
+function field(obj: unknown, name: string): unknown {
+  return typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>)[name] : undefined;
+}
+
+function str(v: unknown): string {
+  return v === undefined || v === null ? '' : String(v);
+}
+
+async function notify(cmd: NotifyCommand, io: FarmctlIo): Promise<number> {
+  const url = `${cmd.notifierUrl}/v1/notifications`;
+  const a = await request(io, 'notifier', url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(cmd.body),
+  });
+  if (cmd.json && a.body !== undefined) io.out(JSON.stringify(a.body, null, 2));
+  if (a.status === 202) {
+    if (!cmd.json) {
+      const b = cmd.body;
+      const state = b.available ? 'up' : `down (${b.reason ?? 'unknown'})`;
+      const kinds = b.requestKinds ? ` [kinds: ${b.requestKinds.join(', ')}]` : '';
+      io.out(`accepted: ${b.targetType ?? 'application'} ${b.target} ${state}${kinds}`);
+      io.out(`  id:        ${str(field(a.body, 'id'))}`);
+      io.out(`  timestamp: ${str(field(a.body, 'timestamp'))}`);
+      if (b.downAt) io.out(`  down at:   ${b.downAt}`);
+      if (b.expectedUpAt) io.out(`  expected up at: ${b.expectedUpAt}${b.autoRestore ? ' (auto-restore)' : ''}`);
+    }
+    return EXIT_OK;
+  }
+  if (a.status === 400) {
+    io.err(`refused by the notifier (400 from ${url}):`);
+    const errors = field(a.body, 'errors');
+    if (Array.isArray(errors) && errors.length > 0) {
+      for (const e of errors) io.err(`  ${str(field(e, 'field')) || '(body)'}: ${str(field(e, 'message'))}`);
+    } else {
+      io.err(`  ${a.text || '(no details)'}`);
+    }
+    return EXIT_FAILED;
+  }
+  if (a.status === 503) {
+    io.err(`the broker is unavailable (503 from ${url}): the notification was not published; try again shortly`);
+    const message = field(a.body, 'message');
+    if (message) io.err(`  ${str(message)}`);
+    return EXIT_FAILED;
+  }
+  io.err(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
+  return EXIT_FAILED;
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+function clip(text: string, max = 60): string {
+  const oneLine = text.replace(/\s+/g, ' ');
+  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+}
+
+function printEntries(body: unknown, io: FarmctlIo): void {
+  const entries = field(body, 'entries');
+  const list = Array.isArray(entries) ? entries : [];
+  io.out(`node ${str(field(body, 'nodeId'))}: ${str(field(body, 'count'))} entries, digest ${str(field(body, 'digest'))}`);
+  if (list.length === 0) {
+    io.out('(no entries: everything is available)');
+    return;
+  }
+  const now = io.now().getTime();
+  const scheduled = (e: unknown): boolean => field(e, 'available') === false && Date.parse(str(field(e, 'downAt'))) > now;
+  const rows = list.map((e) => [
+    str(field(e, 'target')),
+    str(field(e, 'targetType')),
+    str(field(e, 'kind')),
+    field(e, 'available') === true ? 'yes' : scheduled(e) ? `no, from ${str(field(e, 'downAt'))}` : 'no',
+    str(field(e, 'reason')),
+    str(field(e, 'expectedUpAt')) + (field(e, 'autoRestore') === true ? ' (auto)' : ''),
+    clip(str(field(e, 'message'))),
+  ]);
+  rows.sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]));
+  for (const l of table(['TARGET', 'TYPE', 'KIND', 'AVAILABLE', 'REASON', 'EXPECTED UP AT', 'MESSAGE'], rows)) io.out(l);
+}
+
+function printLookup(body: unknown, io: FarmctlIo): void {
+  const kind = str(field(body, 'kind'));
+  const what = `${str(field(body, 'target'))}${kind && kind !== '*' ? ` (kind ${kind})` : ''}`;
+  const available = field(body, 'available') === true;
+  if (available && field(body, 'scheduled') === true) io.out(`${what}: available, but scheduled to go down at ${str(field(body, 'downAt'))}`);
+  else io.out(`${what}: ${available ? 'available' : 'UNAVAILABLE'}`);
+  const details: [string, unknown][] = [
+    ['reason', field(body, 'reason')],
+    ['component', field(body, 'component')],
+    ['message', field(body, 'message')],
+    ['expected up at', field(body, 'expectedUpAt')],
+  ];
+  const decidedBy = field(body, 'decidedBy');
+  if (decidedBy) details.push(['decided by', `${str(field(decidedBy, 'key'))} (id ${str(field(decidedBy, 'id'))})`]);
+  const deps = field(body, 'dependsOn');
+  if (Array.isArray(deps) && deps.length > 0) details.push(['depends on', deps.join(', ')]);
+  for (const [label, value] of details) if (value !== undefined && value !== '') io.out(`  ${label}: ${str(value)}`);
+}
+
+async function status(cmd: StatusCommand, io: FarmctlIo): Promise<number> {
+  const path = cmd.target === undefined
+    ? '/v1/availability'
+    : `/v1/availability/${encodeURIComponent(cmd.target)}${cmd.kind ? `?kind=${encodeURIComponent(cmd.kind)}` : ''}`;
+  const url = `${cmd.nodeUrl}${path}`;
+  const a = await request(io, 'repeater node', url);
+  if (a.status !== 200 || a.body === undefined) {
+    io.err(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
+    return EXIT_FAILED;
+  }
+  if (cmd.json) io.out(JSON.stringify(a.body, null, 2));
+  else if (cmd.target === undefined) printEntries(a.body, io);
+  else printLookup(a.body, io);
+  return EXIT_OK;
+}
+
+async function run(cmd: FarmctlCommand, io: FarmctlIo): Promise<number> {
+  if (cmd.command === 'help') {
+    io.out(USAGE);
+    return EXIT_OK;
+  }
+  return cmd.command === 'notify' ? notify(cmd, io) : status(cmd, io);
+}
+
+/** Runs one command line (the arguments after `farmctl`) and resolves to the exit status. */
+export async function main(argv: readonly string[], io: Partial<FarmctlIo> = {}): Promise<number> {
+  const full: FarmctlIo = {
+    out: (l) => console.log(l),
+    err: (l) => console.error(l),
+    fetch: (input, init) => fetch(input, init),
+    now: () => new Date(),
+    env: process.env,
+    ...io,
+  };
+  let cmd: FarmctlCommand;
+  try {
+    cmd = parseFarmctlArgs(argv, full.now(), full.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    full.err(`farmctl: ${err.message}\n`);
+    full.err(SYNOPSIS);
+    full.err('Run `farmctl --help` for every option.');
+    return EXIT_USAGE;
+  }
+  try {
+    return await run(cmd, full);
+  } catch (err) {
+    if (err instanceof RequestFailed) {
+      full.err(`farmctl: ${err.message}`);
+      return EXIT_FAILED;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(`farmctl: ${(err as Error)?.stack ?? String(err)}`);
+      process.exitCode = EXIT_FAILED;
+    },
+  );
+}

@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as amqp from 'amqplib';
+import Redis from 'ioredis';
+import { redisKeys, topology } from '../../libs/common/src/contracts/topology';
+import { AppProcess, REPO_ROOT } from '../../libs/common/src/testing/farm-process';
+import { AuditLine } from '../../libs/common/src/redis/entry.repository';
+import { errorMessage } from './util';
+
+export interface Health {
+  status: string;
+  nodeId: string;
+  entries: number;
+  digest: string;
+}
+
+/**
+ * The repeaters of one benchmark run, in one namespace of their own: starts them from dist,
+ * remembers every process and node id, and at the end stops them all and deletes every
+ * queue, exchange and Redis key of the namespace.
+ */
+export class BenchFarm {
+  readonly procs = new Map<string, AppProcess>();
+  private readonly nodeIds = new Set<string>();
+  readonly logDir: string;
+  /** Repeaters that exited during start and were started again. */
+  readonly restarts: string[] = [];
+
+  constructor(
+    readonly ns: string,
+    readonly rabbitmqUrl: string,
+    readonly redisUrl: string,
+    readonly redis: Redis,
+  ) {
+    this.logDir = join(REPO_ROOT, '.farm', 'logs', ns);
+  }
+
+  get t(): ReturnType<typeof topology> {
+    return topology(this.ns);
+  }
+
+  auditKey(nodeId: string): string {
+    return redisKeys(this.ns, nodeId).audit;
+  }
+
+  entriesKey(nodeId: string): string {
+    return redisKeys(this.ns, nodeId).entries;
+  }
+
+  /** Spawns a repeater (not waiting for health). */
+  async spawn(nodeId: string, env: Record<string, string> = {}): Promise<AppProcess> {
+    this.nodeIds.add(nodeId);
+    const p = new AppProcess({
+      app: 'repeater',
+      name: nodeId,
+      logDir: this.logDir,
+      env: { NODE_ID: nodeId, FARM_NAMESPACE: this.ns, RABBITMQ_URL: this.rabbitmqUrl, REDIS_URL: this.redisUrl, AUDIT_MAX: '1000000', ...env },
+    });
+    this.procs.set(nodeId, p);
+    await p.start();
+    return p;
+  }
+
+  /**
+   * Waits for GET /v1/health to answer 200, failing at once if the process exits meanwhile. A
+   * process that exits during start is started once more (the shared dist may have been
+   * rebuilt under it), and that is counted in `restarts`.
+   */
+  async ready(nodeId: string, timeoutMs: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const p = this.node(nodeId);
+      const proc = p.proc;
+      let onExit: (() => void) | undefined;
+      const exited = new Promise<'exited'>((r) => {
+        onExit = () => r('exited');
+        if (proc && (proc.exitCode !== null || proc.signalCode !== null)) r('exited');
+        else proc?.once('exit', onExit);
+      });
+      const ready = p.ready(timeoutMs).then(() => 'ready' as const);
+      ready.catch(() => undefined); // still polling when the process exited first
+      const outcome = await Promise.race([ready, exited]);
+      if (onExit) proc?.removeListener('exit', onExit);
+      if (outcome === 'ready') return;
+      if (attempt >= 2) throw new Error(`${nodeId} exited with ${proc?.exitCode ?? proc?.signalCode} during start (log: ${p.logFile})`);
+      this.restarts.push(`${nodeId} exited with ${proc?.exitCode ?? proc?.signalCode} during start; started again`);
+      await new Promise((r) => setTimeout(r, 3000));
+      await p.start();
+    }
+  }
+
+  async health(nodeId: string): Promise<Health> {
+    return this.node(nodeId).get<Health>('/v1/health');
+  }
+
+  node(nodeId: string): AppProcess {
+    const p = this.procs.get(nodeId);
+    if (!p) throw new Error(`no repeater ${nodeId}`);
+    return p;
+  }
+
+  /** VmRSS of a process in MB, from /proc/<pid>/status. */
+  rssMb(nodeId: string): number {
+    const pid = this.node(nodeId).pid;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+    return Number(m[1]) / 1024;
+  }
+
+  async auditLength(nodeId: string): Promise<number> {
+    return this.redis.llen(this.auditKey(nodeId));
+  }
+
+  /** The newest `n` audit lines of a node (newest first). */
+  async newestAudit(nodeId: string, n: number): Promise<AuditLine[]> {
+    if (n <= 0) return [];
+    const out: AuditLine[] = [];
+    for (let from = 0; from < n; from += 20_000) {
+      const lines = await this.redis.lrange(this.auditKey(nodeId), from, Math.min(n, from + 20_000) - 1);
+      for (const l of lines) out.push(JSON.parse(l) as AuditLine);
+    }
+    return out;
+  }
+
+  async stop(nodeId: string): Promise<void> {
+    await this.procs.get(nodeId)?.stop('SIGTERM', 10_000);
+    this.procs.delete(nodeId);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((id) => this.stop(id).catch(() => undefined)));
+  }
+
+  /** Deletes every queue, exchange and Redis key of the namespace. */
+  async cleanup(extraQueues: string[] = [], extraExchanges: string[] = []): Promise<string[]> {
+    const problems: string[] = [];
+    const t = this.t;
+    const queues = [t.ingressQueue, t.deadQueue, ...[...this.nodeIds].flatMap((id) => [t.nodeQueue(id), t.rpcQueue(id)]), ...extraQueues];
+    const exchanges = [t.ingressExchange, t.fanoutExchange, t.deadLetterExchange, ...extraExchanges];
+    try {
+      const conn = await amqp.connect(this.rabbitmqUrl);
+      try {
+        for (const q of queues) {
+          const ch = await conn.createChannel();
+          ch.on('error', () => undefined);
+          await ch.deleteQueue(q).catch((e: unknown) => problems.push(`queue ${q}: ${errorMessage(e)}`));
+          await ch.close().catch(() => undefined);
+        }
+        for (const x of exchanges) {
+          const ch = await conn.createChannel();
+          ch.on('error', () => undefined);
+          await ch.deleteExchange(x).catch((e: unknown) => problems.push(`exchange ${x}: ${errorMessage(e)}`));
+          await ch.close().catch(() => undefined);
+        }
+      } finally {
+        await conn.close().catch(() => undefined);
+      }
+    } catch (err) {
+      problems.push(`AMQP cleanup: ${errorMessage(err)}`);
+    }
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.ns}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await this.redis.del(...keys);
+      } while (cursor !== '0');
+    } catch (err) {
+      problems.push(`Redis cleanup: ${errorMessage(err)}`);
+    }
+    return problems;
+  }
+}

@@ -1,0 +1,95 @@
+import * as amqp from 'amqplib';
+import { CpuMeter, CpuUsage, findProcess } from './cpu';
+import { pacedPublish, PaceResult } from './publisher';
+import { LatencySummary, notificationBody, notifierOptions, now, sleep, summarize } from './util';
+
+export interface FloorResult extends LatencySummary {
+  rate: number;
+  seconds: number;
+  sent: number;
+  /** Messages that did not reach every queue within the drain time. */
+  missing: number;
+  achieved_rate: number;
+  queue_arguments: Record<string, unknown>;
+  cpu: CpuUsage;
+}
+
+/** Names of a floor variant's exchange and queues. */
+export function floorNames(ns: string, name: string): { exchange: string; queues: string[] } {
+  return { exchange: `${ns}.${name}`, queues: [1, 2, 3].map((i) => `${ns}.${name}.${i}`) };
+}
+
+/**
+ * The floor: what the broker alone costs. A durable fanout exchange bound to three durable
+ * queues, persistent messages on a confirm channel with a notification's payload; three
+ * consumers (own connection each, manual ack, prefetch 200) record arrival times. Latency of a
+ * message = max over the three queues of (arrival - send).
+ */
+export async function runFloor(url: string, ns: string, rate: number, seconds: number, warmupSeconds: number, name = 'floor', queueArgs: Record<string, unknown> = {}): Promise<FloorResult> {
+  const { exchange, queues } = floorNames(ns, name);
+  const admin = await amqp.connect(url);
+  const consumers: amqp.ChannelModel[] = [];
+  try {
+    const ach = await admin.createChannel();
+    await ach.assertExchange(exchange, 'fanout', { durable: true });
+    for (const q of queues) {
+      await ach.assertQueue(q, { durable: true, arguments: queueArgs });
+      await ach.bindQueue(q, exchange, '');
+    }
+    const warm = Math.round(rate * warmupSeconds);
+    const count = warm + Math.round(rate * seconds);
+    const sendAt = new Float64Array(count).fill(NaN);
+    const arrivals = queues.map(() => new Float64Array(count).fill(NaN));
+    let arrived = 0;
+    for (let qi = 0; qi < queues.length; qi++) {
+      const conn = await amqp.connect(url);
+      consumers.push(conn);
+      const ch = await conn.createChannel();
+      await ch.prefetch(200);
+      const arr = arrivals[qi];
+      await ch.consume(
+        queues[qi],
+        (msg) => {
+          if (!msg) return;
+          const t = now();
+          const i = Number(msg.properties.messageId);
+          if (Number.isInteger(i) && i >= 0 && i < count && Number.isNaN(arr[i])) {
+            arr[i] = t;
+            arrived++;
+          }
+          ch.ack(msg);
+        },
+        { noAck: false },
+      );
+    }
+    const pub = await admin.createConfirmChannel();
+    const meter = new CpuMeter({ broker: findProcess('beam.smp'), bench: process.pid }).start();
+    const res: PaceResult = await pacedPublish(pub, {
+      rate,
+      count,
+      window: 1000,
+      make: (i) => ({ exchange, routingKey: '', content: notificationBody(`b${i}`, String(i)), options: notifierOptions(String(i)) }),
+      onSend: (i, at) => (sendAt[i] = at),
+    });
+    const deadline = now() + 10_000;
+    while (arrived < count * queues.length && now() < deadline) await sleep(20);
+    const cpu = meter.stop();
+    const lat: number[] = [];
+    let missing = 0;
+    for (let i = warm; i < count; i++) {
+      let worst = -Infinity;
+      for (const arr of arrivals) worst = Math.max(worst, arr[i] - sendAt[i]);
+      if (Number.isNaN(worst)) missing++;
+      else lat.push(worst);
+    }
+    return { rate, seconds, sent: count - warm, missing, achieved_rate: Math.round(res.achievedRate), queue_arguments: queueArgs, cpu, ...summarize(lat) };
+  } finally {
+    for (const c of consumers) await c.close().catch(() => undefined);
+    const ch = await admin.createChannel().catch(() => undefined);
+    if (ch) {
+      for (const q of queues) await ch.deleteQueue(q).catch(() => undefined);
+      await ch.deleteExchange(exchange).catch(() => undefined);
+    }
+    await admin.close().catch(() => undefined);
+  }
+}

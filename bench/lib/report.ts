@@ -1,0 +1,89 @@
+/** The figures of a run, their baselines and goals, as a JSON document and a readable table. */
+
+export interface Figures {
+  floor_p50_ms: number | null;
+  floor_p99_ms: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+  sustained_per_s: number | null;
+  lost: number | null;
+  check_ns: number | null;
+  map_get_ns: number | null;
+  redis_get_ns: number | null;
+  handshake_ms: number | null;
+  handshake_bytes: number | null;
+  full_state_bytes: number | null;
+  rss_mb: number | null;
+}
+
+/** Figures shown beside the main ones (not part of the contract of the JSON). */
+export interface Extras {
+  floor_priority_p99_ms: number | null;
+  low_rate: number;
+  low_rate_p99_ms: number | null;
+  low_rate_floor_ratio: number | null;
+  rss_empty_mb: number | null;
+  peak_applied_per_s: number | null;
+  check_hot16_ns: number | null;
+}
+
+export interface Goal {
+  name: string;
+  ours: string;
+  baseline: string;
+  goal: string;
+  met: boolean | null;
+}
+
+const fmt = (v: number | null, unit = '', digits = 2): string => (v === null || !Number.isFinite(v) ? 'n/a' : `${Number(v.toFixed(digits)).toLocaleString('en-US')}${unit}`);
+const bytes = (v: number | null): string => (v === null ? 'n/a' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} MB` : `${(v / 1e3).toFixed(1)} kB`);
+const known = (...vs: (number | null)[]): boolean => vs.every((v) => v !== null && Number.isFinite(v));
+
+/**
+ * Goals: p99 <= 10 ms and <= 3x the floor's p99; sustained >= 5,000/s with nothing lost;
+ * check() <= 250 ns; handshake <= 1 s with bytes closer to 1% of the state than to all of it
+ * (on a log scale: below sqrt(1% x whole) = 10% of the whole); RSS <= 200 MB.
+ */
+export function goals(f: Figures, x: Extras): Goal[] {
+  const oneP = f.full_state_bytes === null ? null : f.full_state_bytes * 0.01;
+  const bytesLimit = f.full_state_bytes === null ? null : Math.sqrt(0.01) * f.full_state_bytes;
+  return [
+    { name: 'latency p50', ours: fmt(f.p50_ms, ' ms'), baseline: `floor ${fmt(f.floor_p50_ms, ' ms')}`, goal: '(info)', met: null },
+    {
+      name: 'latency p99',
+      ours: fmt(f.p99_ms, ' ms'),
+      baseline: `floor ${fmt(f.floor_p99_ms, ' ms')} (priority queues ${fmt(x.floor_priority_p99_ms, ' ms')})`,
+      goal: `<= 10 ms and <= 3x floor (${fmt(f.floor_p99_ms === null ? null : 3 * f.floor_p99_ms, ' ms')})`,
+      met: known(f.p99_ms, f.floor_p99_ms) ? (f.p99_ms as number) <= 10 && (f.p99_ms as number) <= 3 * (f.floor_p99_ms as number) : null,
+    },
+    { name: `latency p99 at ${x.low_rate}/s`, ours: fmt(x.low_rate_p99_ms, ' ms'), baseline: `${fmt(x.low_rate_floor_ratio, 'x')} floor p99`, goal: '(info)', met: null },
+    { name: 'latency max', ours: fmt(f.max_ms, ' ms'), baseline: '', goal: '(info)', met: null },
+    { name: 'sustained rate', ours: fmt(f.sustained_per_s, '/s', 0), baseline: `peak applied ${fmt(x.peak_applied_per_s, '/s', 0)}`, goal: '>= 5,000/s', met: known(f.sustained_per_s) ? (f.sustained_per_s as number) >= 5000 : null },
+    { name: 'lost', ours: fmt(f.lost, '', 0), baseline: '', goal: '0', met: known(f.lost) ? f.lost === 0 : null },
+    {
+      name: 'check()',
+      ours: fmt(f.check_ns, ' ns', 1),
+      baseline: `16 hot pairs ${fmt(x.check_hot16_ns, ' ns', 0)}; Map.get ${fmt(f.map_get_ns, ' ns', 1)}; Redis GET ${fmt(f.redis_get_ns === null ? null : f.redis_get_ns / 1000, ' us', 1)}`,
+      goal: '<= 250 ns',
+      met: known(f.check_ns) ? (f.check_ns as number) <= 250 : null,
+    },
+    { name: 'handshake time', ours: fmt(f.handshake_ms, ' ms', 0), baseline: '', goal: '<= 1,000 ms', met: known(f.handshake_ms) ? (f.handshake_ms as number) <= 1000 : null },
+    {
+      name: 'handshake bytes',
+      ours: bytes(f.handshake_bytes),
+      baseline: `whole ${bytes(f.full_state_bytes)}, 1% ${bytes(oneP)}`,
+      goal: `closer to 1% (< ${bytes(bytesLimit)})`,
+      met: known(f.handshake_bytes, bytesLimit) ? (f.handshake_bytes as number) < (bytesLimit as number) : null,
+    },
+    { name: 'RSS per repeater', ours: fmt(f.rss_mb, ' MB', 1), baseline: `empty repeater ${fmt(x.rss_empty_mb, ' MB', 1)}`, goal: '<= 200 MB', met: known(f.rss_mb) ? (f.rss_mb as number) <= 200 : null },
+  ];
+}
+
+export function table(rows: Goal[]): string {
+  const head = ['figure', 'ours', 'baseline', 'goal', 'met'];
+  const cells = rows.map((r) => [r.name, r.ours, r.baseline, r.goal, r.met === null ? '' : r.met ? 'yes' : 'NO']);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]): string => c.map((s, i) => s.padEnd(widths[i])).join(' | ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...cells.map(line)].join('\n');
+}

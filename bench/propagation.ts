@@ -1,0 +1,239 @@
+/**
+ * Propagation benchmark (`npm run bench:propagation`; BENCH_QUICK=1 for a short run).
+ *
+ * In one run against the same local broker, in a fresh namespace that is deleted at the end:
+ *  (c) check() ns/op on a 100,000-entry state, beside Map.get and an awaited Redis GET;
+ *  (a) the floor: raw amqplib fanout to three durable queues, 1,000 msg/s;
+ *  (b) three repeaters: notification latency to all nodes at 1,000/s, then the highest
+ *      sustained rate over increasing steps;
+ *  (d) a handshake between two nodes of 100,000 entries with 1% divergence, and
+ *  (e) the RSS of a repeater holding 100,000 entries.
+ * Results go to bench/results/propagation.json and a table on stdout.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import * as amqp from 'amqplib';
+import Redis from 'ioredis';
+import { REPO_ROOT } from '../libs/common/src/testing/farm-process';
+import { resolveBrokers } from '../libs/common/src/testing/brokers';
+import { BenchFarm } from './lib/farm';
+import { CpuMeter, findProcess } from './lib/cpu';
+import { FloorResult, floorNames, runFloor } from './lib/floor';
+import { HandshakeResult, runHandshake } from './lib/handshake';
+import { MicroResult, runMicro } from './lib/micro';
+import { Figures, goals, table } from './lib/report';
+import { PhaseResult, SystemBench } from './lib/system';
+import { errorMessage, round, sleep } from './lib/util';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const CFG = {
+  latencyRate: 1000,
+  latencySeconds: QUICK ? 3 : 10,
+  warmupSeconds: 1,
+  lowRate: 250,
+  lowRateSeconds: QUICK ? 2 : 4,
+  priorityFloorSeconds: QUICK ? 2 : 5,
+  steps: (process.env.BENCH_STEPS ?? '1000,2000,3000,5000,7000,10000').split(',').map(Number),
+  stepSeconds: QUICK ? 2 : 3,
+  window: 2000,
+  checkCalls: QUICK ? 1_000_000 : 5_000_000,
+  redisCalls: QUICK ? 1000 : 3000,
+  handshakeEntries: 100_000,
+  handshakeRounds: QUICK ? 1 : 2,
+};
+const NODES = ['r1', 'r2', 'r3'];
+
+interface SystemResult {
+  /** The same measure at a rate the machine handles easily: the pipeline without a backlog. */
+  low_rate: PhaseResult;
+  latency: PhaseResult;
+  steps: (PhaseResult & { sustained: boolean })[];
+  sustained_per_s: number;
+  /** Highest rate at which notifications were applied on all nodes in any phase (throughput). */
+  peak_applied_per_s: number;
+  lost: number;
+  counts: Record<string, number>;
+  expected_count: number;
+  counts_match: boolean;
+  rss_empty_mb: Record<string, number>;
+  rss_after_steps_mb: Record<string, number>;
+}
+
+const log = (msg: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+async function runSystem(farm: BenchFarm): Promise<SystemResult> {
+  await Promise.all(NODES.map((n) => farm.spawn(n)));
+  await Promise.all(NODES.map((n) => farm.ready(n, 60_000)));
+  const rssEmpty: Record<string, number> = {};
+  for (const n of NODES) rssEmpty[n] = round(farm.rssMb(n), 1);
+  const conn = await amqp.connect(farm.rabbitmqUrl);
+  try {
+    const ch = await conn.createConfirmChannel();
+    const pids: Record<string, number | undefined> = { broker: findProcess('beam.smp'), redis: findProcess('redis-server'), bench: process.pid };
+    for (const n of NODES) pids[n] = farm.node(n).pid;
+    const sys = new SystemBench(farm, NODES, ch, pids);
+    log(`system: warm-up ${CFG.warmupSeconds} s at ${CFG.latencyRate}/s`);
+    const warm = await sys.phase(CFG.latencyRate, CFG.warmupSeconds, CFG.window);
+    log(`system: ${CFG.lowRateSeconds} s at ${CFG.lowRate}/s`);
+    const lowRate = await sys.phase(CFG.lowRate, CFG.lowRateSeconds, CFG.window);
+    log(`  p50 ${lowRate.p50_ms} ms, p99 ${lowRate.p99_ms} ms, max ${lowRate.max_ms} ms, lost ${lowRate.lost}`);
+    log(`system: latency ${CFG.latencySeconds} s at ${CFG.latencyRate}/s`);
+    const latency = await sys.phase(CFG.latencyRate, CFG.latencySeconds, CFG.window);
+    log(`  p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms, max ${latency.max_ms} ms, lost ${latency.lost}; CPU ${JSON.stringify(latency.cpu.by_process)}, machine ${latency.cpu.machine_busy_pct}% busy`);
+    let lost = warm.lost + lowRate.lost + latency.lost;
+    const steps: SystemResult['steps'] = [];
+    let sustained = 0;
+    for (const rate of CFG.steps) {
+      const s = await sys.phase(rate, CFG.stepSeconds, CFG.window);
+      const ok = s.achieved_rate >= 0.95 * rate && s.late === 0 && s.lost === 0 && s.nacked === 0;
+      steps.push({ ...s, sustained: ok });
+      lost += s.lost;
+      log(`  step ${rate}/s: sent at ${s.achieved_rate}/s, applied at ${s.applied_rate}/s, drained ${s.drain_ms} ms after, late ${s.late}, lost ${s.lost}, p99 ${s.p99_ms} ms -> ${ok ? 'sustained' : 'NOT sustained'}`);
+      if (!ok) break;
+      sustained = rate;
+    }
+    const counts = await sys.counts();
+    const rss: Record<string, number> = {};
+    for (const n of NODES) rss[n] = round(farm.rssMb(n), 1);
+    return {
+      low_rate: lowRate,
+      latency,
+      steps,
+      sustained_per_s: sustained,
+      peak_applied_per_s: Math.max(latency.applied_rate, ...steps.map((s) => s.applied_rate)),
+      lost,
+      counts,
+      expected_count: sys.total,
+      counts_match: Object.values(counts).every((c) => c === sys.total),
+      rss_empty_mb: rssEmpty,
+      rss_after_steps_mb: rss,
+    };
+  } finally {
+    await conn.close().catch(() => undefined);
+    await Promise.all(NODES.map((n) => farm.stop(n)));
+  }
+}
+
+async function section<T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> {
+  const t0 = Date.now();
+  log(`${name}: start`);
+  try {
+    const r = await fn();
+    log(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  } catch (err) {
+    errors[name] = errorMessage(err);
+    log(`${name}: FAILED: ${errors[name]}`);
+    return undefined;
+  }
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const brokers = await resolveBrokers();
+  const ns = `bench-${Date.now().toString(36)}-${process.pid}`;
+  const redis = new Redis(brokers.redisUrl, { maxRetriesPerRequest: 3 });
+  const farm = new BenchFarm(ns, brokers.rabbitmqUrl, brokers.redisUrl, redis);
+  const errors: Record<string, string> = {};
+  let cleaned: Promise<string[]> | undefined;
+  const cleanup = (): Promise<string[]> => (cleaned ??= (async () => {
+    await farm.stopAll();
+    const floors = [floorNames(ns, 'floor'), floorNames(ns, 'floorp')];
+    const problems = await farm.cleanup(floors.flatMap((f) => f.queues), floors.map((f) => f.exchange));
+    redis.disconnect();
+    await brokers.stop();
+    return problems;
+  })());
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: stopping repeaters and cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  const load0 = loadavg();
+  const idle = new CpuMeter({}).start();
+  await sleep(1000);
+  const busyBefore = idle.stop().machine_busy_pct;
+  log(`namespace ${ns}${QUICK ? ' (quick)' : ''}; logs in ${farm.logDir}; machine ${busyBefore}% busy before the run (others' work)`);
+  let micro: MicroResult | undefined;
+  let floor: FloorResult | undefined;
+  let floorPriority: FloorResult | undefined;
+  let system: SystemResult | undefined;
+  let hs: HandshakeResult | undefined;
+  let problems: string[] = [];
+  try {
+    micro = await section('check()', errors, () => runMicro(brokers.redisUrl, ns, CFG.checkCalls, CFG.redisCalls));
+    floor = await section('floor', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.latencySeconds, CFG.warmupSeconds));
+    // Information: the same floor on priority queues, as the farm's queues are declared.
+    floorPriority = await section('floor (priority queues)', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.priorityFloorSeconds, CFG.warmupSeconds, 'floorp', { 'x-max-priority': 9 }));
+    system = await section('system', errors, () => runSystem(farm));
+    hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));
+  } finally {
+    problems = await cleanup();
+  }
+  if (problems.length) log(`cleanup problems: ${problems.join('; ')}`);
+  if (system && !system.counts_match) errors['system counts'] = `GET /v1/availability counts ${JSON.stringify(system.counts)}, expected ${system.expected_count} on every node`;
+  if (hs && hs.runs.some((r) => !r.digests_equal)) errors['handshake digests'] = 'digests of the two nodes differ after POST /v1/sync';
+
+  const n = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
+  const figures: Figures = {
+    floor_p50_ms: n(floor?.p50_ms),
+    floor_p99_ms: n(floor?.p99_ms),
+    p50_ms: n(system?.latency.p50_ms),
+    p99_ms: n(system?.latency.p99_ms),
+    max_ms: n(system?.latency.max_ms),
+    sustained_per_s: n(system?.sustained_per_s),
+    lost: n(system?.lost),
+    check_ns: n(micro?.check_ns),
+    map_get_ns: n(micro?.map_get_ns),
+    redis_get_ns: n(micro?.redis_get_ns),
+    handshake_ms: n(hs?.handshake_ms),
+    handshake_bytes: n(hs?.handshake_bytes),
+    full_state_bytes: n(hs?.full_state_bytes),
+    rss_mb: n(hs?.rss_mb),
+  };
+  const lowP99 = n(system?.low_rate.p99_ms);
+  const rows = goals(figures, {
+    floor_priority_p99_ms: n(floorPriority?.p99_ms),
+    low_rate: CFG.lowRate,
+    low_rate_p99_ms: lowP99,
+    low_rate_floor_ratio: lowP99 !== null && figures.floor_p99_ms ? round(lowP99 / figures.floor_p99_ms, 1) : null,
+    rss_empty_mb: system ? Math.max(...Object.values(system.rss_empty_mb)) : null,
+    peak_applied_per_s: n(system?.peak_applied_per_s),
+    check_hot16_ns: n(micro?.check_hot16_ns),
+  });
+  const durationS = round((Date.now() - started) / 1000, 1);
+  const doc = {
+    ...figures,
+    date: new Date().toISOString(),
+    duration_s: durationS,
+    quick: QUICK,
+    namespace: ns,
+    config: CFG,
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, total_mem_mb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform, loadavg_before: load0, busy_before_pct: busyBefore, loadavg_after: loadavg() },
+    goals: rows,
+    all_goals_met: rows.every((r) => r.met !== false) && Object.keys(errors).length === 0,
+    details: { check: micro ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, system: system ?? null, handshake: hs ?? null },
+    errors,
+    cleanup_problems: problems,
+    restarts: farm.restarts,
+  };
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'propagation.json'), `${JSON.stringify(doc, null, 2)}\n`);
+  console.log(`\n${table(rows)}\n`);
+  if (system) console.log(`sustained steps: ${system.steps.map((s) => `${s.rate}/s ${s.sustained ? 'ok' : `failed (sent ${s.achieved_rate}/s, late ${s.late}, lost ${s.lost})`}`).join(', ')}`);
+  if (hs) console.log(`handshakes: ${hs.runs.map((r) => `round ${r.round}: ${r.ms} ms, ${r.bytes_out + r.bytes_in} B, learned ${r.learned}, sent ${r.sent}, digests ${r.digests_equal ? 'equal' : 'DIFFER'}`).join('; ')}${hs.startup ? `; at start-up: ${hs.startup.ms} ms, learned ${hs.startup.learned}` : ''}`);
+  for (const [k, v] of Object.entries(errors)) console.log(`error in ${k}: ${v}`);
+  console.log(`wrote bench/results/propagation.json in ${durationS} s`);
+  return Object.keys(errors).length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

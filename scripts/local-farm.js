@@ -1,0 +1,264 @@
+#!/usr/bin/env node
+/* eslint-disable @typescript-eslint/no-require-imports -- a plain CommonJS script */
+/**
+ * `npm start`: a whole farm on this machine. Checks that RabbitMQ and Redis answer, starts the
+ * notifier and N repeaters from dist/ (build first), prefixes their output with their names,
+ * waits until each is healthy and prints where to look. Ctrl-C or SIGTERM stops them all.
+ *
+ * Environment: RABBITMQ_URL, REDIS_URL, FARM_NAMESPACE (default farm), APP_DEPENDENCIES
+ * (default config/applications.yaml), NOTIFIER_PORT (3000), REPEATER_BASE_PORT (3100),
+ * REPEATERS (3).
+ */
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const ROOT = path.join(__dirname, '..');
+const RABBITMQ_URL = process.env.RABBITMQ_URL || 'amqp://guest:guest@127.0.0.1:5672';
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const NAMESPACE = process.env.FARM_NAMESPACE || 'farm';
+const APP_DEPENDENCIES = process.env.APP_DEPENDENCIES || path.join(ROOT, 'config', 'applications.yaml');
+const BROKER_WAIT_MS = 5000;
+const HEALTH_WAIT_MS = 60_000;
+const KILL_AFTER_MS = 5000;
+
+const say = (line) => console.log(`[local-farm] ${line}`);
+const fail = (line) => {
+  console.error(`[local-farm] ${line}`);
+  process.exit(1);
+};
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function intEnv(name, fallback, min, max) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) fail(`${name}=${raw} must be an integer ${min}-${max}`);
+  return Number(raw);
+}
+
+const NOTIFIER_PORT = intEnv('NOTIFIER_PORT', 3000, 1, 65535);
+const BASE_PORT = intEnv('REPEATER_BASE_PORT', 3100, 1, 65535);
+const REPEATERS = intEnv('REPEATERS', 3, 1, 50);
+
+/** Whether something accepts a TCP connection at the URL's host and port within the timeout. */
+function tcpAnswers(url, defaultPort, timeoutMs) {
+  const u = new URL(url);
+  const port = u.port ? Number(u.port) : defaultPort;
+  return new Promise((resolve) => {
+    const socket = net.createConnection({ host: u.hostname, port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Retries until the deadline, so a broker that is just starting gets a few seconds. */
+async function waitTcp(url, defaultPort) {
+  const deadline = Date.now() + BROKER_WAIT_MS;
+  while (Date.now() < deadline) {
+    if (await tcpAnswers(url, defaultPort, Math.max(200, Math.min(1000, deadline - Date.now())))) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+async function checkBrokers() {
+  let bad = false;
+  try {
+    new URL(RABBITMQ_URL);
+    new URL(REDIS_URL);
+  } catch {
+    fail(`RABBITMQ_URL (${RABBITMQ_URL}) or REDIS_URL (${REDIS_URL}) is not a URL`);
+  }
+  const [mq, redis] = await Promise.all([waitTcp(RABBITMQ_URL, 5672), waitTcp(REDIS_URL, 6379)]);
+  if (!mq) {
+    bad = true;
+    console.error(`[local-farm] RabbitMQ does not answer at ${RABBITMQ_URL}. Start it with one of:
+    rabbitmq-server -detached
+    docker compose up -d rabbitmq
+  or point RABBITMQ_URL at a running broker.`);
+  }
+  if (!redis) {
+    bad = true;
+    console.error(`[local-farm] Redis does not answer at ${REDIS_URL}. Start it with one of:
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379
+    docker compose up -d redis
+  or point REDIS_URL at a running server.`);
+  }
+  if (bad) process.exit(1);
+  say(`RabbitMQ answers at ${RABBITMQ_URL}, Redis at ${REDIS_URL}`);
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The demo applications of the dependency file, for the summary; mail when unreadable. */
+function demoApplications() {
+  try {
+    const doc = require('yaml').parse(fs.readFileSync(APP_DEPENDENCIES, 'utf8'));
+    const apps = Object.keys((doc && doc.applications) || {});
+    if (apps.length > 0) return apps;
+  } catch {
+    // The apps report a bad file themselves; the summary just shows the default.
+  }
+  return ['mail'];
+}
+
+const children = [];
+let stopping = false;
+
+function prefixLines(stream, prefix, out) {
+  readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${prefix}${line}\n`));
+}
+
+function start(name, app, port, extraEnv) {
+  const url = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, ...extraEnv, HTTP_PORT: String(port), FARM_NAMESPACE: NAMESPACE, APP_DEPENDENCIES, RABBITMQ_URL, REDIS_URL };
+  if (!process.stdout.isTTY && env.NO_COLOR === undefined) env.NO_COLOR = '1';
+  // Own process group: Ctrl-C reaches only this script, which then stops each child once.
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', app, 'main.js')], {
+    cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  });
+  const child = { name, app, port, url, proc, exited: false };
+  const prefix = `[${name}] `.padEnd(Math.max(...['notifier', `node-${REPEATERS}`].map((n) => n.length)) + 3);
+  prefixLines(proc.stdout, prefix, process.stdout);
+  prefixLines(proc.stderr, prefix, process.stderr);
+  child.done = new Promise((resolve) => {
+    proc.once('exit', (code, signal) => {
+      child.exited = true;
+      if (!stopping) say(`${name} (pid ${proc.pid}) exited unexpectedly (${signal ? `signal ${signal}` : `code ${code}`}); see its output above`);
+      resolve();
+      if (!stopping && children.every((c) => c.exited)) {
+        say('every process has exited; stopping');
+        process.exit(1);
+      }
+    });
+    proc.once('error', (err) => {
+      say(`${name} could not start: ${err.message}`);
+    });
+  });
+  children.push(child);
+  return child;
+}
+
+function healthStatus(url) {
+  return new Promise((resolve) => {
+    const req = http.get(`${url}/v1/health`, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(0));
+  });
+}
+
+async function waitHealthy(child) {
+  const deadline = Date.now() + HEALTH_WAIT_MS;
+  let last = 0;
+  while (Date.now() < deadline && !stopping) {
+    if (child.exited) throw new Error(`${child.name} exited before it became healthy`);
+    last = await healthStatus(child.url);
+    if (last === 200) return;
+    await sleep(300);
+  }
+  if (!stopping) throw new Error(`${child.name} is not healthy at ${child.url}/v1/health after ${HEALTH_WAIT_MS / 1000} s (last status ${last || 'no answer'})`);
+}
+
+/** SIGTERM to every child, SIGKILL to those still running after KILL_AFTER_MS; then exit. */
+async function stopAll(code, why) {
+  if (stopping) return;
+  stopping = true;
+  const running = children.filter((c) => !c.exited);
+  if (why) say(`${why}; stopping ${running.map((c) => c.name).join(', ') || 'nothing'}`);
+  for (const c of running) c.proc.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    for (const c of children.filter((x) => !x.exited)) {
+      say(`${c.name} did not stop within ${KILL_AFTER_MS / 1000} s; killing it`);
+      c.proc.kill('SIGKILL');
+    }
+  }, KILL_AFTER_MS);
+  await Promise.all(running.map((c) => c.done));
+  clearTimeout(timer);
+  say('stopped');
+  process.exit(code);
+}
+
+function summary(notifier, repeaters) {
+  const apps = demoApplications();
+  const upAt = new Date(Date.now() + 2 * 3600 * 1000).toISOString();
+  const notifierOpt = NOTIFIER_PORT === 3000 ? '' : ` --notifier ${notifier.url}`;
+  const nodeOpt = BASE_PORT === 3100 ? '' : ` --node ${repeaters[0].url}`;
+  const body = JSON.stringify({ target: 'db-main', targetType: 'resource', available: false, reason: 'maintenance', expectedUpAt: upAt, message: 'database maintenance' });
+  const lines = [
+    '',
+    `Local farm is up (FARM_NAMESPACE=${NAMESPACE}, ${repeaters.length} repeaters)`,
+    '',
+    `  notifier  ${notifier.url}  (POST /v1/notifications, GET /v1/health, GET /metrics)`,
+    ...repeaters.map((r) => `  ${r.name.padEnd(8)}  ${r.url}/v1/availability  ${r.url}/v1/health  ${r.url}/metrics`),
+    '',
+    'Demo routes (503 with Retry-After while the application is unavailable):',
+    ...apps.map((a, i) => `  ${repeaters[i % repeaters.length].url}/apps/${a}${i === 0 ? '/send' : ''}`),
+    '',
+    'Try:',
+    `  curl -i -X POST ${notifier.url}/v1/notifications -H 'content-type: application/json' \\`,
+    `    -d '${body}'`,
+    `  npx farmctl notify --target mail --down --reason maintenance --for 2h${notifierOpt}`,
+    `  npx farmctl status${nodeOpt}`,
+    `  npx farmctl status --target mail --kind send --node ${repeaters[repeaters.length - 1].url}`,
+    `  npx farmctl notify --resource db-main --up${notifierOpt}`,
+    '',
+    'Ctrl-C stops the farm.',
+    '',
+  ];
+  console.log(lines.join('\n'));
+}
+
+async function main() {
+  for (const app of ['notifier', 'repeater']) {
+    if (!fs.existsSync(path.join(ROOT, 'dist', 'apps', app, 'main.js'))) fail(`dist/apps/${app}/main.js is missing: run \`npm run build\` first (or \`npm start\`)`);
+  }
+  await checkBrokers();
+  const ports = [NOTIFIER_PORT, ...Array.from({ length: REPEATERS }, (_, i) => BASE_PORT + i)];
+  if (new Set(ports).size !== ports.length) fail(`NOTIFIER_PORT ${NOTIFIER_PORT} overlaps the repeaters' ports ${BASE_PORT}-${BASE_PORT + REPEATERS - 1}`);
+  for (const port of ports) {
+    if (!(await portFree(port))) fail(`port ${port} is in use (another local farm running?); set NOTIFIER_PORT / REPEATER_BASE_PORT to use others`);
+  }
+
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => void stopAll(0, `${sig} received`));
+  // Last resort if this script dies of an error: leave no children behind.
+  process.on('exit', () => {
+    for (const c of children) if (!c.exited) c.proc.kill('SIGKILL');
+  });
+
+  say(`starting the notifier and ${REPEATERS} repeaters (FARM_NAMESPACE=${NAMESPACE}, APP_DEPENDENCIES=${APP_DEPENDENCIES})`);
+  const notifier = start('notifier', 'notifier', NOTIFIER_PORT, {});
+  const repeaters = Array.from({ length: REPEATERS }, (_, i) => {
+    const port = BASE_PORT + i;
+    return start(`node-${i + 1}`, 'repeater', port, { NODE_ID: `node-${i + 1}`, NODE_ADDRESS: `http://127.0.0.1:${port}` });
+  });
+  try {
+    await Promise.all(children.map(waitHealthy));
+  } catch (err) {
+    await stopAll(1, err.message);
+    return;
+  }
+  if (!stopping) summary(notifier, repeaters);
+}
+
+main().catch((err) => {
+  console.error(`[local-farm] ${(err && err.stack) || err}`);
+  void stopAll(1, 'unexpected error');
+});

@@ -1,0 +1,138 @@
+import * as amqp from 'amqplib';
+import Redis from 'ioredis';
+import { join } from 'node:path';
+import { topology } from '../../libs/common/src/contracts/topology';
+import { uniqueNamespace } from '../../libs/common/src/testing/brokers';
+import { AppProcess, AvailabilitySnapshot, REPO_ROOT } from '../../libs/common/src/testing/farm-process';
+import { waitFor } from '../../libs/common/src/testing/wait-for';
+
+export const RABBITMQ_URL = (): string => process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const REDIS_URL = (): string => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * A farm of real processes for one suite, in a namespace of its own: repeater nodes and a
+ * notifier started from dist/, a direct AMQP connection and a Redis client for acting on the
+ * broker and the store, and cleanup of everything the namespace created.
+ */
+export class TestFarm {
+  readonly ns: string;
+  readonly t;
+  readonly nodes = new Map<string, AppProcess>();
+  notifier?: AppProcess;
+  redis: Redis;
+  private conn?: amqp.ChannelModel;
+  private ch?: Promise<amqp.ConfirmChannel>;
+
+  constructor(name: string, private readonly baseEnv: Record<string, string> = {}) {
+    this.ns = uniqueNamespace(name);
+    this.t = topology(this.ns);
+    this.redis = new Redis(REDIS_URL(), { maxRetriesPerRequest: null });
+  }
+
+  env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+    return {
+      FARM_NAMESPACE: this.ns,
+      RABBITMQ_URL: RABBITMQ_URL(),
+      REDIS_URL: REDIS_URL(),
+      APP_DEPENDENCIES: join(REPO_ROOT, 'config', 'applications.yaml'),
+      HEARTBEAT_MS: '300',
+      SYNC_TIMEOUT_MS: '3000',
+      ...this.baseEnv,
+      ...extra,
+    };
+  }
+
+  /** Starts (or restarts, on the same port) a repeater node and waits until it is healthy. */
+  async startNode(id: string, extra: Record<string, string | undefined> = {}, waitReady = true): Promise<AppProcess> {
+    let node = this.nodes.get(id);
+    if (!node || Object.keys(extra).length > 0) {
+      const port = node?.port ?? 0;
+      node = new AppProcess({ app: 'repeater', name: `${this.ns}-${id}`, env: { ...this.env(extra), NODE_ID: id } });
+      node.port = port;
+      this.nodes.set(id, node);
+    }
+    await node.start();
+    return waitReady ? node.ready() : node;
+  }
+
+  async startNotifier(extra: Record<string, string> = {}): Promise<AppProcess> {
+    this.notifier ??= new AppProcess({ app: 'notifier', name: `${this.ns}-notifier`, env: this.env(extra) });
+    await this.notifier.start();
+    return this.notifier.ready();
+  }
+
+  node(id: string): AppProcess {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** One confirm channel for the suite (opened once, even when asked concurrently). */
+  channel(): Promise<amqp.ConfirmChannel> {
+    this.ch ??= (async () => {
+      this.conn = await amqp.connect(RABBITMQ_URL());
+      this.conn.on('error', () => undefined);
+      const ch = await this.conn.createConfirmChannel();
+      ch.on('error', () => undefined);
+      return ch;
+    })();
+    return this.ch;
+  }
+
+  /** Publishes raw bytes to the ingress exchange, as any AMQP client may, and waits for the confirm. */
+  async publishRaw(body: Buffer | string, options: amqp.Options.Publish = {}): Promise<void> {
+    const ch = await this.channel();
+    ch.publish(this.t.ingressExchange, 'notification', Buffer.isBuffer(body) ? body : Buffer.from(body), { persistent: true, ...options });
+    await ch.waitForConfirms();
+  }
+
+  async publish(n: Record<string, unknown>): Promise<void> {
+    await this.publishRaw(JSON.stringify(n));
+  }
+
+  async snapshot(id: string): Promise<AvailabilitySnapshot> {
+    return this.node(id).get<AvailabilitySnapshot>('/v1/availability');
+  }
+
+  /** Waits until every running node holds `count` entries and all digests are equal. */
+  async converged(count: number, ids = [...this.nodes.keys()], timeoutMs = 15_000): Promise<AvailabilitySnapshot[]> {
+    return waitFor(`nodes ${ids.join(', ')} converged on ${count} entries`, async () => {
+      const snaps = await Promise.all(ids.map((id) => this.snapshot(id)));
+      const ok = snaps.every((s) => s.count === count && s.digest === snaps[0].digest);
+      return ok ? snaps : undefined;
+    }, timeoutMs, 100);
+  }
+
+  async deadLetters(): Promise<{ reason: string; body: string }[]> {
+    const ch = await this.channel();
+    const out: { reason: string; body: string }[] = [];
+    for (;;) {
+      const m = await ch.get(this.t.deadQueue, { noAck: true });
+      if (!m) return out;
+      out.push({ reason: String(m.properties.headers?.['x-reject-reason'] ?? ''), body: m.content.toString('utf8').slice(0, 200) });
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all([...this.nodes.values(), ...(this.notifier ? [this.notifier] : [])].map((p) => p.stop('SIGKILL')));
+    try {
+      const conn = await amqp.connect(RABBITMQ_URL());
+      conn.on('error', () => undefined);
+      const ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      for (const q of [this.t.ingressQueue, this.t.deadQueue, ...[...this.nodes.keys()].map((id) => this.t.nodeQueue(id))]) await ch.deleteQueue(q).catch(() => undefined);
+      for (const x of [this.t.ingressExchange, this.t.fanoutExchange, this.t.deadLetterExchange]) await ch.deleteExchange(x).catch(() => undefined);
+      await conn.close();
+    } catch {
+      /* broker gone: nothing to clean */
+    }
+    const keys = await this.redis.keys(`${this.ns}:*`);
+    if (keys.length) await this.redis.del(...keys);
+    this.redis.disconnect();
+    await this.conn?.close().catch(() => undefined);
+  }
+}
+
+export function notification(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return { target: `app${i}`, available: false, reason: 'outage', message: `n${i}`, id: `id-${String(i).padStart(6, '0')}`, timestamp: new Date(Date.UTC(2026, 10, 24, 8) + i).toISOString(), ...over };
+}
