@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS shim */
 // `farmctl` (package.json "bin"): runs the compiled CLI of apps/notifier/src/cli/farmctl.ts.
 'use strict';
 const fs = require('node:fs');

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* eslint-disable @typescript-eslint/no-require-imports -- a plain CommonJS script */
 /**
  * `npm start`: a whole farm on this machine. Checks that RabbitMQ and Redis answer, starts the
  * notifier and N repeaters from dist/ (build first), prefixes their output with their names,

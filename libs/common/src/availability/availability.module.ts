@@ -41,7 +41,7 @@ export class AvailabilityModule {
             return client;
           },
         },
-        { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `repeater ${env.NODE_ID}`) },
+        { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `${env.FARM_NAMESPACE}.repeater.${env.NODE_ID}`) },
         MetricsService,
         StateStoreService,
         ReplicationService,

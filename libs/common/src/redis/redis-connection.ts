@@ -11,7 +11,7 @@ export function createRedis(url: string, log: LoggerLike, name = 'farm'): Redis 
   let failures = 0;
   let lastComplaint = 0;
   const redis = new Redis(url, {
-    connectionName: name,
+    connectionName: name.replace(/\s+/g, '-'),
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableAutoPipelining: true,

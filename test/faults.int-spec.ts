@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { TestFarm, notification } from './support/test-farm';
+import { waitFor } from '../libs/common/src/testing/wait-for';
+
+jest.setTimeout(180_000);
+
+const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
+
+/** Kills this farm's Redis connections, as a Redis restart would. */
+async function dropRedisClients(farm: TestFarm): Promise<number> {
+  const list = (await farm.redis.call('CLIENT', 'LIST')) as string;
+  const ids = list.split('\n').filter((l) => l.includes(`name=${farm.ns}.`)).map((l) => /id=(\d+)/.exec(l)?.[1]).filter(Boolean) as string[];
+  for (const id of ids) await farm.redis.call('CLIENT', 'KILL', 'ID', id).catch(() => undefined);
+  return ids.length;
+}
+
+describe('faults', () => {
+  const farm = new TestFarm('faults');
+  const ids = ['a', 'b', 'c'];
+
+  beforeAll(async () => {
+    await Promise.all(ids.map((id) => farm.startNode(id)));
+  });
+  afterAll(() => farm.cleanup());
+
+  it('kill -9 of a node mid-stream loses nothing, and applies each notification once in effect', async () => {
+    const stream = (async () => {
+      for (let i = 0; i < 600; i++) await farm.publish(notification(i));
+    })();
+    await waitFor('stream under way on b', async () => (await farm.snapshot('b')).count > 150);
+    await farm.node('b').stop('SIGKILL');
+    await stream;
+    await farm.startNode('b');
+    const snaps = await farm.converged(600);
+    for (const s of snaps) expect(new Set(s.entries.map((e) => e.id)).size).toBe(600);
+    const audit = (await farm.redis.lrange(`${farm.ns}:node:b:audit`, 0, -1)).map((l) => JSON.parse(l) as { key: string });
+    const perKey = new Map<string, number>();
+    for (const l of audit) perKey.set(l.key, (perKey.get(l.key) ?? 0) + 1);
+    expect(perKey.size).toBe(600);
+    expect([...perKey.values()].filter((n) => n !== 1)).toEqual([]);
+  });
+
+  it('Redis restarted empty: nodes keep serving, notice the loss and write their state back', async () => {
+    const before = await farm.snapshot('a');
+    const keys = await farm.redis.keys(`${farm.ns}:node:*`);
+    await farm.redis.del(...keys);
+    expect(await dropRedisClients(farm)).toBeGreaterThan(0);
+    // lookups keep working from the caches meanwhile
+    expect((await farm.node('a').get<{ available: boolean }>('/v1/availability/app1')).available).toBe(false);
+    for (const id of ids) {
+      await waitFor(`${id} wrote its state back`, async () => (await farm.redis.hlen(`${farm.ns}:node:${id}:entries`)) === before.count, 15_000, 100);
+    }
+    // a node restarted afterwards recovers everything, here from Redis
+    await farm.node('c').stop('SIGKILL');
+    await farm.startNode('c');
+    expect((await farm.node('c').get<{ restored: number }>('/v1/health')).restored).toBe(before.count);
+    // and a node whose Redis state is gone for good recovers everything through the handshake
+    await farm.node('c').stop('SIGKILL');
+    await farm.redis.del(`${farm.ns}:node:c:entries`, `${farm.ns}:node:c:marker`);
+    await farm.startNode('c');
+    expect((await farm.node('c').get<{ restored: number }>('/v1/health')).restored).toBe(0);
+    const snaps = await farm.converged(before.count);
+    expect(snaps[0].digest).toBe(before.digest);
+  });
+
+  it('a broker restart during a stream loses no confirmed notification; 503 while it is down', async () => {
+    const notifier = await farm.startNotifier();
+    const start = (await farm.snapshot('a')).count;
+    const accepted = new Set<string>();
+    let refused = 0;
+    let stop = false;
+    const stream = (async () => {
+      for (let i = 0; !stop; i++) {
+        const n = notification(10_000 + i);
+        const r = await notifier.post('/v1/notifications', n).catch(() => ({ status: 0 }));
+        if (r.status === 202) accepted.add(n.id as string);
+        else {
+          refused++;
+          expect([0, 503]).toContain(r.status);
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      }
+    })();
+    await waitFor('some accepted', () => accepted.size > 100);
+    execFileSync(RABBITMQCTL, ['stop_app'], { stdio: 'ignore' });
+    try {
+      // while the broker is away: lookups still answer from the caches, the notifier refuses
+      expect((await farm.node('b').get<{ available: boolean }>('/v1/availability/app1')).available).toBe(false);
+      expect((await notifier.post('/v1/notifications', { target: 'x', available: true })).status).toBe(503);
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      execFileSync(RABBITMQCTL, ['start_app'], { stdio: 'ignore' });
+    }
+    await waitFor('accepted again after the restart', async () => (await fetch(`${notifier.url}/v1/health`)).status === 200, 60_000, 200);
+    const after = accepted.size;
+    await waitFor('more accepted', () => accepted.size > after + 100, 30_000);
+    stop = true;
+    await stream;
+    expect(refused).toBeGreaterThan(0);
+    for (const id of ids) await farm.node(id).ready(60_000);
+    const snaps = await farm.converged(start + accepted.size, ids, 60_000);
+    const held = new Set(snaps[0].entries.map((e) => e.id));
+    expect([...accepted].filter((id) => !held.has(id))).toEqual([]);
+  });
+});
