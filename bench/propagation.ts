@@ -115,6 +115,21 @@ async function runSystem(farm: BenchFarm): Promise<SystemResult> {
   }
 }
 
+type FloorStep = FloorResult & { sustained: boolean };
+
+/** The broker's own sustained rate, with the same steps and criteria as the system's. */
+async function runFloorSteps(url: string, ns: string): Promise<FloorStep[]> {
+  const out: FloorStep[] = [];
+  for (const rate of CFG.steps) {
+    const r = await runFloor(url, ns, rate, CFG.stepSeconds, 0, 'floors');
+    const ok = r.achieved_rate >= 0.95 * rate && r.missing === 0 && r.drain_ms <= 3000;
+    out.push({ ...r, sustained: ok });
+    log(`  floor step ${rate}/s: sent at ${r.achieved_rate}/s, drained ${r.drain_ms} ms after, p99 ${r.p99_ms} ms -> ${ok ? 'sustained' : 'NOT sustained'}`);
+    if (!ok) break;
+  }
+  return out;
+}
+
 async function section<T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> {
   const t0 = Date.now();
   log(`${name}: start`);
@@ -139,7 +154,7 @@ async function main(): Promise<number> {
   let cleaned: Promise<string[]> | undefined;
   const cleanup = (): Promise<string[]> => (cleaned ??= (async () => {
     await farm.stopAll();
-    const floors = [floorNames(ns, 'floor'), floorNames(ns, 'floorp')];
+    const floors = ['floor', 'floorp', 'floors'].map((f) => floorNames(ns, f));
     const problems = await farm.cleanup(floors.flatMap((f) => f.queues), floors.map((f) => f.exchange));
     redis.disconnect();
     await brokers.stop();
@@ -151,6 +166,12 @@ async function main(): Promise<number> {
       void cleanup().finally(() => process.exit(130));
     });
   }
+  for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
+    process.once(ev, (err: unknown) => {
+      log(`${ev}: ${errorMessage(err)}; stopping repeaters and cleaning up`);
+      void cleanup().finally(() => process.exit(1));
+    });
+  }
   const load0 = loadavg();
   const idle = new CpuMeter({}).start();
   await sleep(1000);
@@ -159,6 +180,7 @@ async function main(): Promise<number> {
   let micro: MicroResult | undefined;
   let floor: FloorResult | undefined;
   let floorPriority: FloorResult | undefined;
+  let floorSteps: FloorStep[] | undefined;
   let system: SystemResult | undefined;
   let hs: HandshakeResult | undefined;
   let problems: string[] = [];
@@ -167,6 +189,7 @@ async function main(): Promise<number> {
     floor = await section('floor', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.latencySeconds, CFG.warmupSeconds));
     // Information: the same floor on priority queues, as the farm's queues are declared.
     floorPriority = await section('floor (priority queues)', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.priorityFloorSeconds, CFG.warmupSeconds, 'floorp', { 'x-max-priority': 9 }));
+    floorSteps = await section('floor steps', errors, () => runFloorSteps(brokers.rabbitmqUrl, ns));
     system = await section('system', errors, () => runSystem(farm));
     hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));
   } finally {
@@ -194,6 +217,7 @@ async function main(): Promise<number> {
     rss_mb: n(hs?.rss_mb),
   };
   const lowP99 = n(system?.low_rate.p99_ms);
+  const floorSustained = floorSteps ? floorSteps.filter((f) => f.sustained).reduce((a, f) => Math.max(a, f.rate), 0) : null;
   const rows = goals(figures, {
     floor_priority_p99_ms: n(floorPriority?.p99_ms),
     low_rate: CFG.lowRate,
@@ -201,11 +225,13 @@ async function main(): Promise<number> {
     low_rate_floor_ratio: lowP99 !== null && figures.floor_p99_ms ? round(lowP99 / figures.floor_p99_ms, 1) : null,
     rss_empty_mb: system ? Math.max(...Object.values(system.rss_empty_mb)) : null,
     peak_applied_per_s: n(system?.peak_applied_per_s),
+    floor_sustained_per_s: floorSustained,
     check_hot16_ns: n(micro?.check_hot16_ns),
   });
   const durationS = round((Date.now() - started) / 1000, 1);
   const doc = {
     ...figures,
+    floor_sustained_per_s: floorSustained,
     date: new Date().toISOString(),
     duration_s: durationS,
     quick: QUICK,

@@ -10,6 +10,8 @@ export interface FloorResult extends LatencySummary {
   /** Messages that did not reach every queue within the drain time. */
   missing: number;
   achieved_rate: number;
+  /** From the last send until the last arrival on any queue. */
+  drain_ms: number;
   queue_arguments: Record<string, unknown>;
   cpu: CpuUsage;
 }
@@ -74,6 +76,8 @@ export async function runFloor(url: string, ns: string, rate: number, seconds: n
     const deadline = now() + 10_000;
     while (arrived < count * queues.length && now() < deadline) await sleep(20);
     const cpu = meter.stop();
+    let lastArrival = -Infinity;
+    for (const arr of arrivals) for (const t of arr) if (t > lastArrival) lastArrival = t;
     const lat: number[] = [];
     let missing = 0;
     for (let i = warm; i < count; i++) {
@@ -82,7 +86,7 @@ export async function runFloor(url: string, ns: string, rate: number, seconds: n
       if (Number.isNaN(worst)) missing++;
       else lat.push(worst);
     }
-    return { rate, seconds, sent: count - warm, missing, achieved_rate: Math.round(res.achievedRate), queue_arguments: queueArgs, cpu, ...summarize(lat) };
+    return { rate, seconds, sent: count - warm, missing, achieved_rate: Math.round(res.achievedRate), drain_ms: Math.round(lastArrival - res.lastSend), queue_arguments: queueArgs, cpu, ...summarize(lat) };
   } finally {
     for (const c of consumers) await c.close().catch(() => undefined);
     const ch = await admin.createChannel().catch(() => undefined);

@@ -25,6 +25,7 @@ export interface Extras {
   low_rate_floor_ratio: number | null;
   rss_empty_mb: number | null;
   peak_applied_per_s: number | null;
+  floor_sustained_per_s: number | null;
   check_hot16_ns: number | null;
 }
 
@@ -59,7 +60,7 @@ export function goals(f: Figures, x: Extras): Goal[] {
     },
     { name: `latency p99 at ${x.low_rate}/s`, ours: fmt(x.low_rate_p99_ms, ' ms'), baseline: `${fmt(x.low_rate_floor_ratio, 'x')} floor p99`, goal: '(info)', met: null },
     { name: 'latency max', ours: fmt(f.max_ms, ' ms'), baseline: '', goal: '(info)', met: null },
-    { name: 'sustained rate', ours: fmt(f.sustained_per_s, '/s', 0), baseline: `peak applied ${fmt(x.peak_applied_per_s, '/s', 0)}`, goal: '>= 5,000/s', met: known(f.sustained_per_s) ? (f.sustained_per_s as number) >= 5000 : null },
+    { name: 'sustained rate', ours: fmt(f.sustained_per_s, '/s', 0), baseline: `floor sustains ${fmt(x.floor_sustained_per_s, '/s', 0)}; system peak applied ${fmt(x.peak_applied_per_s, '/s', 0)}`, goal: '>= 5,000/s', met: known(f.sustained_per_s) ? (f.sustained_per_s as number) >= 5000 : null },
     { name: 'lost', ours: fmt(f.lost, '', 0), baseline: '', goal: '0', met: known(f.lost) ? f.lost === 0 : null },
     {
       name: 'check()',

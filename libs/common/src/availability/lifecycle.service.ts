@@ -60,10 +60,12 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
   private async start(): Promise<void> {
     const t0 = Date.now();
     this.status = 'syncing';
+    // Both connections start at once, so a missing broker or store is reported at once.
+    const amqpReady = this.amqp.start();
     await connectRedis(this.redis);
     this.restored = await this.store.restore();
     this.log.log(`restored ${this.restored} entries from Redis`);
-    await this.amqp.start();
+    await amqpReady;
     this.registry.start();
     await this.sync.server.resume();
     await withTimeout(this.catchUp(), this.env.STARTUP_TIMEOUT_MS);
@@ -95,6 +97,11 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await withTimeout(this.shutdown(), 8000);
+    this.redis.disconnect();
+  }
+
+  private async shutdown(): Promise<void> {
     this.status = 'stopping';
     await Promise.all([this.consumers.ingress?.pause(), this.consumers.fanout?.pause(), this.sync.server?.pause()].map((p) => p?.catch(() => undefined)));
     const deadline = Date.now() + 5000;
@@ -103,6 +110,5 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
     }
     await this.registry.stop();
     await this.amqp.stop();
-    this.redis.disconnect();
   }
 }

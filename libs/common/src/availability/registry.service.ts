@@ -15,7 +15,7 @@ export class RegistryService {
 
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
-    @Inject(REDIS) redis: Redis,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {
     this.repo = new NodeRegistryRepository(redis, nodesKey(env.FARM_NAMESPACE));
   }
@@ -40,6 +40,8 @@ export class RegistryService {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.repo.remove(this.env.NODE_ID).catch(() => undefined);
+    // Leaving the table is a courtesy (rows go stale anyway): never hold shutdown for Redis.
+    if (this.redis.status !== 'ready') return;
+    await Promise.race([this.repo.remove(this.env.NODE_ID).catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 }
