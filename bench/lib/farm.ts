@@ -138,7 +138,7 @@ export class BenchFarm {
     const queues = [t.ingressQueue, t.deadQueue, ...[...this.nodeIds].flatMap((id) => [t.nodeQueue(id), t.rpcQueue(id)]), ...extraQueues];
     const exchanges = [t.ingressExchange, t.fanoutExchange, t.deadLetterExchange, ...extraExchanges];
     try {
-      const conn = await amqp.connect(this.rabbitmqUrl);
+      const conn = await amqp.connect(this.rabbitmqUrl, { noDelay: true });
       try {
         for (const q of queues) {
           const ch = await conn.createChannel();

@@ -29,7 +29,7 @@ export function floorNames(ns: string, name: string): { exchange: string; queues
  */
 export async function runFloor(url: string, ns: string, rate: number, seconds: number, warmupSeconds: number, name = 'floor', queueArgs: Record<string, unknown> = {}): Promise<FloorResult> {
   const { exchange, queues } = floorNames(ns, name);
-  const admin = await amqp.connect(url);
+  const admin = await amqp.connect(url, { noDelay: true });
   const consumers: amqp.ChannelModel[] = [];
   try {
     const ach = await admin.createChannel();
@@ -44,7 +44,7 @@ export async function runFloor(url: string, ns: string, rate: number, seconds: n
     const arrivals = queues.map(() => new Float64Array(count).fill(NaN));
     let arrived = 0;
     for (let qi = 0; qi < queues.length; qi++) {
-      const conn = await amqp.connect(url);
+      const conn = await amqp.connect(url, { noDelay: true });
       consumers.push(conn);
       const ch = await conn.createChannel();
       await ch.prefetch(200);

@@ -37,6 +37,9 @@ async function writeHash(farm: BenchFarm, nodeId: string, entries: Entry[]): Pro
   }
 }
 
+/** V8's young generation capped at 2 MB per semi-space (the default is 16 MB). */
+const SMALL_YOUNG_GEN = '--max-semi-space-size=2';
+
 export interface HandshakeRun {
   round: number;
   divergent: number;
@@ -59,6 +62,9 @@ export interface HandshakeResult {
   handshake_bytes: number;
   full_state_bytes: number;
   rss_mb: number;
+  /** RSS of a node holding the same state, started with NODE_OPTIONS=SMALL_YOUNG_GEN. */
+  rss_mb_small_young_gen: number;
+  node_options_small_young_gen: string;
   rss_by_node: Record<string, number>;
   /** V8 heap and external memory by node, from GET /metrics. */
   heap_by_node: Record<string, { heap_used_mb: number; heap_total_mb: number; external_mb: number }>;
@@ -110,7 +116,7 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
   await farm.ready(A, 120_000);
   const startup = startupFromLog(farm.node(A).logFile);
 
-  const conn = await amqp.connect(farm.rabbitmqUrl);
+  const conn = await amqp.connect(farm.rabbitmqUrl, { noDelay: true });
   const runs: HandshakeRun[] = [];
   try {
     const ch = await conn.createConfirmChannel();
@@ -162,8 +168,16 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
   const snapshot = await farm.node(A).get<{ entries: Entry[] }>('/v1/availability');
   let fullBytes = 0;
   for (const e of snapshot.entries) fullBytes += Buffer.byteLength(serializeEntry(canonicalEntry(e)));
+  // The same node restarted with a smaller young generation (a deployment setting, documented):
+  // its state restored from Redis, alone, then measured the same way.
+  await farm.stop(A);
+  await farm.spawn(A, { ...common, SYNC_PEERS: A, NODE_OPTIONS: SMALL_YOUNG_GEN });
+  await farm.ready(A, 120_000);
+  const rssTuned = round(farm.rssMb(A), 1);
   const first = runs[0];
   return {
+    rss_mb_small_young_gen: rssTuned,
+    node_options_small_young_gen: SMALL_YOUNG_GEN,
     entries: total,
     divergent: 2 * divergentHalf,
     startup,

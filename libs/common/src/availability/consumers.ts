@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
-import { parseNotification } from '../contracts/validation';
+import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
+import { parseJson, parseNotification } from '../contracts/validation';
+import { MAX_BATCH, decodeRebroadcast } from '../messaging/fanout-batcher';
 import { InvalidNotificationError } from '../domain/errors';
 import { AmqpClient } from '../messaging/amqp-client';
 import { deadLetter } from '../messaging/dead-letter';
@@ -11,6 +13,9 @@ import { Delivery, Subscription } from '../messaging/subscription';
 import { MetricsService } from '../metrics/metrics.service';
 import { ReplicationService } from './replication.service';
 import { AMQP_CLIENT, NODE_ENV } from './tokens';
+
+/** A re-broadcast batch may hold up to MAX_BATCH notifications of the contract's size. */
+const MAX_REBROADCAST_BYTES = MAX_BATCH * MAX_NOTIFICATION_BYTES;
 
 /**
  * The two AMQP consumers of a node. Same shape for both: validate, call one service, then ack;
@@ -74,15 +79,15 @@ export class NodeConsumers implements OnModuleInit {
       if (await this.refuse(d, this.t.ingressQueue, err)) return;
       throw err;
     }
-    await this.replication.fromIngress(n, Buffer.from(JSON.stringify(n)));
+    await this.replication.fromIngress(n);
     d.ack();
   }
 
   async onFanout(d: Delivery): Promise<void> {
     this.metrics.received.inc({ queue: 'node' });
-    let n;
+    let batch;
     try {
-      n = parseNotification(d.content, { requireIdentity: true });
+      batch = decodeRebroadcast(parseJson(d.content, MAX_REBROADCAST_BYTES)).map((v) => parseNotification(v, { requireIdentity: true }));
     } catch (err) {
       if (await this.refuse(d, this.t.nodeQueue(this.env.NODE_ID), err)) {
         this.fanoutHandled++;
@@ -90,7 +95,7 @@ export class NodeConsumers implements OnModuleInit {
       }
       throw err;
     }
-    await this.replication.fromFanout(n);
+    await this.replication.fromFanout(batch);
     this.fanoutHandled++;
     d.ack();
   }

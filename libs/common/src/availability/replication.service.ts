@@ -4,6 +4,7 @@ import { ORIGIN_HEADER, topology } from '../contracts/topology';
 import { AvailabilityState, StoredEntry } from '../domain/availability-state';
 import { Entry, Notification, toEntries } from '../domain/notification';
 import { AmqpClient } from '../messaging/amqp-client';
+import { FanoutBatcher } from '../messaging/fanout-batcher';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateStoreService, Via } from './state-store.service';
 import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV } from './tokens';
@@ -21,6 +22,7 @@ export function preciseNow(): number {
 @Injectable()
 export class ReplicationService {
   private readonly t;
+  private readonly fanout: FanoutBatcher;
   private readonly listeners: ((changed: StoredEntry[], via: Via) => void)[] = [];
 
   constructor(
@@ -31,6 +33,7 @@ export class ReplicationService {
     private readonly metrics: MetricsService,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
+    this.fanout = new FanoutBatcher((body, priority, count) => this.rebroadcast(body, priority, count));
   }
 
   /** Called for every change of the local state (e.g. to count handshake news). */
@@ -57,22 +60,21 @@ export class ReplicationService {
   }
 
   /** First node to take a notification: apply, persist and re-broadcast (in parallel). */
-  async fromIngress(n: Notification, body: Buffer): Promise<void> {
-    await Promise.all([this.apply(toEntries(n), 'ingress'), this.rebroadcast(n, body)]);
+  async fromIngress(n: Notification): Promise<void> {
+    await Promise.all([this.apply(toEntries(n), 'ingress'), this.fanout.add(n)]);
   }
 
-  /** A re-broadcast from the first node: apply and persist; never re-broadcast again. */
-  async fromFanout(n: Notification): Promise<void> {
-    await this.apply(toEntries(n), 'fanout');
+  /** Re-broadcast notifications from the first node: apply and persist; never re-broadcast again. */
+  async fromFanout(batch: Notification[]): Promise<void> {
+    await this.apply(batch.length === 1 ? toEntries(batch[0]) : batch.flatMap(toEntries), 'fanout');
   }
 
-  private async rebroadcast(n: Notification, body: Buffer): Promise<void> {
+  private async rebroadcast(body: Buffer, priority: number, count: number): Promise<void> {
     try {
       await this.amqp.publish(this.t.fanoutExchange, '', body, {
-        priority: n.priority,
-        messageId: n.id,
+        priority,
         contentType: 'application/json',
-        headers: { [ORIGIN_HEADER]: this.env.NODE_ID },
+        headers: { [ORIGIN_HEADER]: this.env.NODE_ID, 'x-count': count },
       });
       this.metrics.published.inc({ exchange: 'fanout' });
     } catch (err) {

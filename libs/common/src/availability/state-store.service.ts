@@ -21,6 +21,9 @@ export class StateStoreService implements OnModuleDestroy {
   private watchTimer?: NodeJS.Timeout;
   private rewriting?: Promise<void>;
   private restored = false;
+  private batch: Parameters<EntryRepository['put']>[0] = [];
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private flushScheduled = false;
 
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
@@ -31,28 +34,55 @@ export class StateStoreService implements OnModuleDestroy {
     this.repo = new EntryRepository(redis, redisKeys(env.FARM_NAMESPACE, env.NODE_ID), env.AUDIT_MAX);
   }
 
-  /** Persists entries that changed the cache, with their audit lines. */
-  async persist(changed: StoredEntry[], via: Via, at: number): Promise<void> {
-    if (changed.length === 0) return;
-    await this.repo.put(
-      changed.map((s) => ({
+  /**
+   * Persists entries that changed the cache, with their audit lines. Writes asked for in the same
+   * event-loop turn go to Redis as one script call; each caller resolves when its batch is stored.
+   */
+  persist(changed: StoredEntry[], via: Via, at: number): Promise<void> {
+    if (changed.length === 0) return Promise.resolve();
+    for (const s of changed) {
+      this.batch.push({
         key: s.key,
         json: s.json,
         entry: s.entry,
         audit: { at, node: this.env.NODE_ID, via, id: s.id, key: s.key, available: s.available, reason: s.entry.reason, operatorId: s.entry.operatorId, source: s.entry.source, timestamp: s.entry.timestamp },
-      })),
+      });
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    const items = this.batch;
+    const waiters = this.waiters;
+    this.batch = [];
+    this.waiters = [];
+    this.flushScheduled = false;
+    const writes: Promise<number>[] = [];
+    for (let i = 0; i < items.length; i += 500) writes.push(this.repo.put(items.slice(i, i + 500)));
+    Promise.all(writes).then(
+      () => waiters.forEach((w) => w.resolve()),
+      (err: Error) => waiters.forEach((w) => w.reject(err)),
     );
   }
 
   /** Loads the node's entries from Redis into the cache; returns how many. */
   async restore(): Promise<number> {
-    const entries = await this.repo.loadAll();
-    for (const e of entries) this.state.apply(e);
+    let n = 0;
+    await this.repo.loadEach((e) => {
+      this.state.apply(e);
+      n++;
+    });
     if (!(await this.repo.hasMarker())) await this.repo.setMarker(new Date().toISOString());
     this.restored = true;
     this.metrics.entries.set(this.state.count);
     this.startWatch();
-    return entries.length;
+    return n;
   }
 
   private startWatch(): void {

@@ -3,6 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
 import { InvalidNotificationError } from '../domain/errors';
 import { Entry, Notification, canonicalEntry } from '../domain/notification';
+import { certainlyValidNotification } from './fast-check-notification';
 import { EntryBatchDto, MAX_NOTIFICATION_BYTES, NotificationDto } from './notification.dto';
 
 export type FieldError = { field: string; message: string };
@@ -70,7 +71,7 @@ export interface NormalizeOptions {
  */
 export function parseNotification(input: Buffer | string | unknown, opts: NormalizeOptions = {}): Notification {
   const value = typeof input === 'string' || Buffer.isBuffer(input) ? parseJson(input) : input;
-  const dto = validateAs(NotificationDto, value);
+  const dto = certainlyValidNotification(value) ? (value as NotificationDto) : validateAs(NotificationDto, value);
   if (opts.requireIdentity && (dto.id == null || dto.timestamp == null)) {
     throw new InvalidNotificationError('a re-broadcast must carry id and timestamp', [{ field: dto.id == null ? 'id' : 'timestamp', message: 'required here' }]);
   }

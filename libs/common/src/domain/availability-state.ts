@@ -6,13 +6,68 @@ import { ALL_KINDS, Entry, SYSTEM_TARGET, canonicalEntry, keyOf, serializeEntry 
 /** Number of digest leaves; a power of two. Keys fall into leaves by a hash of the key. */
 export const LEAVES = 4096;
 
-/** An entry with everything the hot paths need precomputed. */
-export interface StoredEntry extends Decidable {
-  entry: Entry;
-  leaf: number;
-  keyHash: number;
-  h0: number;
-  h1: number;
+/** An entry with what the hot paths need precomputed; rarely needed parts are built on use. */
+export class StoredEntry implements Decidable {
+  readonly key: string;
+  readonly keyHash: number;
+  readonly leaf: number;
+  readonly h0: number;
+  readonly h1: number;
+  readonly ts: number;
+  readonly id: string;
+  readonly available: boolean;
+  readonly downAtMs: number;
+  readonly upAtMs: number;
+  readonly autoRestore: boolean;
+  readonly timed: boolean;
+  private decisions?: { down?: Decision; scheduled?: Decision };
+
+  constructor(readonly entry: Entry, json: string = serializeEntry(entry)) {
+    this.key = keyOf(entry);
+    this.keyHash = fnv1a32(this.key);
+    this.leaf = this.keyHash & (LEAVES - 1);
+    [this.h0, this.h1] = hash64(json);
+    this.ts = parseTime(entry.timestamp);
+    this.id = entry.id;
+    this.available = entry.available;
+    this.downAtMs = parseTime(entry.downAt);
+    this.upAtMs = parseTime(entry.expectedUpAt);
+    this.autoRestore = entry.autoRestore === true;
+    this.timed = !Number.isNaN(this.downAtMs) || (this.autoRestore && !Number.isNaN(this.upAtMs));
+  }
+
+  /** Canonical JSON (the bytes that are stored and hashed). */
+  get json(): string {
+    return serializeEntry(this.entry);
+  }
+
+  canonical(): string {
+    return this.json;
+  }
+
+  down(): Decision {
+    const d = (this.decisions ??= {});
+    return (d.down ??= Object.freeze({
+      available: false,
+      reason: this.entry.reason ?? 'unknown',
+      ...(this.entry.message !== undefined ? { message: this.entry.message } : {}),
+      ...(this.entry.component !== undefined ? { component: this.entry.component } : {}),
+      ...(this.entry.expectedUpAt !== undefined ? { expectedUpAt: this.entry.expectedUpAt } : {}),
+      decidedBy: { key: this.key, id: this.id },
+    }));
+  }
+
+  scheduled(): Decision {
+    const d = (this.decisions ??= {});
+    return (d.scheduled ??= Object.freeze({
+      available: true,
+      scheduled: true,
+      downAt: this.entry.downAt,
+      reason: this.entry.reason ?? 'unknown',
+      ...(this.entry.expectedUpAt !== undefined ? { expectedUpAt: this.entry.expectedUpAt } : {}),
+      decidedBy: { key: this.key, id: this.id },
+    }));
+  }
 }
 
 interface Slot {
@@ -20,49 +75,22 @@ interface Slot {
   byKind?: Map<string, StoredEntry>;
 }
 
+/** Everything a lookup of one application reads, and its answers cached per kind. */
+interface AppView {
+  slots: Slot[];
+  version: number;
+  best: Map<string, StoredEntry | null>;
+}
+
+/** At most this many applications get a cached view (names come from requests). */
+const MAX_VIEWS = 50_000;
+
 function parseTime(iso: string | undefined): number {
   return iso === undefined ? NaN : Date.parse(iso);
 }
 
 export function storeEntry(raw: Entry): StoredEntry {
-  const entry = canonicalEntry(raw);
-  const key = keyOf(entry);
-  const json = serializeEntry(entry);
-  const keyHash = fnv1a32(key);
-  const [h0, h1] = hash64(json);
-  const down: Decision = Object.freeze({
-    available: false,
-    reason: entry.reason ?? 'unknown',
-    ...(entry.message !== undefined ? { message: entry.message } : {}),
-    ...(entry.component !== undefined ? { component: entry.component } : {}),
-    ...(entry.expectedUpAt !== undefined ? { expectedUpAt: entry.expectedUpAt } : {}),
-    decidedBy: { key, id: entry.id },
-  });
-  const scheduled: Decision = Object.freeze({
-    available: true,
-    scheduled: true,
-    downAt: entry.downAt,
-    reason: entry.reason ?? 'unknown',
-    ...(entry.expectedUpAt !== undefined ? { expectedUpAt: entry.expectedUpAt } : {}),
-    decidedBy: { key, id: entry.id },
-  });
-  return {
-    entry,
-    key,
-    json,
-    keyHash,
-    leaf: keyHash & (LEAVES - 1),
-    h0,
-    h1,
-    ts: parseTime(entry.timestamp),
-    id: entry.id,
-    available: entry.available,
-    downAtMs: parseTime(entry.downAt),
-    upAtMs: parseTime(entry.expectedUpAt),
-    autoRestore: entry.autoRestore === true,
-    down,
-    scheduled,
-  };
+  return new StoredEntry(canonicalEntry(raw));
 }
 
 /**
@@ -75,8 +103,9 @@ export class AvailabilityState {
   private readonly leafHash = new Uint32Array(LEAVES * 2);
   private readonly apps = new Map<string, Slot>();
   private readonly resources = new Map<string, Slot>();
-  private deps = new Map<string, Slot[]>();
   private depNames = new Map<string, string[]>();
+  private readonly views = new Map<string, AppView>();
+  private version = 0;
   private size = 0;
   private digestCache: string | undefined;
 
@@ -91,8 +120,8 @@ export class AvailabilityState {
   /** Which resources each application depends on (from configuration). */
   setDependencies(dependencies: Record<string, string[]>): void {
     this.depNames = new Map(Object.entries(dependencies).map(([app, rs]) => [app, [...new Set(rs)]]));
-    this.deps = new Map();
-    for (const [app, rs] of this.depNames) this.deps.set(app, rs.map((r) => this.slot(this.resources, r)));
+    this.views.clear();
+    this.version++;
   }
 
   dependenciesOf(application: string): string[] {
@@ -105,7 +134,7 @@ export class AvailabilityState {
 
   /** Merges one entry; returns the stored entry when it changed the state, else undefined. */
   apply(raw: Entry | StoredEntry): StoredEntry | undefined {
-    const s = 'leaf' in raw && 'json' in raw ? (raw as StoredEntry) : storeEntry(raw as Entry);
+    const s = raw instanceof StoredEntry ? raw : storeEntry(raw);
     const leaf = this.leaves[s.leaf];
     const cur = leaf.get(s.key);
     if (cur !== undefined && !greater(s, cur)) return undefined;
@@ -120,6 +149,7 @@ export class AvailabilityState {
     this.leafHash[s.leaf * 2 + 1] ^= s.h1;
     this.index(s);
     this.digestCache = undefined;
+    this.version++;
     return s;
   }
 
@@ -138,26 +168,53 @@ export class AvailabilityState {
     else (slot.byKind ??= new Map()).set(s.entry.kind, s);
   }
 
-  /**
-   * Synchronous lookup of the contract: entries for the application, the resources it depends
-   * on and the whole system, for this kind or all kinds; the greatest decides.
-   */
-  check(application: string, kind: string = ALL_KINDS, now: number = Date.now()): Decision {
+  private view(application: string): AppView | undefined {
+    let v = this.views.get(application);
+    if (v === undefined) {
+      if (this.views.size >= MAX_VIEWS) return undefined;
+      const slots = [this.slot(this.apps, application), ...this.dependenciesOf(application).map((r) => this.slot(this.resources, r)), this.slot(this.apps, SYSTEM_TARGET)];
+      v = { slots, version: this.version, best: new Map() };
+      this.views.set(application, v);
+    }
+    return v;
+  }
+
+  private static bestOf(slots: Slot[], kind: string): StoredEntry | undefined {
     let best: StoredEntry | undefined;
-    const consider = (slot: Slot | undefined): void => {
-      if (slot === undefined) return;
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i];
       const a = slot.all;
       if (a !== undefined && (best === undefined || greater(a, best))) best = a;
       if (kind !== ALL_KINDS && slot.byKind !== undefined) {
         const k = slot.byKind.get(kind);
         if (k !== undefined && (best === undefined || greater(k, best))) best = k;
       }
-    };
-    consider(this.apps.get(application));
-    const deps = this.deps.get(application);
-    if (deps !== undefined) for (let i = 0; i < deps.length; i++) consider(deps[i]);
-    consider(this.apps.get(SYSTEM_TARGET));
-    return best === undefined ? AVAILABLE : decide(best, now);
+    }
+    return best;
+  }
+
+  /**
+   * Synchronous lookup of the contract: entries for the application, the resources it depends
+   * on and the whole system, for this kind or all kinds; the greatest decides. The deciding entry
+   * is cached per (application, kind) until the state changes, so a lookup is two Map.get calls
+   * and reads the clock only when the deciding entry depends on it.
+   */
+  check(application: string, kind: string = ALL_KINDS, now?: number): Decision {
+    const v = this.view(application);
+    if (v === undefined) {
+      const slots = [this.apps.get(application), ...this.dependenciesOf(application).map((r) => this.resources.get(r)), this.apps.get(SYSTEM_TARGET)].filter((x): x is Slot => x !== undefined);
+      return decide(AvailabilityState.bestOf(slots, kind), now);
+    }
+    if (v.version !== this.version) {
+      v.best.clear();
+      v.version = this.version;
+    }
+    let best = v.best.get(kind);
+    if (best === undefined) {
+      best = AvailabilityState.bestOf(v.slots, kind) ?? null;
+      v.best.set(kind, best);
+    }
+    return best === null ? AVAILABLE : decide(best, now);
   }
 
   /** Lookup of a resource on its own (entries for it and for the whole system). */

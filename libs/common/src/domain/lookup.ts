@@ -19,15 +19,18 @@ export interface Decidable {
   key: string;
   ts: number;
   id: string;
-  json: string;
   available: boolean;
   downAtMs: number;
   upAtMs: number;
   autoRestore: boolean;
-  /** Decision when this entry takes the target down. */
-  down: Decision;
-  /** Decision while its down time is still ahead. */
-  scheduled: Decision;
+  /** Whether the decision depends on the time (a `downAt`, or `autoRestore` with `expectedUpAt`). */
+  timed: boolean;
+  /** Canonical bytes, only for breaking a tie of timestamp and id (computed when needed). */
+  canonical(): string;
+  /** Decision when this entry takes the target down (built on first use). */
+  down(): Decision;
+  /** Decision while its down time is still ahead (built on first use). */
+  scheduled(): Decision;
 }
 
 export const AVAILABLE: Decision = Object.freeze({ available: true }) as Decision;
@@ -36,17 +39,19 @@ export const AVAILABLE: Decision = Object.freeze({ available: true }) as Decisio
 export function greater(a: Decidable, b: Decidable): boolean {
   if (a.ts !== b.ts) return a.ts > b.ts;
   if (a.id !== b.id) return a.id > b.id;
-  return a.json > b.json;
+  return a.canonical() > b.canonical();
 }
 
 /**
  * The lookup rule applied to the greatest candidate: none means available; a future `downAt`
  * leaves it available but scheduled; an `autoRestore` entry whose `expectedUpAt` has passed
- * leaves it available.
+ * leaves it available. The clock is read only when the deciding entry depends on it.
  */
-export function decide(best: Decidable | undefined, now: number): Decision {
+export function decide(best: Decidable | undefined, now?: number): Decision {
   if (best === undefined || best.available) return AVAILABLE;
-  if (best.downAtMs > now) return best.scheduled;
-  if (best.autoRestore && best.upAtMs <= now) return AVAILABLE;
-  return best.down;
+  if (!best.timed) return best.down();
+  const t = now ?? Date.now();
+  if (best.downAtMs > t) return best.scheduled();
+  if (best.autoRestore && best.upAtMs <= t) return AVAILABLE;
+  return best.down();
 }

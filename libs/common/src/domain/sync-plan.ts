@@ -1,6 +1,6 @@
 import { StoredEntry } from './availability-state';
 import { hex32 } from './hashing';
-import { Entry } from './notification';
+import { Entry, serializeEntry } from './notification';
 
 /**
  * Pure planning of the union-merge handshake. Round 1 compares leaf digests; round 2 compares
@@ -65,13 +65,12 @@ export function planExchange(mine: StoredEntry[], theirFingerprints: string[]): 
  */
 export function answerWants(candidates: StoredEntry[], want: string[], sentByAsker: Entry[]): Entry[] {
   const wanted = new Set(want);
-  const sentIds = new Set(sentByAsker.map((e) => `${e.targetType}|${e.target}|${e.kind}|${e.id}|${e.timestamp}`));
+  const sent = new Set(sentByAsker.map((e) => serializeEntry(e)));
   const out: Entry[] = [];
   for (const s of candidates) {
     if (!wanted.has(hex32(s.keyHash))) continue;
-    const e = s.entry;
-    if (sentIds.has(`${e.targetType}|${e.target}|${e.kind}|${e.id}|${e.timestamp}`)) continue;
-    out.push(e);
+    if (sent.size > 0 && sent.has(s.json)) continue; // the asker holds exactly this entry
+    out.push(s.entry);
   }
   return out;
 }

@@ -87,7 +87,7 @@ export class AmqpClient extends EventEmitter {
   }
 
   private async connectOnce(): Promise<void> {
-    const conn = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.name }, timeout: 5000 });
+    const conn = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.name }, timeout: 5000, noDelay: true });
     conn.on('error', (err: Error) => this.log.warn(`AMQP connection error: ${err.message}`));
     conn.on('close', () => this.onClosed(conn));
     try {

@@ -1,6 +1,56 @@
 import type * as amqp from 'amqplib';
 import { LoggerLike } from '../logging';
 
+/**
+ * Acks of one channel, coalesced: a delivery that is done waits until every earlier one is
+ * done too, then one `ack(multiple)` covers the whole run, once per event-loop turn. Nacks go out
+ * at once, one by one. Fewer frames for the broker and fewer writes for us.
+ */
+export class AckBatcher {
+  private readonly outstanding: number[] = [];
+  private head = 0;
+  private readonly done = new Set<number>();
+  private scheduled = false;
+
+  constructor(private readonly channel: amqp.Channel) {}
+
+  track(tag: number): void {
+    this.outstanding.push(tag);
+  }
+
+  ack(tag: number): void {
+    this.done.add(tag);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  nack(msg: amqp.Message, requeue: boolean): void {
+    this.channel.nack(msg, false, requeue);
+    this.ack(msg.fields.deliveryTag);
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    let last = -1;
+    while (this.head < this.outstanding.length && this.done.has(this.outstanding[this.head])) {
+      last = this.outstanding[this.head++];
+      this.done.delete(last);
+    }
+    if (this.head > 1024) {
+      this.outstanding.splice(0, this.head);
+      this.head = 0;
+    }
+    if (last < 0) return;
+    try {
+      this.channel.ack({ fields: { deliveryTag: last } } as amqp.Message, true);
+    } catch {
+      /* channel closed meanwhile: the broker will redeliver */
+    }
+  }
+}
+
 /** One delivery; acks and nacks go to the channel it came on, once, and only while it is open. */
 export class Delivery {
   private settled = false;
@@ -8,6 +58,7 @@ export class Delivery {
   constructor(
     readonly msg: amqp.ConsumeMessage,
     private readonly channel: amqp.Channel,
+    private readonly acks: AckBatcher,
     private readonly isCurrent: (ch: amqp.Channel) => boolean,
   ) {}
 
@@ -20,22 +71,22 @@ export class Delivery {
   }
 
   ack(): void {
-    this.settle((ch) => ch.ack(this.msg));
+    this.settle(() => this.acks.ack(this.msg.fields.deliveryTag));
   }
 
   /** Rejects; without requeue the queue's dead-letter exchange takes it. */
   nack(requeue: boolean): void {
-    this.settle((ch) => ch.nack(this.msg, false, requeue));
+    this.settle(() => this.acks.nack(this.msg, requeue));
   }
 
-  private settle(fn: (ch: amqp.Channel) => void): void {
+  private settle(fn: () => void): void {
     if (this.settled) return;
     this.settled = true;
     // A delivery tag is only valid on its own channel: after a reconnect the broker
     // redelivers it anyway, and acking it elsewhere would close the new channel.
     if (!this.isCurrent(this.channel)) return;
     try {
-      fn(this.channel);
+      fn();
     } catch {
       /* channel closed meanwhile: the broker will redeliver */
     }
@@ -67,6 +118,7 @@ export class Subscription {
   private ch?: amqp.Channel;
   private tag?: string;
   private paused: boolean;
+  private acks?: { channel: amqp.Channel; batcher: AckBatcher };
   inFlight = 0;
 
   constructor(
@@ -119,11 +171,13 @@ export class Subscription {
     const ch = this.ch;
     if (!ch) return;
     const isCurrent = (c: amqp.Channel): boolean => this.ch === c;
+    const acks = (this.acks = this.acks?.channel === ch ? this.acks : { channel: ch, batcher: new AckBatcher(ch) }).batcher;
     const { consumerTag } = await ch.consume(
       this.spec.queue,
       (msg) => {
         if (msg === null) return; // consumer cancelled by the broker (queue deleted)
-        const d = new Delivery(msg, ch, isCurrent);
+        acks.track(msg.fields.deliveryTag);
+        const d = new Delivery(msg, ch, acks, isCurrent);
         this.inFlight++;
         this.spec
           .handler(d)

@@ -70,15 +70,19 @@ export class EntryRepository {
     return this.redis.farmPutEntries(this.keys.entries, this.keys.audit, ...args);
   }
 
-  /** Every stored entry, read in slices so a large state never blocks Redis. */
-  async loadAll(): Promise<Entry[]> {
-    const out: Entry[] = [];
+  /** Every stored entry, read in slices so a large state never blocks Redis nor sits in memory twice. */
+  async loadEach(fn: (e: Entry) => void): Promise<void> {
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(this.keys.entries, cursor, 'COUNT', 2000);
       cursor = next;
-      for (let i = 1; i < flat.length; i += 2) out.push(canonicalEntry(JSON.parse(flat[i]) as Entry));
+      for (let i = 1; i < flat.length; i += 2) fn(canonicalEntry(JSON.parse(flat[i]) as Entry));
     } while (cursor !== '0');
+  }
+
+  async loadAll(): Promise<Entry[]> {
+    const out: Entry[] = [];
+    await this.loadEach((e) => out.push(e));
     return out;
   }
 

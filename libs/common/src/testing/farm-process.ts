@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { waitFor } from './wait-for';
+import { GiveUp, waitFor } from './wait-for';
 
 /** Repository root (this file lives in libs/common/src/testing, or under dist/out/...). */
 export const REPO_ROOT = resolve(__dirname.includes(`${join('dist', 'out')}`) ? join(__dirname, '..', '..', '..', '..', '..', '..') : join(__dirname, '..', '..', '..', '..'));
@@ -69,7 +69,8 @@ export class AppProcess {
   /** Waits until GET /v1/health answers 200. */
   async ready(timeoutMs = 20_000): Promise<this> {
     await waitFor(`${this.opts.name} healthy (log: ${this.logFile})`, async () => {
-      if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined) throw new Error(`${this.opts.name} exited with ${this.proc.exitCode}`);
+      const p = this.proc;
+      if (p && (p.exitCode !== null || p.signalCode !== null)) throw new GiveUp(`${this.opts.name} exited (${p.exitCode ?? p.signalCode}); see ${this.logFile}`);
       const r = await fetch(`${this.url}/v1/health`).catch(() => undefined);
       return r?.status === 200;
     }, timeoutMs, 50);
