@@ -1,5 +1,6 @@
 import { serializeEntry, canonicalEntry, keyOf, Entry } from '../libs/common/src/domain/notification';
 import { TestFarm } from './support/test-farm';
+import { waitFor } from '../libs/common/src/testing/wait-for';
 
 jest.setTimeout(90_000);
 
@@ -62,6 +63,24 @@ describe('union-merge handshake', () => {
       expect(res.status).toBe(200);
       expect(report.learned).toBe(1);
       expect(report.peers.find((p) => p.peer === 'b')?.ok ?? false).toBe(false);
+    } finally {
+      farm.node('b').signal('SIGCONT');
+    }
+  });
+
+  it('keeps a starting node syncing (503, ingress paused) until its first handshake is done or timed out', async () => {
+    await farm.node('b').signal('SIGSTOP');
+    try {
+      const e = await farm.startNode('e', { SYNC_PEERS: 'b', SYNC_TIMEOUT_MS: '2500' }, false);
+      const syncing = await waitFor('e answers syncing', async () => {
+        const r = await fetch(`${e.url}/v1/health`).catch(() => undefined);
+        return r?.status === 503 ? ((await r.json()) as { status: string }) : undefined;
+      });
+      expect(syncing.status).toBe('syncing');
+      const consumers = await (await farm.channel()).checkQueue(farm.t.ingressQueue);
+      expect(consumers.consumerCount).toBe(4); // a, b (stopped, still registered), c, d: not e yet
+      await e.ready();
+      expect((await (await farm.channel()).checkQueue(farm.t.ingressQueue)).consumerCount).toBe(5);
     } finally {
       farm.node('b').signal('SIGCONT');
     }

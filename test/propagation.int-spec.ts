@@ -27,6 +27,10 @@ describe('propagation through the notifier, ingress and fanout', () => {
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(3500);
     expect(await r.json()).toMatchObject({ available: false, reason: 'maintenance' });
     expect((await fetch(`${farm.node('c').url}/apps/search/read`)).status).toBe(200);
+    expect(await farm.node('a').get('/v1/availability/db-main?targetType=resource')).toMatchObject({ available: false, reason: 'maintenance' });
+    const metrics = await (await fetch(`${farm.node('a').url}/metrics`)).text();
+    expect(metrics).toMatch(/farm_entries_applied_total\{via="(ingress|fanout)"\} [1-9]/);
+    expect(metrics).toMatch(/farm_entries 1/);
 
     const up = await farm.notifier!.post('/v1/notifications', { target: 'db-main', targetType: 'resource', available: true });
     expect(up.status).toBe(202);

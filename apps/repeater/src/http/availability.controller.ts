@@ -17,8 +17,9 @@ export class AvailabilityController {
   }
 
   @Get('availability/:target')
-  one(@Param('target') target: string, @Query('kind') kind?: string): Record<string, unknown> {
+  one(@Param('target') target: string, @Query('kind') kind?: string, @Query('targetType') targetType?: string): Record<string, unknown> {
     const k = kind || ALL_KINDS;
+    if (targetType === 'resource') return { target, targetType, kind: k, ...this.availability.state.checkResource(target, k) };
     const d = this.availability.check(target, k);
     return { target, kind: k, ...d, dependsOn: this.availability.state.dependenciesOf(target) };
   }
