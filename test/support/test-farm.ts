@@ -35,7 +35,7 @@ export class TestFarm {
       RABBITMQ_URL: RABBITMQ_URL(),
       REDIS_URL: REDIS_URL(),
       APP_DEPENDENCIES: join(REPO_ROOT, 'config', 'applications.yaml'),
-      HEARTBEAT_MS: '300',
+      PING_INTERVAL_MS: '500',
       SYNC_TIMEOUT_MS: '3000',
       ...this.baseEnv,
       ...extra,

@@ -4,6 +4,7 @@ import { DemoController } from './demo/demo.controller';
 import { AvailabilityController } from './http/availability.controller';
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
+import { RingController } from './http/ring.controller';
 
 /** A repeater node: the availability module plus its HTTP API and guarded demo applications. */
 @Module({})
@@ -12,7 +13,7 @@ export class RepeaterModule {
     return {
       module: RepeaterModule,
       imports: [AvailabilityModule.forRoot(env)],
-      controllers: [AvailabilityController, HealthController, MetricsController, DemoController],
+      controllers: [AvailabilityController, HealthController, MetricsController, RingController, DemoController],
     };
   }
 }

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ALL_KINDS, AvailabilityService, HandshakeReport, RegistryService, SyncService } from '@farm/common';
+import { ALL_KINDS, AvailabilityService, HandshakeReport, SyncService } from '@farm/common';
 
 /** The node's view of availability: what it holds, a lookup, and the handshake on demand. */
 @Controller('v1')
@@ -7,7 +7,6 @@ export class AvailabilityController {
   constructor(
     private readonly availability: AvailabilityService,
     private readonly sync: SyncService,
-    private readonly registry: RegistryService,
   ) {}
 
   @Get('availability')
@@ -29,11 +28,5 @@ export class AvailabilityController {
   run(@Query('peers') peers?: string): Promise<HandshakeReport> {
     const list = peers?.split(',').map((p) => p.trim()).filter(Boolean);
     return this.sync.run(list?.length ? list : undefined);
-  }
-
-  @Get('servers/live')
-  async live(): Promise<{ servers: { id: string; address: string; seenAt: string }[] }> {
-    const nodes = await this.registry.live();
-    return { servers: nodes.map((n) => ({ id: n.id, address: n.address, seenAt: new Date(n.seenAt).toISOString() })) };
   }
 }

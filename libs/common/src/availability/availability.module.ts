@@ -11,7 +11,7 @@ import { AvailabilityGuard } from './availability.guard';
 import { AvailabilityService } from './availability.service';
 import { NodeConsumers } from './consumers';
 import { LifecycleService } from './lifecycle.service';
-import { RegistryService } from './registry.service';
+import { RingService } from './ring.service';
 import { ReplicationService } from './replication.service';
 import { StateStoreService } from './state-store.service';
 import { SyncService } from './sync.service';
@@ -45,14 +45,14 @@ export class AvailabilityModule {
         MetricsService,
         StateStoreService,
         ReplicationService,
-        RegistryService,
+        RingService,
         NodeConsumers,
         SyncService,
         LifecycleService,
         AvailabilityService,
         AvailabilityGuard,
       ],
-      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RegistryService, StateStoreService],
+      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService],
     };
   }
 }

@@ -7,7 +7,7 @@ import { AmqpClient } from '../messaging/amqp-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { connectRedis } from '../redis/redis-connection';
 import { NodeConsumers } from './consumers';
-import { RegistryService } from './registry.service';
+import { RingService } from './ring.service';
 import { StateStoreService } from './state-store.service';
 import { HandshakeReport, SyncService } from './sync.service';
 import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV, REDIS } from './tokens';
@@ -40,7 +40,7 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
     private readonly store: StateStoreService,
     private readonly consumers: NodeConsumers,
     private readonly sync: SyncService,
-    private readonly registry: RegistryService,
+    private readonly ring: RingService,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -66,8 +66,8 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
     this.restored = await this.store.restore();
     this.log.log(`restored ${this.restored} entries from Redis`);
     await amqpReady;
-    this.registry.start();
     await this.sync.server.resume();
+    await this.ring.start(() => void this.sync.run().catch(() => undefined));
     await withTimeout(this.catchUp(), this.env.STARTUP_TIMEOUT_MS);
     this.firstHandshake = await withTimeout(this.sync.run(), this.env.STARTUP_TIMEOUT_MS);
     if (!this.firstHandshake) this.log.warn(`first handshake did not finish within ${this.env.STARTUP_TIMEOUT_MS} ms; going on`);
@@ -103,12 +103,12 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
 
   private async shutdown(): Promise<void> {
     this.status = 'stopping';
+    await this.ring.leave();
     await Promise.all([this.consumers.ingress?.pause(), this.consumers.fanout?.pause(), this.sync.server?.pause()].map((p) => p?.catch(() => undefined)));
     const deadline = Date.now() + 5000;
     while ((this.consumers.ingress?.inFlight ?? 0) + (this.consumers.fanout?.inFlight ?? 0) > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    await this.registry.stop();
     await this.amqp.stop();
   }
 }

@@ -10,7 +10,7 @@ import { assertRpcQueue } from '../messaging/farm-topology';
 import { RpcClient, serveRpc } from '../messaging/rpc';
 import { Subscription } from '../messaging/subscription';
 import { MetricsService } from '../metrics/metrics.service';
-import { RegistryService } from './registry.service';
+import { RingService } from './ring.service';
 import { ReplicationService } from './replication.service';
 import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV } from './tokens';
 
@@ -60,7 +60,7 @@ export class SyncService implements OnModuleInit {
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(AVAILABILITY_STATE) private readonly state: AvailabilityState,
     private readonly replication: ReplicationService,
-    private readonly registry: RegistryService,
+    private readonly ring: RingService,
     private readonly metrics: MetricsService,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
@@ -138,7 +138,7 @@ export class SyncService implements OnModuleInit {
 
   async peers(): Promise<string[]> {
     const configured = (this.env.SYNC_PEERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    const live = configured.length > 0 ? [] : (await this.registry.live()).map((n) => n.id);
+    const live = configured.length > 0 ? [] : (await this.ring.live()).map((n) => n.id);
     return choosePeers(this.env.NODE_ID, configured, live, this.env.SYNC_PEER_COUNT);
   }
 

@@ -41,8 +41,13 @@ export class NodeEnv extends BaseEnv {
   @IsInt() @Min(0) @Max(10_000_000)
   AUDIT_MAX = 10_000;
 
-  @IsInt() @Min(100) @Max(60_000)
-  HEARTBEAT_MS = 1000;
+  /** Each node pings its two buddies this often. */
+  @IsInt() @Min(50) @Max(60_000)
+  PING_INTERVAL_MS = 1000;
+
+  /** Consecutive missed pings before the indirect probe (and, if it fails too, the cut). */
+  @IsInt() @Min(1) @Max(100)
+  PING_MISSES = 3;
 }
 
 export class RepeaterEnv extends NodeEnv {

@@ -48,7 +48,7 @@ export function redisKeys(ns: string, nodeId: string): NodeKeys {
   };
 }
 
-/** Hash of nodes that are up: nodeId -> JSON {address, startedAt, seenAt}. */
-export function nodesKey(ns: string): string {
-  return `${ns}:nodes`;
+/** The buddy ring's server table: nodeId -> JSON {address, buddyA, buddyB}. */
+export function ringKey(ns: string): string {
+  return `${ns}:ring`;
 }

@@ -1,0 +1,103 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import Redis from 'ioredis';
+import { NodeEnv } from '../config/repeater.env';
+import { ringKey } from '../contracts/topology';
+import { RingRow, cycleOrder, isValidRing } from '../domain/ring';
+import { RingRepository } from '../redis/ring.repository';
+import { RingWatcher } from '../ring/ring-watcher';
+import { NODE_ENV, REDIS } from './tokens';
+
+async function httpOk(url: string, init: RequestInit, timeoutMs: number): Promise<Response | undefined> {
+  try {
+    const r = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    return r.ok ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RingView {
+  servers: ({ id: string } & RingRow)[];
+  ring: string[];
+  consistent: boolean;
+}
+
+/**
+ * This node's place in the buddy ring: the server table in Redis (on a connection of its own,
+ * for WATCH), the watcher that pings the two buddies over HTTP, and the live-node list the
+ * handshake picks its peers from.
+ */
+@Injectable()
+export class RingService {
+  private readonly log = new Logger('Ring');
+  private readonly conn: Redis;
+  readonly repo: RingRepository;
+  readonly watcher: RingWatcher;
+
+  constructor(
+    @Inject(NODE_ENV) private readonly env: NodeEnv,
+    @Inject(REDIS) redis: Redis,
+  ) {
+    // Fail fast while Redis is away: a watcher that cannot read the table suspects itself.
+    this.conn = redis.duplicate({ connectionName: `${env.FARM_NAMESPACE}.ring.${env.NODE_ID}`, enableAutoPipelining: false, lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    this.conn.on('error', () => undefined);
+    this.repo = new RingRepository(this.conn, ringKey(env.FARM_NAMESPACE));
+    this.watcher = new RingWatcher(
+      {
+        read: () => this.repo.read(),
+        announce: (id, address) => this.repo.announce(id, address),
+        remove: (id) => this.repo.remove(id),
+        replace: (id, old, next) => this.repo.replace(id, old, next),
+        ping: async (address, timeoutMs) => (await httpOk(`${address}/v1/ring/ping`, {}, timeoutMs)) !== undefined,
+        probeVia: async (via, target, timeoutMs) => {
+          const r = await httpOk(`${via}/v1/ring/probe?target=${encodeURIComponent(target)}`, { method: 'POST' }, timeoutMs);
+          return r !== undefined && ((await r.json()) as { alive?: boolean }).alive === true;
+        },
+        tellReplace: async (address, old, next) => {
+          await httpOk(`${address}/v1/ring/replace?old=${encodeURIComponent(old)}&next=${encodeURIComponent(next)}`, { method: 'POST' }, 1000);
+        },
+        storeReachable: () => this.conn.status === 'ready',
+      },
+      { id: env.NODE_ID, address: this.address, intervalMs: env.PING_INTERVAL_MS, misses: env.PING_MISSES, log: this.log },
+    );
+  }
+
+  get address(): string {
+    return this.env.NODE_ADDRESS ?? `http://127.0.0.1:${this.env.HTTP_PORT ?? 3100}`;
+  }
+
+  /** Joins the ring and starts watching; `onRejoin` runs when the node had been cut out and came back. */
+  async start(onRejoin: () => void): Promise<void> {
+    if (this.conn.status === 'wait') await this.conn.connect().catch(() => undefined);
+    this.watcher.onRejoin(onRejoin);
+    await this.watcher.start();
+  }
+
+  /** Probes another node on request of one of its buddies (the indirect probe). */
+  async probe(target: string): Promise<boolean> {
+    const row = (await this.repo.read())[target];
+    if (!row) return false;
+    return (await httpOk(`${row.address}/v1/ring/ping`, {}, Math.max(100, Math.floor(this.env.PING_INTERVAL_MS * 0.8)))) !== undefined;
+  }
+
+  async view(): Promise<RingView> {
+    const table = await this.repo.read();
+    const servers = Object.entries(table).map(([id, r]) => ({ id, ...r })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    return { servers, ring: cycleOrder(table) ?? [], consistent: isValidRing(table) };
+  }
+
+  /** Nodes in the ring table (live as far as the ring knows). */
+  async live(): Promise<{ id: string; address: string }[]> {
+    const table = await this.repo.read();
+    return Object.entries(table).map(([id, r]) => ({ id, address: r.address })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  async leave(): Promise<void> {
+    if (this.conn.status !== 'ready') {
+      this.watcher.halt();
+      return;
+    }
+    await Promise.race([this.watcher.leave().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.conn.disconnect();
+  }
+}

@@ -1,0 +1,177 @@
+import { RingRow, cycleOrder } from '../domain/ring';
+import { LoggerLike } from '../logging';
+
+/** What a watcher needs of the outside world; injected so that tests and benches can host many. */
+export interface RingPorts {
+  read(): Promise<Record<string, RingRow>>;
+  announce(id: string, address: string): Promise<unknown>;
+  remove(id: string): Promise<[string | null, string | null] | undefined>;
+  replace(id: string, old: string, next: string): Promise<void>;
+  /** Direct probe of a node's address; true when it answered in time. */
+  ping(address: string, timeoutMs: number): Promise<boolean>;
+  /** Asks the node at `via` to probe node `targetId` (an indirect probe); true when it reached it. */
+  probeVia(via: string, targetId: string, timeoutMs: number): Promise<boolean>;
+  /** Tells the node at `address` to replace `old` with `next` among its buddies. */
+  tellReplace(address: string, old: string, next: string): Promise<void>;
+  /** Whether the store holding the table is reachable right now. */
+  storeReachable(): boolean;
+}
+
+export interface RingWatcherOptions {
+  id: string;
+  address: string;
+  intervalMs: number;
+  misses: number;
+  log: LoggerLike;
+}
+
+export interface RingWatcherStats {
+  pings: number;
+  declaredDead: number;
+  selfSuspicions: number;
+  rejoins: number;
+  suspectingSelf: boolean;
+}
+
+/**
+ * One node's watch over its two buddies: a direct ping to each every interval; after `misses`
+ * consecutive misses an indirect probe through the dead node's other buddy; only when that fails
+ * too is the node cut out of the table and the other buddy told to take this node instead. A node
+ * that cannot reach the store, that sees both its pings fail at once, or whose own timer ran late
+ * (it was paused or starved), suspects itself and declares nobody dead.
+ */
+export class RingWatcher {
+  private timer?: NodeJS.Timeout;
+  private readonly missed = new Map<string, number>();
+  private lastTick = 0;
+  private ticking = false;
+  private stopped = true;
+  private rejoined: () => void = () => undefined;
+  readonly stats: RingWatcherStats = { pings: 0, declaredDead: 0, selfSuspicions: 0, rejoins: 0, suspectingSelf: false };
+
+  constructor(
+    private readonly ports: RingPorts,
+    private readonly opts: RingWatcherOptions,
+  ) {}
+
+  /** Called after this node found itself missing from the table and announced itself again. */
+  onRejoin(fn: () => void): void {
+    this.rejoined = fn;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.ports.announce(this.opts.id, this.opts.address);
+    this.lastTick = Date.now();
+    this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Normal shutdown: leave the table and tell each buddy to take the other instead. */
+  async leave(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    const table = await this.ports.read().catch(() => undefined);
+    const buddies = await this.ports.remove(this.opts.id).catch(() => undefined);
+    if (!buddies || !table) return;
+    const [p, q] = buddies;
+    const timeout = Math.max(200, this.opts.intervalMs);
+    await Promise.all([
+      p && q && p !== q && table[p] ? this.ports.tellReplace(table[p].address, this.opts.id, q).catch(() => undefined) : undefined,
+      p && q && p !== q && table[q] ? this.ports.tellReplace(table[q].address, this.opts.id, p).catch(() => undefined) : undefined,
+    ].map((x) => Promise.race([x, new Promise((r) => setTimeout(r, timeout))])));
+  }
+
+  /** Stops watching without leaving (a crash, for tests and benches). */
+  halt(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** A buddy told us to replace `old` with `next`: the table already says so, or we make it say so. */
+  async onReplace(old: string, next: string): Promise<void> {
+    this.missed.delete(old);
+    if (next !== this.opts.id) await this.ports.replace(this.opts.id, old, next);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    const now = Date.now();
+    const late = now - this.lastTick > 2.5 * this.opts.intervalMs;
+    this.lastTick = now;
+    try {
+      await this.round(late);
+    } catch (err) {
+      this.opts.log.warn(`ring round failed: ${(err as Error).message}`);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async round(late: boolean): Promise<void> {
+    if (late) {
+      // Our own timer ran late (paused, starved): what we missed says nothing about the others.
+      this.missed.clear();
+      this.suspect('this node was paused or starved');
+      return;
+    }
+    if (!this.ports.storeReachable()) return this.suspect('the ring table is unreachable');
+    const table = await this.ports.read();
+    const me = table[this.opts.id];
+    if (!me) {
+      this.opts.log.warn(`node ${this.opts.id} is missing from the ring table (declared dead while slow?); announcing again`);
+      await this.ports.announce(this.opts.id, this.opts.address);
+      this.stats.rejoins++;
+      this.missed.clear();
+      this.rejoined();
+      return;
+    }
+    const buddies = [...new Set([me.buddyA, me.buddyB])].filter((b): b is string => b !== null && b !== this.opts.id && table[b] !== undefined);
+    for (const id of [...this.missed.keys()]) if (!buddies.includes(id)) this.missed.delete(id);
+    if (buddies.length === 0) return;
+    const timeout = Math.max(100, Math.floor(this.opts.intervalMs * 0.8));
+    const answers = await Promise.all(buddies.map((b) => this.ports.ping(table[b].address, timeout)));
+    this.stats.pings += buddies.length;
+    if (buddies.length >= 2 && answers.every((a) => !a)) {
+      for (const b of buddies) this.missed.set(b, (this.missed.get(b) ?? 0) + 1);
+      return this.suspect('every ping failed at once');
+    }
+    this.stats.suspectingSelf = false;
+    for (let i = 0; i < buddies.length; i++) {
+      const b = buddies[i];
+      if (answers[i]) {
+        this.missed.delete(b);
+        continue;
+      }
+      const n = (this.missed.get(b) ?? 0) + 1;
+      this.missed.set(b, n);
+      if (n >= this.opts.misses) await this.confirmAndCut(b, table, timeout);
+    }
+  }
+
+  private suspect(why: string): void {
+    if (!this.stats.suspectingSelf) this.opts.log.warn(`suspecting this node itself (${why}): declaring nobody dead`);
+    this.stats.suspectingSelf = true;
+    this.stats.selfSuspicions++;
+  }
+
+  private async confirmAndCut(dead: string, table: Record<string, RingRow>, timeout: number): Promise<void> {
+    const row = table[dead];
+    const other = row.buddyA === this.opts.id ? row.buddyB : row.buddyA;
+    if (other && other !== this.opts.id && table[other]) {
+      if (await this.ports.probeVia(table[other].address, dead, timeout * 2).catch(() => false)) {
+        this.missed.delete(dead);
+        return;
+      }
+    }
+    if (!this.ports.storeReachable()) return this.suspect('the ring table is unreachable');
+    const buddies = await this.ports.remove(dead);
+    this.missed.delete(dead);
+    if (!buddies) return; // someone else cut it out first
+    this.stats.declaredDead++;
+    const after = await this.ports.read();
+    this.opts.log.warn(`declared ${dead} dead after ${this.opts.misses} missed pings and a failed indirect probe; ring now ${(cycleOrder(after) ?? []).join(' -> ')}`);
+    if (other && other !== this.opts.id && after[other]) await this.ports.tellReplace(after[other].address, dead, this.opts.id).catch(() => undefined);
+  }
+}
