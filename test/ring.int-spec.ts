@@ -1,0 +1,115 @@
+import { createConnection, createServer, Server, Socket } from 'node:net';
+import { RingRepository } from '../libs/common/src/redis/ring.repository';
+import { RingView } from '../libs/common/src/availability/ring.service';
+import { freePort } from '../libs/common/src/testing/farm-process';
+import { waitFor } from '../libs/common/src/testing/wait-for';
+import { REDIS_URL, TestFarm } from './support/test-farm';
+
+jest.setTimeout(120_000);
+
+const INTERVAL = 500;
+const MISSES = 3;
+/** The issue's bound on detection and relink: PING_INTERVAL_MS x (PING_MISSES + 2). */
+const WINDOW = INTERVAL * (MISSES + 2);
+
+/** A TCP proxy to Redis that a test can cut, to make Redis unreachable for one node only. */
+async function redisProxy(): Promise<{ url: string; cut: () => void }> {
+  const target = new URL(REDIS_URL());
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port || 6379) });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  return { url: `redis://127.0.0.1:${port}`, cut: () => { server.close(); sockets.forEach((s) => s.destroy()); } };
+}
+
+describe('buddy ring', () => {
+  const farm = new TestFarm('ring', { PING_INTERVAL_MS: String(INTERVAL), PING_MISSES: String(MISSES) });
+  const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
+  const view = (id = 'n1'): Promise<RingView> => farm.node(id).get<RingView>('/v1/ring');
+  const stats = (id: string): Promise<{ declaredDead: number; suspectingSelf: boolean }> => farm.node(id).get('/v1/ring/stats');
+
+  afterAll(() => farm.cleanup());
+
+  it('forms one valid cycle when five nodes start at the same moment', async () => {
+    await Promise.all(ids.map((id) => farm.startNode(id)));
+    const v = await view();
+    expect(v.servers.map((s) => s.id).sort()).toEqual(ids);
+    expect(v.consistent).toBe(true);
+    expect([...v.ring].sort()).toEqual(ids);
+    for (const s of v.servers) expect(new Set([s.buddyA, s.buddyB]).size).toBe(2);
+  });
+
+  it('cuts a node killed with -9 out and relinks its buddies within the detection window', async () => {
+    const t0 = Date.now();
+    await farm.node('n3').stop('SIGKILL');
+    const v = await waitFor('n3 cut out', async () => {
+      const r = await view();
+      return !r.servers.some((s) => s.id === 'n3') && r.consistent ? r : undefined;
+    }, 3 * WINDOW, 25);
+    const took = Date.now() - t0;
+    expect(took).toBeLessThanOrEqual(WINDOW);
+    expect(v.servers).toHaveLength(4);
+  });
+
+  it('cuts a node out at once on a normal shutdown', async () => {
+    await farm.startNode('n3');
+    await waitFor('n3 back in', async () => (await view()).servers.length === 5);
+    const t0 = Date.now();
+    await farm.node('n3').stop('SIGTERM');
+    const v = await view();
+    expect(v.servers.map((s) => s.id)).not.toContain('n3');
+    expect(v.consistent).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(WINDOW);
+  });
+
+  it('declares no node dead that was paused (SIGSTOP) for half the window', async () => {
+    await farm.startNode('n3');
+    await waitFor('n3 back in', async () => (await view()).servers.length === 5);
+    const before = await Promise.all(['n1', 'n2', 'n4', 'n5'].map((id) => stats(id)));
+    farm.node('n3').signal('SIGSTOP');
+    await new Promise((r) => setTimeout(r, WINDOW / 2));
+    farm.node('n3').signal('SIGCONT');
+    await new Promise((r) => setTimeout(r, 2 * WINDOW));
+    const v = await view();
+    expect(v.servers).toHaveLength(5);
+    const after = await Promise.all(['n1', 'n2', 'n4', 'n5'].map((id) => stats(id)));
+    expect(after.map((s) => s.declaredDead)).toEqual(before.map((s) => s.declaredDead));
+  });
+
+  it('brings a node that was wrongly removed back by itself', async () => {
+    const conn = farm.redis.duplicate();
+    try {
+      expect(await new RingRepository(conn, `${farm.ns}:ring`).remove('n4')).toBeDefined();
+      await waitFor('n4 announced itself again', async () => {
+        const v = await view();
+        return v.servers.some((s) => s.id === 'n4') && v.consistent;
+      }, 3 * WINDOW);
+    } finally {
+      conn.disconnect();
+    }
+  });
+
+  it('lets a node that cannot reach Redis declare nobody dead', async () => {
+    const proxy = await redisProxy();
+    await farm.startNode('n6', { REDIS_URL: proxy.url });
+    await waitFor('n6 in the ring', async () => (await view()).servers.some((s) => s.id === 'n6'));
+    const n6 = (await view()).servers.find((s) => s.id === 'n6')!;
+    proxy.cut();
+    await farm.node(n6.buddyA!).stop('SIGKILL');
+    await waitFor(`${n6.buddyA} cut out by its other buddy`, async () => {
+      const v = await view();
+      return !v.servers.some((s) => s.id === n6.buddyA) && v.consistent;
+    }, 3 * WINDOW);
+    const s = await stats('n6');
+    expect(s.declaredDead).toBe(0);
+    expect(s.suspectingSelf).toBe(true);
+  });
+});
