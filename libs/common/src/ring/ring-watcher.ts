@@ -26,6 +26,8 @@ export interface RingWatcherOptions {
 }
 
 export interface RingWatcherStats {
+  /** Rounds in which this node pinged its buddies. */
+  rounds: number;
   pings: number;
   declaredDead: number;
   selfSuspicions: number;
@@ -47,7 +49,7 @@ export class RingWatcher {
   private ticking = false;
   private stopped = true;
   private rejoined: () => void = () => undefined;
-  readonly stats: RingWatcherStats = { pings: 0, declaredDead: 0, selfSuspicions: 0, rejoins: 0, suspectingSelf: false };
+  readonly stats: RingWatcherStats = { rounds: 0, pings: 0, declaredDead: 0, selfSuspicions: 0, rejoins: 0, suspectingSelf: false };
 
   constructor(
     private readonly ports: RingPorts,
@@ -133,6 +135,7 @@ export class RingWatcher {
     const timeout = Math.max(100, Math.floor(this.opts.intervalMs * 0.8));
     const answers = await Promise.all(buddies.map((b) => this.ports.ping(table[b].address, timeout)));
     this.stats.pings += buddies.length;
+    this.stats.rounds++;
     if (buddies.length >= 2 && answers.every((a) => !a)) {
       for (const b of buddies) this.missed.set(b, (this.missed.get(b) ?? 0) + 1);
       return this.suspect('every ping failed at once');
