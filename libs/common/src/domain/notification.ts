@@ -68,21 +68,33 @@ export function toEntries(n: Notification): Entry[] {
 }
 
 /**
+ * Shares one copy of each small, often repeated string (kinds, reasons, sources, types) among
+ * all entries: JSON.parse gives every entry its own copies, which at 100,000 entries is megabytes.
+ */
+const interned = new Map<string, string>([...REASONS, ...TARGET_TYPES, ...SOURCES, ALL_KINDS].map((v) => [v, v]));
+function intern<T extends string>(v: T): T {
+  const hit = interned.get(v);
+  if (hit !== undefined) return hit as T;
+  if (interned.size < 10_000 && v.length <= 64) interned.set(v, v);
+  return v;
+}
+
+/**
  * Builds an entry with a fixed field order and without absent or irrelevant fields, so that the
  * same entry serialises to the same bytes on every node (digests depend on it).
  */
 export function canonicalEntry(src: Entry | (Notification & { kind: string })): Entry {
   const e: Entry = {
-    targetType: src.target === SYSTEM_TARGET ? 'application' : src.targetType,
+    targetType: src.target === SYSTEM_TARGET ? 'application' : intern(src.targetType),
     target: src.target,
-    kind: src.kind,
+    kind: intern(src.kind),
     available: src.available,
-    source: src.source,
+    source: intern(src.source),
     timestamp: src.timestamp,
     id: src.id,
     priority: src.priority,
   };
-  if (!src.available) e.reason = src.reason ?? 'unknown';
+  if (!src.available) e.reason = intern(src.reason ?? 'unknown');
   if (src.component !== undefined) e.component = src.component;
   if (src.message !== undefined) e.message = src.message;
   if (src.operatorId !== undefined) e.operatorId = src.operatorId;
