@@ -207,7 +207,7 @@ function summary(notifier, repeaters) {
     `Local farm is up (FARM_NAMESPACE=${NAMESPACE}, ${repeaters.length} repeaters)`,
     '',
     `  notifier  ${notifier.url}  (POST /v1/notifications, GET /v1/health, GET /metrics)`,
-    ...repeaters.map((r) => `  ${r.name.padEnd(8)}  ${r.url}/v1/availability  ${r.url}/v1/health  ${r.url}/metrics`),
+    ...repeaters.map((r) => `  ${r.name.padEnd(8)}  ${r.url}/v1/availability  ${r.url}/v1/health  ${r.url}/v1/ring  ${r.url}/metrics`),
     '',
     'Demo routes (503 with Retry-After while the application is unavailable):',
     ...apps.map((a, i) => `  ${repeaters[i % repeaters.length].url}/apps/${a}${i === 0 ? '/send' : ''}`),
