@@ -7,6 +7,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import { Socket } from 'node:net';
 import Redis from 'ioredis';
 import { RingRepository } from '../../libs/common/src/redis/ring.repository';
+import { httpRingPorts, pingNode } from '../../libs/common/src/ring/http-ring-ports';
 import { RingWatcher } from '../../libs/common/src/ring/ring-watcher';
 import { freePort } from '../../libs/common/src/testing/farm-process';
 
@@ -15,15 +16,6 @@ const KEY = process.env.RING_KEY as string;
 const INTERVAL = Number(process.env.PING_INTERVAL_MS ?? 1000);
 const MISSES = Number(process.env.PING_MISSES ?? 3);
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
-
-async function http(url: string, method: string, timeoutMs: number): Promise<Response | undefined> {
-  try {
-    const r = await fetch(url, { method, signal: AbortSignal.timeout(timeoutMs) });
-    return r.ok ? r : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 interface Hosted {
   id: string;
@@ -45,21 +37,8 @@ async function startNode(id: string): Promise<void> {
   conn.on('error', () => undefined);
   await conn.connect();
   const repo = new RingRepository(conn, KEY);
-  const ping = async (addr: string, t: number): Promise<boolean> => (await http(`${addr}/v1/ring/ping`, 'GET', t)) !== undefined;
   const watcher = new RingWatcher(
-    {
-      read: () => repo.read(),
-      announce: (i, a) => repo.announce(i, a),
-      remove: (i) => repo.remove(i),
-      replace: (i, o, n) => repo.replace(i, o, n),
-      ping,
-      probeVia: async (via, target, t) => {
-        const r = await http(`${via}/v1/ring/probe?target=${encodeURIComponent(target)}`, 'POST', t);
-        return r !== undefined && ((await r.json()) as { alive?: boolean }).alive === true;
-      },
-      tellReplace: async (addr, o, n) => void (await http(`${addr}/v1/ring/replace?old=${o}&next=${n}`, 'POST', 1000)),
-      storeReachable: () => conn.status === 'ready',
-    },
+    httpRingPorts(repo, conn),
     { id, address, intervalMs: INTERVAL, misses: MISSES, log: quiet },
   );
   const sockets = new Set<Socket>();
@@ -68,7 +47,7 @@ async function startNode(id: string): Promise<void> {
     const done = (body: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (u.pathname === '/v1/ring/ping') return done({ ok: true });
     if (u.pathname === '/v1/ring/probe') {
-      void repo.read().then(async (t) => done({ alive: t[u.searchParams.get('target') ?? ''] ? await ping(t[u.searchParams.get('target') as string].address, Math.floor(INTERVAL * 0.8)) : false }), () => done({ alive: false }));
+      void repo.read().then(async (t) => done({ alive: t[u.searchParams.get('target') ?? ''] ? await pingNode(t[u.searchParams.get('target') as string].address, Math.floor(INTERVAL * 0.8)) : false }), () => done({ alive: false }));
       return;
     }
     if (u.pathname === '/v1/ring/replace') {
@@ -111,7 +90,7 @@ async function allToAll(addresses: Record<string, string>, on: boolean): Promise
       for (const [id, addr] of Object.entries(addresses)) {
         if (id === n.id) continue;
         n.allToAllPings++;
-        void http(`${addr}/v1/ring/ping`, 'GET', Math.floor(INTERVAL * 0.8));
+        void pingNode(addr, Math.floor(INTERVAL * 0.8));
       }
     }, INTERVAL);
   }

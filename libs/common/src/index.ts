@@ -30,6 +30,7 @@ export * from './availability/sync.service';
 export * from './availability/ring.service';
 export * from './domain/ring';
 export * from './ring/ring-watcher';
+export * from './ring/http-ring-ports';
 export * from './redis/ring.repository';
 export * from './availability/replication.service';
 export * from './availability/state-store.service';

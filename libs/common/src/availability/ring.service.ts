@@ -4,17 +4,9 @@ import { NodeEnv } from '../config/repeater.env';
 import { ringKey } from '../contracts/topology';
 import { RingRow, cycleOrder, isValidRing } from '../domain/ring';
 import { RingRepository } from '../redis/ring.repository';
+import { httpRingPorts, pingNode } from '../ring/http-ring-ports';
 import { RingWatcher } from '../ring/ring-watcher';
 import { NODE_ENV, REDIS } from './tokens';
-
-async function httpOk(url: string, init: RequestInit, timeoutMs: number): Promise<Response | undefined> {
-  try {
-    const r = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    return r.ok ? r : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface RingView {
   servers: ({ id: string } & RingRow)[];
@@ -43,21 +35,7 @@ export class RingService {
     this.conn.on('error', () => undefined);
     this.repo = new RingRepository(this.conn, ringKey(env.FARM_NAMESPACE));
     this.watcher = new RingWatcher(
-      {
-        read: () => this.repo.read(),
-        announce: (id, address) => this.repo.announce(id, address),
-        remove: (id) => this.repo.remove(id),
-        replace: (id, old, next) => this.repo.replace(id, old, next),
-        ping: async (address, timeoutMs) => (await httpOk(`${address}/v1/ring/ping`, {}, timeoutMs)) !== undefined,
-        probeVia: async (via, target, timeoutMs) => {
-          const r = await httpOk(`${via}/v1/ring/probe?target=${encodeURIComponent(target)}`, { method: 'POST' }, timeoutMs);
-          return r !== undefined && ((await r.json()) as { alive?: boolean }).alive === true;
-        },
-        tellReplace: async (address, old, next) => {
-          await httpOk(`${address}/v1/ring/replace?old=${encodeURIComponent(old)}&next=${encodeURIComponent(next)}`, { method: 'POST' }, 1000);
-        },
-        storeReachable: () => this.conn.status === 'ready',
-      },
+      httpRingPorts(this.repo, this.conn),
       { id: env.NODE_ID, address: this.address, intervalMs: env.PING_INTERVAL_MS, misses: env.PING_MISSES, log: this.log },
     );
   }
@@ -77,7 +55,7 @@ export class RingService {
   async probe(target: string): Promise<boolean> {
     const row = (await this.repo.read())[target];
     if (!row) return false;
-    return (await httpOk(`${row.address}/v1/ring/ping`, {}, Math.max(100, Math.floor(this.env.PING_INTERVAL_MS * 0.8)))) !== undefined;
+    return pingNode(row.address, Math.max(100, Math.floor(this.env.PING_INTERVAL_MS * 0.8)));
   }
 
   async view(): Promise<RingView> {

@@ -61,12 +61,13 @@ export class RingWatcher {
     this.rejoined = fn;
   }
 
+  /** Joins the ring and starts watching; if the announce fails, the next round announces again. */
   async start(): Promise<void> {
     this.stopped = false;
-    await this.ports.announce(this.opts.id, this.opts.address);
     this.lastTick = Date.now();
     this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
     this.timer.unref();
+    await this.ports.announce(this.opts.id, this.opts.address).catch((err: Error) => this.opts.log.warn(`cannot join the ring yet: ${err.message}`));
   }
 
   /** Normal shutdown: leave the table and tell each buddy to take the other instead. */

@@ -1,0 +1,111 @@
+import { RingRow, RingTable, announce, remove, replace } from '../domain/ring';
+import { RingPorts, RingWatcher } from './ring-watcher';
+
+const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** An in-memory table and network: `down` nodes do not answer; `storeUp` says whether Redis does. */
+function world(ids: string[]) {
+  let table: RingTable = {};
+  for (const id of ids) table = announce(table, id, `http://${id}`, Object.keys(table)[0]);
+  const w = {
+    down: new Set<string>(),
+    storeUp: true,
+    removed: [] as string[],
+    told: [] as string[],
+    get table(): RingTable {
+      return table;
+    },
+    ports: {
+      read: async () => ({ ...table }) as Record<string, RingRow>,
+      announce: async (id: string, address: string) => (table = announce(table, id, address, Object.keys(table)[0])),
+      remove: async (id: string) => {
+        const r = remove(table, id);
+        table = r.table;
+        if (r.buddies) w.removed.push(id);
+        return r.buddies;
+      },
+      replace: async (id: string, old: string, next: string) => void (table = replace(table, id, old, next)),
+      ping: async (address: string) => !w.down.has(address.slice(7)),
+      probeVia: async (_via: string, target: string) => !w.down.has(target),
+      tellReplace: async (address: string, old: string, next: string) => void w.told.push(`${address.slice(7)}:${old}->${next}`),
+      storeReachable: () => w.storeUp,
+    } satisfies RingPorts,
+  };
+  return w;
+}
+
+describe('RingWatcher', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  async function watch(w: ReturnType<typeof world>, id: string): Promise<RingWatcher> {
+    const watcher = new RingWatcher(w.ports, { id, address: `http://${id}`, intervalMs: 1000, misses: 3, log: quiet });
+    await watcher.start();
+    return watcher;
+  }
+
+  it('pings exactly its two buddies each round', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const watcher = await watch(w, 'a');
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(watcher.stats.rounds).toBe(5);
+    expect(watcher.stats.pings).toBe(10);
+  });
+
+  it('cuts out a buddy after the misses and a failed indirect probe, and tells the other buddy', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const watcher = await watch(w, 'a');
+    const dead = w.table.a.buddyA as string;
+    const other = w.table[dead].buddyA === 'a' ? w.table[dead].buddyB : w.table[dead].buddyA;
+    w.down.add(dead);
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(w.removed).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(w.removed).toEqual([dead]);
+    expect(w.told).toEqual([`${other}:${dead}->a`]);
+    expect(watcher.stats.declaredDead).toBe(1);
+  });
+
+  it('spares a buddy that the indirect probe reaches', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const watcher = await watch(w, 'a');
+    w.ports.ping = async (address: string) => address !== `http://${w.table.a.buddyA}`;
+    await jest.advanceTimersByTimeAsync(6000);
+    expect(w.removed).toEqual([]);
+    expect(watcher.stats.declaredDead).toBe(0);
+  });
+
+  it('suspects itself when every ping fails at once or the store is away, and declares nobody dead', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const watcher = await watch(w, 'a');
+    w.down.add(w.table.a.buddyA as string).add(w.table.a.buddyB as string);
+    await jest.advanceTimersByTimeAsync(6000);
+    expect(w.removed).toEqual([]);
+    expect(watcher.stats.suspectingSelf).toBe(true);
+    w.down.clear();
+    w.storeUp = false;
+    w.down.add(w.table.a.buddyA as string);
+    await jest.advanceTimersByTimeAsync(6000);
+    expect(w.removed).toEqual([]);
+  });
+
+  it('announces itself again, and says so, when it finds itself missing from the table', async () => {
+    const w = world(['a', 'b', 'c']);
+    const watcher = await watch(w, 'a');
+    const rejoined = jest.fn();
+    watcher.onRejoin(rejoined);
+    await w.ports.remove('a');
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(w.table.a).toBeDefined();
+    expect(rejoined).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves the table on a normal shutdown and tells each buddy to take the other', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const watcher = await watch(w, 'a');
+    const { buddyA, buddyB } = w.table.a;
+    await watcher.leave();
+    expect(w.table.a).toBeUndefined();
+    expect(w.told.sort()).toEqual([`${buddyA}:a->${buddyB}`, `${buddyB}:a->${buddyA}`].sort());
+  });
+});
