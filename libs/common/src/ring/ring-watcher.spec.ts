@@ -3,11 +3,20 @@ import { RingPorts, RingWatcher } from './ring-watcher';
 
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
+interface World {
+  down: Set<string>;
+  storeUp: boolean;
+  removed: string[];
+  told: string[];
+  readonly table: RingTable;
+  ports: RingPorts;
+}
+
 /** An in-memory table and network: `down` nodes do not answer; `storeUp` says whether Redis does. */
-function world(ids: string[]) {
+function world(ids: string[]): World {
   let table: RingTable = {};
   for (const id of ids) table = announce(table, id, `http://${id}`, Object.keys(table)[0]);
-  const w = {
+  const w: World = {
     down: new Set<string>(),
     storeUp: true,
     removed: [] as string[],
@@ -29,7 +38,7 @@ function world(ids: string[]) {
       probeVia: async (_via: string, target: string) => !w.down.has(target),
       tellReplace: async (address: string, old: string, next: string) => void w.told.push(`${address.slice(7)}:${old}->${next}`),
       storeReachable: () => w.storeUp,
-    } satisfies RingPorts,
+    },
   };
   return w;
 }
@@ -38,7 +47,7 @@ describe('RingWatcher', () => {
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
 
-  async function watch(w: ReturnType<typeof world>, id: string): Promise<RingWatcher> {
+  async function watch(w: World, id: string): Promise<RingWatcher> {
     const watcher = new RingWatcher(w.ports, { id, address: `http://${id}`, intervalMs: 1000, misses: 3, log: quiet });
     await watcher.start();
     return watcher;
