@@ -37,8 +37,8 @@ const HOWTO = {
  * names what is missing and how to start it.
  */
 export async function resolveBrokers(env: NodeJS.ProcessEnv = process.env): Promise<BrokerUrls> {
-  const rabbitmqUrl = env.RABBITMQ_URL ?? DEFAULT_RABBITMQ_URL;
-  const redisUrl = env.REDIS_URL ?? DEFAULT_REDIS_URL;
+  const rabbitmqUrl = env.RABBITMQ_URL || DEFAULT_RABBITMQ_URL;
+  const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
   const [mqOk, redisOk] = await Promise.all([reachable(rabbitmqUrl, 5672), reachable(redisUrl, 6379)]);
   if (mqOk && redisOk) return { rabbitmqUrl, redisUrl, stop: async () => undefined };
 
@@ -49,12 +49,12 @@ export async function resolveBrokers(env: NodeJS.ProcessEnv = process.env): Prom
     try {
       // Optional: only where a Docker engine answers.
       const tc = await import('testcontainers');
-      if (!mq && env.RABBITMQ_URL === undefined) {
+      if (!mq && !env.RABBITMQ_URL) {
         const c = await new tc.GenericContainer('rabbitmq:3.13-alpine').withExposedPorts(5672).withWaitStrategy(tc.Wait.forLogMessage('Server startup complete')).start();
         stops.push(() => c.stop());
         mq = `amqp://guest:guest@${c.getHost()}:${c.getMappedPort(5672)}`;
       }
-      if (!redis && env.REDIS_URL === undefined) {
+      if (!redis && !env.REDIS_URL) {
         const c = await new tc.GenericContainer('redis:7-alpine').withExposedPorts(6379).start();
         stops.push(() => c.stop());
         redis = `redis://${c.getHost()}:${c.getMappedPort(6379)}`;
