@@ -103,10 +103,12 @@ describe('buddy ring', () => {
     await waitFor('n6 in the ring', async () => (await view()).servers.some((s) => s.id === 'n6'));
     const n6 = (await view()).servers.find((s) => s.id === 'n6')!;
     proxy.cut();
-    await farm.node(n6.buddyA!).stop('SIGKILL');
-    await waitFor(`${n6.buddyA} cut out by its other buddy`, async () => {
-      const v = await view();
-      return !v.servers.some((s) => s.id === n6.buddyA) && v.consistent;
+    const victim = n6.buddyA!;
+    const observer = ['n1', 'n2', 'n5'].find((id) => id !== victim)!;
+    await farm.node(victim).stop('SIGKILL');
+    await waitFor(`${victim} cut out by its other buddy`, async () => {
+      const v = await view(observer);
+      return !v.servers.some((s) => s.id === victim) && v.consistent;
     }, 3 * WINDOW);
     const s = await stats('n6');
     expect(s.declaredDead).toBe(0);

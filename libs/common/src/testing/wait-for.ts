@@ -15,7 +15,8 @@ export async function waitFor<T>(what: string, probe: () => T | Promise<T>, time
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+      const why = last !== null && typeof last === 'object' && 'message' in last ? String((last as { message: unknown }).message) : JSON.stringify(last);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${why})`);
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
