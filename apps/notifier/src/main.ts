@@ -1,13 +1,5 @@
 import 'reflect-metadata';
-import { NotifierEnv, bootstrapHttp, loadEnv } from '@farm/common';
+import { NotifierEnv, bootstrapHttp } from '@farm/common';
 import { NotifierModule } from './notifier.module';
 
-let env: NotifierEnv;
-void bootstrapHttp(
-  'notifier',
-  () => {
-    env = loadEnv(NotifierEnv);
-    return NotifierModule.forRoot(env);
-  },
-  () => env.HTTP_PORT,
-);
+void bootstrapHttp('notifier', NotifierEnv, (env) => NotifierModule.forRoot(env));

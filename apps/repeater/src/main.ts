@@ -1,13 +1,5 @@
 import 'reflect-metadata';
-import { RepeaterEnv, bootstrapHttp, loadEnv } from '@farm/common';
+import { RepeaterEnv, bootstrapHttp } from '@farm/common';
 import { RepeaterModule } from './repeater.module';
 
-let env: RepeaterEnv;
-void bootstrapHttp(
-  'repeater',
-  () => {
-    env = loadEnv(RepeaterEnv);
-    return RepeaterModule.forRoot(env);
-  },
-  () => env.HTTP_PORT,
-);
+void bootstrapHttp('repeater', RepeaterEnv, (env) => RepeaterModule.forRoot(env));

@@ -1,6 +1,7 @@
 import { INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import express from 'express';
+import { loadEnv } from '../config/env';
 import { ConfigError } from '../domain/errors';
 import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
 import { FarmExceptionFilter } from './farm-exception.filter';
@@ -10,13 +11,14 @@ import { FarmExceptionFilter } from './farm-exception.filter';
  * with a message naming the variable), raw bodies so HTTP and AMQP share one validator, the
  * contract's error answers, shutdown hooks, and a line saying where to look.
  */
-export async function bootstrapHttp(name: string, makeModule: () => unknown, port: () => number): Promise<INestApplication> {
+export async function bootstrapHttp<E extends { HTTP_PORT?: number }>(name: string, envClass: new () => E, makeModule: (env: E) => unknown): Promise<INestApplication> {
   const log = new Logger(name);
   let module: unknown;
   let listenPort: number;
   try {
-    module = makeModule();
-    listenPort = port();
+    const env = loadEnv(envClass);
+    module = makeModule(env);
+    listenPort = env.HTTP_PORT ?? 0;
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`${name}: ${err.message}`);

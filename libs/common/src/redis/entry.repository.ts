@@ -11,17 +11,16 @@ import { Entry, canonicalEntry } from '../domain/notification';
 const PUT_ENTRIES = `
 local max = tonumber(ARGV[1])
 local written = 0
-for i = 2, #ARGV, 4 do
-  local field, ts, json, audit = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 2, #ARGV, 5 do
+  local field, ts, id, json, audit = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local cur = redis.call('HGET', KEYS[1], field)
   local take = true
   if cur then
     local c = cjson.decode(cur)
-    local e = cjson.decode(json)
     if c.timestamp > ts then take = false
     elseif c.timestamp == ts then
-      if c.id > e.id then take = false
-      elseif c.id == e.id and cur >= json then take = false end
+      if c.id > id then take = false
+      elseif c.id == id and cur >= json then take = false end
     end
   end
   if take then
@@ -66,7 +65,7 @@ export class EntryRepository {
   async put(items: { key: string; json: string; entry: Entry; audit?: AuditLine }[]): Promise<number> {
     if (items.length === 0) return 0;
     const args: (string | number)[] = [this.auditMax];
-    for (const it of items) args.push(it.key, it.entry.timestamp, it.json, it.audit ? JSON.stringify(it.audit) : '');
+    for (const it of items) args.push(it.key, it.entry.timestamp, it.entry.id, it.json, it.audit ? JSON.stringify(it.audit) : '');
     return this.redis.farmPutEntries(this.keys.entries, this.keys.audit, ...args);
   }
 
