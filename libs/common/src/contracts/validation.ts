@@ -41,6 +41,19 @@ function assertSafeKeys(value: unknown, path = ''): void {
   }
 }
 
+/**
+ * Validates any parsed JSON value against a DTO class (whitelist, no unknown fields, no
+ * prototype keys) and returns the instance or the field errors; never throws on bad input.
+ */
+export function checkDto<T extends object>(cls: new () => T, value: unknown): { value: T; errors?: undefined } | { value?: undefined; errors: FieldError[] } {
+  try {
+    return { value: validateAs(cls, value) };
+  } catch (err) {
+    if (err instanceof InvalidNotificationError) return { errors: err.errors.length ? err.errors : [{ field: '', message: err.message }] };
+    throw err;
+  }
+}
+
 function validateAs<T extends object>(cls: new () => T, value: unknown): T {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidNotificationError('expected a JSON object', [{ field: '', message: 'expected a JSON object' }]);
