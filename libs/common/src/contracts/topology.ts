@@ -52,3 +52,29 @@ export function redisKeys(ns: string, nodeId: string): NodeKeys {
 export function ringKey(ns: string): string {
   return `${ns}:ring`;
 }
+
+/** Monitoring keys: the attendants' registry, clock corrections and the poller's lists. */
+export interface MonitoringKeys {
+  /** Hash: serverId -> JSON registration {serverId, queue, httpUrl?, registeredAt, lastSeenAt}. */
+  attendants: string;
+  /** String per server: the correction (ms) added to its system clock. */
+  clock(serverId: string): string;
+  /** Hash: serverId -> JSON ServerRecord (list level, deficiencies, next poll, last compilation). */
+  pollerServers: string;
+  /** String: JSON AppHealth (hysteresis state and the poller's published notifications). */
+  pollerHealth: string;
+}
+
+export function monitoringKeys(ns: string): MonitoringKeys {
+  return {
+    attendants: `${ns}:attendants`,
+    clock: (id) => `${ns}:clock:${id}`,
+    pollerServers: `${ns}:poller:servers`,
+    pollerHealth: `${ns}:poller:health`,
+  };
+}
+
+/** The attendant's mailbox, read by its login probe with the probe's own credentials. */
+export function mailboxQueue(ns: string, serverId: string): string {
+  return `${ns}.attendant.${serverId}.mailbox`;
+}

@@ -17,6 +17,14 @@ export class MetricsService {
   readonly redisUp = new Gauge({ name: 'farm_redis_connected', help: '1 while connected to Redis', registers: [this.registry] });
   readonly redisRewrites = new Counter({ name: 'farm_redis_state_rewrites_total', help: 'Times the node found its Redis state lost and wrote it back', registers: [this.registry] });
 
+  readonly compileSeconds = new Histogram({ name: 'farm_attendant_compile_seconds', help: 'Time to compile one attendant answer', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly attendantRequests = new Counter({ name: 'farm_attendant_requests_total', help: 'Requests answered by the attendant, by op', labelNames: ['op'], registers: [this.registry] });
+  readonly polls = new Counter({ name: 'farm_poller_polls_total', help: 'Polls by outcome (ok, unresponsive, bad-reply)', labelNames: ['outcome'], registers: [this.registry] });
+  readonly pollSeconds = new Histogram({ name: 'farm_poller_poll_seconds', help: 'Round trip of one poll', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly serversByList = new Gauge({ name: 'farm_poller_servers', help: 'Servers on each list', labelNames: ['list'], registers: [this.registry] });
+  readonly monitorNotifications = new Counter({ name: 'farm_poller_notifications_total', help: 'Availability notifications raised by the poller', labelNames: ['available'], registers: [this.registry] });
+  readonly clockCorrections = new Counter({ name: 'farm_poller_clock_corrections_total', help: 'set-clock commands sent', registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

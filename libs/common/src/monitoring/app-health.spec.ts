@@ -102,4 +102,3 @@ describe('availability notifications from poll results', () => {
     );
   });
 });
-});

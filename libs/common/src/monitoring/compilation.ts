@@ -159,3 +159,10 @@ export function deficienciesOf(services: ServiceReport[], probes: Compilation['p
   if (probes.refresh && !probes.refresh.ok) out.push({ kind: 'refresh-probe', service: 'refresh-probe', applications: [], mandatory: false, detail: probes.refresh.detail });
   return out;
 }
+
+/** A request on the attendant's queue. */
+export class AttendantRequestDto {
+  @IsIn(['query', 'set-clock']) op!: 'query' | 'set-clock';
+  @IsOptional() @IsNumber() @Min(-86_400_000) @Max(86_400_000) adjustMs?: number;
+  @IsOptional() @IsString() @MaxLength(128) by?: string;
+}

@@ -1,0 +1,30 @@
+import { DynamicModule, Logger, Module } from '@nestjs/common';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, MetricsService, REDIS, createRedis, loadAttendantConfig } from '@farm/common';
+import { AttendantController } from './http/attendant.controller';
+import { ProbeService } from './probes/probe.service';
+import { AttendantService } from './serving/attendant.service';
+import { ClockService } from './serving/clock.service';
+import { ATTENDANT_CONFIG, ATTENDANT_ENV } from './tokens';
+
+/** One attendant: its validated configuration, clock, probes and the query it answers. */
+@Module({})
+export class AttendantModule {
+  static forRoot(env: AttendantEnv): DynamicModule {
+    // Read and validated before anything starts: a bad file stops the process with the list of problems.
+    const config = loadAttendantConfig(env.ATTENDANT_CONFIG);
+    return {
+      module: AttendantModule,
+      controllers: [AttendantController],
+      providers: [
+        { provide: ATTENDANT_ENV, useValue: env },
+        { provide: ATTENDANT_CONFIG, useValue: config },
+        { provide: AMQP_CLIENT, useFactory: () => new AmqpClient({ url: env.RABBITMQ_URL, name: `attendant ${env.SERVER_ID}`, logger: new Logger('AMQP') }) },
+        { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `${env.FARM_NAMESPACE}.attendant.${env.SERVER_ID}`) },
+        MetricsService,
+        ClockService,
+        ProbeService,
+        AttendantService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,65 @@
+import { Controller, Get, Header, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import Redis from 'ioredis';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, Compilation, MetricsService, ProbeReport, REDIS } from '@farm/common';
+import { ProbeService } from '../probes/probe.service';
+import { AttendantService } from '../serving/attendant.service';
+import { ClockService } from '../serving/clock.service';
+import { ATTENDANT_ENV } from '../tokens';
+
+/** The attendant's HTTP face, for people and scripts; the poller uses the queue. */
+@Controller()
+export class AttendantController {
+  constructor(
+    @Inject(ATTENDANT_ENV) private readonly env: AttendantEnv,
+    private readonly attendant: AttendantService,
+    private readonly clock: ClockService,
+    private readonly probes: ProbeService,
+    private readonly metrics: MetricsService,
+    @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  /** The same compilation the queue answers with. */
+  @Get('v1/compilation')
+  compilation(): Promise<Compilation> {
+    return this.attendant.compile();
+  }
+
+  @Get('v1/clock')
+  readClock() {
+    return this.clock.clock.reading();
+  }
+
+  /** Runs probe A now and returns its report. */
+  @Post('v1/probes/login')
+  @HttpCode(200)
+  probeLogin(): Promise<ProbeReport | null> {
+    return this.probes.runLogin();
+  }
+
+  /** Runs probe B now (only while logged in) and returns its report. */
+  @Post('v1/probes/refresh')
+  @HttpCode(200)
+  probeRefresh(): Promise<ProbeReport | null> {
+    return this.probes.runRefresh();
+  }
+
+  @Get('v1/health')
+  health(@Res() res: Response): void {
+    const ok = this.amqp.connected && this.redis.status === 'ready';
+    res.status(ok ? 200 : 503).json({
+      status: ok ? 'ok' : 'degraded',
+      serverId: this.env.SERVER_ID,
+      broker: this.amqp.connected ? 'connected' : 'disconnected',
+      redis: this.redis.status,
+      loggedIn: this.probes.state.loggedIn,
+    });
+  }
+
+  @Get('metrics')
+  @Header('Content-Type', 'text/plain; version=0.0.4')
+  scrape(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}

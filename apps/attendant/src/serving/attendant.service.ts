@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
+import {
+  AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, AttendantRequestDto, Compilation, Compiler, MetricsService, REDIS, SetClockReply,
+  checkDto, mailboxQueue, monitoringKeys, parseJson, serveRpc, topology,
+} from '@farm/common';
+import { ProbeService } from '../probes/probe.service';
+import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
+import { ClockService } from './clock.service';
+
+const RPC_PREFETCH = 16;
+
+/**
+ * Answers the poller's one query on `<ns>.attendant.<serverId>` with the whole compilation,
+ * applies set-clock commands, and keeps this server registered in Redis so the poller finds it.
+ */
+@Injectable()
+export class AttendantService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger('Attendant');
+  private readonly compiler: Compiler;
+  private readonly queue: string;
+  private registerTimer?: NodeJS.Timeout;
+  private readonly registeredAt = new Date().toISOString();
+
+  constructor(
+    @Inject(ATTENDANT_ENV) private readonly env: AttendantEnv,
+    @Inject(ATTENDANT_CONFIG) config: AttendantConfig,
+    @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly clock: ClockService,
+    probes: ProbeService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.compiler = new Compiler(env.SERVER_ID, config, clock.clock, () => probes.state);
+    this.queue = topology(env.FARM_NAMESPACE).attendantQueue(env.SERVER_ID);
+    const mailbox = mailboxQueue(env.FARM_NAMESPACE, env.SERVER_ID);
+    amqp.addSetup(async (ch) => {
+      await ch.assertQueue(mailbox, { durable: true, arguments: { 'x-max-length': 100 } });
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    serveRpc(this.amqp, {
+      queue: this.queue,
+      prefetch: RPC_PREFETCH,
+      assert: (ch) => ch.assertQueue(this.queue, { durable: false, exclusive: true, autoDelete: true }),
+      handler: (body) => this.answer(body),
+    });
+    void this.amqp.start();
+    await this.register();
+    this.registerTimer = setInterval(() => void this.register(), this.env.REGISTER_INTERVAL_MS);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.registerTimer);
+    await this.amqp.stop();
+    this.redis.disconnect();
+  }
+
+  async compile(): Promise<Compilation> {
+    const end = this.metrics.compileSeconds.startTimer();
+    try {
+      return await this.compiler.compile();
+    } finally {
+      end();
+    }
+  }
+
+  /** One request on the queue; a malformed one gets an error answer, never a crash. */
+  async answer(body: Buffer): Promise<Buffer> {
+    let parsed: unknown;
+    try {
+      parsed = parseJson(body);
+    } catch (err) {
+      return reply({ error: (err as Error).message });
+    }
+    const req = checkDto(AttendantRequestDto, parsed);
+    if (!req.value) return reply({ error: 'bad request', errors: req.errors });
+    this.metrics.attendantRequests.inc({ op: req.value.op });
+    if (req.value.op === 'query') return reply(await this.compile());
+    if (req.value.adjustMs === undefined) return reply({ error: 'bad request', errors: [{ field: 'adjustMs', message: 'set-clock needs adjustMs' }] });
+    const correctionMs = await this.clock.adjust(req.value.adjustMs, req.value.by);
+    const answer: SetClockReply = { ok: true, serverId: this.env.SERVER_ID, correctionMs, clock: this.clock.clock.reading() };
+    return reply(answer);
+  }
+
+  private async register(): Promise<void> {
+    const key = monitoringKeys(this.env.FARM_NAMESPACE).attendants;
+    const entry = { serverId: this.env.SERVER_ID, queue: this.queue, host: hostname(), httpPort: this.env.HTTP_PORT, pid: process.pid, registeredAt: this.registeredAt, lastSeenAt: new Date().toISOString() };
+    try {
+      await this.redis.hset(key, this.env.SERVER_ID, JSON.stringify(entry));
+    } catch (err) {
+      this.log.warn(`could not register in Redis: ${(err as Error).message}`);
+    }
+  }
+}
+
+function reply(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}

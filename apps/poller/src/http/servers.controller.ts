@@ -1,0 +1,66 @@
+import { Controller, Delete, Get, HttpCode, MessageEvent, NotFoundException, Param, Post, Sse } from '@nestjs/common';
+import { Observable, map } from 'rxjs';
+import { ServerRecord, listOf } from '@farm/common';
+import { PollerService } from '../polling/poller.service';
+
+function view(r: ServerRecord, full: boolean) {
+  const c = r.lastCompilation;
+  return {
+    id: r.id,
+    list: listOf(r.level),
+    level: r.level,
+    deficiencies: r.deficiencies,
+    failures: r.failures,
+    listSince: new Date(r.listSince).toISOString(),
+    lastPolledAt: r.lastPolledAt ? new Date(r.lastPolledAt).toISOString() : null,
+    lastAnswerAt: r.lastAnswerAt ? new Date(r.lastAnswerAt).toISOString() : null,
+    nextPollAt: new Date(r.nextPollAt).toISOString(),
+    clock: r.clock ?? null,
+    ...(full ? { lastCompilation: c ?? null } : { services: c ? c.services.map((s) => ({ name: s.name, status: s.status })) : [] }),
+  };
+}
+
+/** What the poller knows, for people: lists, deficiencies, compilations, and a live feed. */
+@Controller('v1')
+export class ServersController {
+  constructor(private readonly poller: PollerService) {}
+
+  @Get('servers')
+  list() {
+    const servers = this.poller.servers().map((r) => view(r, false));
+    return {
+      counts: { normal: servers.filter((s) => s.list === 'normal').length, critical: servers.filter((s) => s.list === 'critical').length },
+      servers,
+      applicationsDown: this.poller.engine.appHealth.published,
+    };
+  }
+
+  @Get('servers/:id')
+  one(@Param('id') id: string) {
+    const r = this.poller.engine.records.get(id);
+    if (!r) throw new NotFoundException(`no server ${id} is known to the poller`);
+    return view(r, true);
+  }
+
+  /** Polls the server now and answers with the result. */
+  @Post('servers/:id/poll')
+  @HttpCode(200)
+  async poll(@Param('id') id: string) {
+    const r = await this.poller.pollNow(id);
+    if (!r) throw new NotFoundException(`no server ${id} is registered or configured`);
+    return view(r, true);
+  }
+
+  /** Forgets a decommissioned server (a running attendant registers itself again). */
+  @Delete('servers/:id')
+  @HttpCode(204)
+  async remove(@Param('id') id: string): Promise<void> {
+    if (!(await this.poller.remove(id))) throw new NotFoundException(`no server ${id} is known to the poller`);
+  }
+
+  /** Server-sent events: `server` when a server changes list or deficiencies, `notification` when the poller notifies. */
+  @Sse('events')
+  events(): Observable<MessageEvent> {
+    return this.poller.stream.pipe(map((e) => ({ type: e.type, data: e.data })));
+  }
+}

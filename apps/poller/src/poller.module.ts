@@ -1,0 +1,32 @@
+import { DynamicModule, Logger, Module } from '@nestjs/common';
+import { AMQP_CLIENT, AmqpClient, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, topology } from '@farm/common';
+import { HealthController } from './http/health.controller';
+import { ServersController } from './http/servers.controller';
+import { PollerService, pollIntervals } from './polling/poller.service';
+import { POLLER_ENV } from './tokens';
+
+/** The poller: lists in Redis, one query per server due, notifications through ingress. */
+@Module({})
+export class PollerModule {
+  static forRoot(env: PollerEnv): DynamicModule {
+    pollIntervals(env);
+    return {
+      module: PollerModule,
+      controllers: [ServersController, HealthController],
+      providers: [
+        { provide: POLLER_ENV, useValue: env },
+        {
+          provide: AMQP_CLIENT,
+          useFactory: () => {
+            const c = new AmqpClient({ url: env.RABBITMQ_URL, name: 'poller', logger: new Logger('AMQP') });
+            c.addSetup((ch) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE)));
+            return c;
+          },
+        },
+        { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `${env.FARM_NAMESPACE}.poller`) },
+        MetricsService,
+        PollerService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,144 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
+import { Observable, Subject } from 'rxjs';
+import {
+  AMQP_CLIENT, AmqpClient, DeficiencyKind, INGRESS_ROUTING_KEY, MetricsService, Notification, Poller, PollerEnv, REDIS, RpcClient, ServerEvent, ServerRecord,
+  ConfigError, connectRedis, listOf, splitList, topology, validIntervals,
+} from '@farm/common';
+import { POLLER_ENV } from '../tokens';
+import { PollerStore } from './poller-store';
+
+/** How many ticks between two reads of the attendants' registry. */
+const REGISTRY_EVERY_TICKS = 5;
+
+export type PollerEvent = { type: 'server'; data: ServerEvent } | { type: 'notification'; data: Notification };
+
+/** Nest edge of the poller engine: wires RabbitMQ (queries, ingress) and Redis (lists), runs the tick. */
+@Injectable()
+export class PollerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger('Poller');
+  readonly engine: Poller;
+  private readonly store: PollerStore;
+  private readonly rpc: RpcClient;
+  private readonly events = new Subject<PollerEvent>();
+  private timer?: NodeJS.Timeout;
+  private ticks = 0;
+  private readonly staticServers: string[];
+
+  constructor(
+    @Inject(POLLER_ENV) private readonly env: PollerEnv,
+    @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly metrics: MetricsService,
+  ) {
+    const intervalsMs = pollIntervals(env);
+    const t = topology(env.FARM_NAMESPACE);
+    this.store = new PollerStore(redis, env.FARM_NAMESPACE);
+    this.rpc = new RpcClient(amqp);
+    this.staticServers = splitList(env.POLLER_SERVERS);
+    this.engine = new Poller(
+      {
+        request: (id, body, timeoutMs) => this.rpc.call(t.attendantQueue(id), body, timeoutMs),
+        canRequest: () => this.amqp.connected,
+        saveRecord: (r) => this.store.saveRecord(r),
+        deleteRecord: (id) => this.store.deleteRecord(id),
+        saveHealth: (h) => this.store.saveHealth(h),
+        publish: (n) => this.publish(t.ingressExchange, n),
+        now: Date.now,
+      },
+      {
+        poll: { intervalsMs, escalateOn: new Set(splitList(env.ESCALATE_ON) as DeficiencyKind[]) },
+        health: { notifyAfter: env.NOTIFY_AFTER, notifyOn: new Set(splitList(env.NOTIFY_ON) as DeficiencyKind[]) },
+        timeoutMs: env.POLL_TIMEOUT_MS,
+        concurrency: env.POLL_CONCURRENCY,
+        clockMaxDiffMs: env.CLOCK_MAX_DIFF_MS,
+        name: 'poller',
+      },
+    );
+    this.engine.on('server', (e: ServerEvent) => {
+      this.log.log(`${e.serverId}: ${e.list}${e.level > 1 ? ` (level ${e.level})` : ''}, ${e.deficiencies.length ? e.deficiencies.map((d) => `${d.kind}${d.service ? ` ${d.service}` : ''}`).join(', ') : 'no deficiency'}`);
+      this.events.next({ type: 'server', data: e });
+      this.countLists();
+    });
+    this.engine.on('polled', (p: { outcome: string; ms: number }) => {
+      this.metrics.polls.inc({ outcome: p.outcome });
+      this.metrics.pollSeconds.observe(p.ms / 1000);
+    });
+    this.engine.on('notification', (n: Notification) => {
+      this.metrics.monitorNotifications.inc({ available: String(n.available) });
+      this.log.log(`notified: ${n.target} ${n.available ? 'available' : `unavailable (${n.component})`}`);
+      this.events.next({ type: 'notification', data: n });
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await connectRedis(this.redis);
+    this.engine.load(await this.store.loadRecords(), await this.store.loadHealth());
+    await this.refreshServers();
+    this.countLists();
+    void this.amqp.start();
+    this.timer = setInterval(() => void this.tick(), this.env.POLL_TICK_MS);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    this.events.complete();
+    await this.amqp.stop();
+    this.redis.disconnect();
+  }
+
+  get stream(): Observable<PollerEvent> {
+    return this.events.asObservable();
+  }
+
+  async tick(): Promise<void> {
+    if (this.ticks++ % REGISTRY_EVERY_TICKS === 0) await this.refreshServers().catch((err: Error) => this.log.warn(`registry unreadable: ${err.message}`));
+    this.engine.tick();
+  }
+
+  /** Adds registered and configured servers the poller does not know yet. */
+  async refreshServers(): Promise<void> {
+    const added = this.engine.addServers([...this.staticServers, ...(await this.store.registered())]);
+    if (added.length) this.log.log(`new servers: ${added.join(', ')}`);
+  }
+
+  servers(): ServerRecord[] {
+    return [...this.engine.records.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /** Polls one server now; undefined when the poller does not know it (after re-reading the registry). */
+  async pollNow(id: string): Promise<ServerRecord | undefined> {
+    if (!this.engine.records.has(id)) await this.refreshServers();
+    if (!this.engine.records.has(id)) return undefined;
+    return this.engine.poll(id);
+  }
+
+  /** Forgets a server: off the lists and out of the registry (an attendant that runs registers again). */
+  async remove(id: string): Promise<boolean> {
+    const known = await this.engine.removeServer(id);
+    await this.store.unregister(id);
+    return known;
+  }
+
+  private async publish(exchange: string, n: Notification): Promise<void> {
+    await this.amqp.publish(exchange, INGRESS_ROUTING_KEY, Buffer.from(JSON.stringify(n)), {
+      priority: n.priority, messageId: n.id, contentType: 'application/json', timestamp: Math.floor(Date.parse(n.timestamp) / 1000),
+    });
+    this.metrics.published.inc({ exchange: 'ingress' });
+  }
+
+  private countLists(): void {
+    const counts = { normal: 0, critical: 0 };
+    for (const r of this.engine.records.values()) counts[listOf(r.level)]++;
+    this.metrics.serversByList.set({ list: 'normal' }, counts.normal);
+    this.metrics.serversByList.set({ list: 'critical' }, counts.critical);
+  }
+}
+
+/** The list intervals, validated (a ConfigError names the variable). */
+export function pollIntervals(env: PollerEnv): number[] {
+  const intervalsMs = env.POLL_INTERVALS_MS.split(',').map(Number);
+  const problem = validIntervals(intervalsMs);
+  if (problem) throw new ConfigError(`invalid configuration:\n  POLL_INTERVALS_MS=${JSON.stringify(env.POLL_INTERVALS_MS)}: ${problem}`);
+  return intervalsMs;
+}

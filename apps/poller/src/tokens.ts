@@ -1,0 +1,1 @@
+export const POLLER_ENV = Symbol('POLLER_ENV');

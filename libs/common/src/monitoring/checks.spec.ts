@@ -1,0 +1,235 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CheckResult, CheckSpec } from './attendant-config.types';
+import { SERVICE_STATUSES } from './compilation';
+import { processScanner, runCheck } from './checks';
+
+const PLUGINS = '/usr/lib/nagios/plugins';
+const DEFAULT_TIMEOUT_MS = 2000;
+
+/** Path of a Debian monitoring plugin; fails (never skips) when the package is missing. */
+function plugin(name: string): string {
+  const path = join(PLUGINS, name);
+  if (!existsSync(path)) throw new Error(`${path} is missing: apt-get install monitoring-plugins-basic`);
+  return path;
+}
+
+async function timed(spec: CheckSpec, ctx?: Parameters<typeof runCheck>[2]): Promise<CheckResult & { ms: number }> {
+  const start = performance.now();
+  const r = await runCheck(spec, DEFAULT_TIMEOUT_MS, ctx);
+  return { ...r, ms: performance.now() - start };
+}
+
+function listen<T extends net.Server>(server: T): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+const close = (server: net.Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+/** A port nothing listens on: bound once, then released. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  const port = await listen(s);
+  await close(s);
+  return port;
+}
+
+describe('runCheck', () => {
+  let tcpServer: net.Server;
+  let tcpPort: number;
+  let httpServer: http.Server;
+  let httpPort: number;
+  let refused: number;
+
+  beforeAll(async () => {
+    tcpServer = net.createServer((socket) => socket.destroy());
+    tcpPort = await listen(tcpServer);
+    httpServer = http.createServer((req, res) => {
+      if (req.url === '/hang') return; // never answers
+      const status = Number(req.url?.slice(1)) || 200;
+      res.writeHead(status, { 'content-type': 'text/plain' }).end('x'.repeat(10_000));
+    });
+    httpPort = await listen(httpServer);
+    refused = await closedPort();
+  });
+
+  afterAll(async () => {
+    httpServer.closeAllConnections();
+    await Promise.all([close(tcpServer), close(httpServer)]);
+  });
+
+  describe('tcp', () => {
+    it('is ok when the port accepts a connection', async () => {
+      expect(await runCheck({ kind: 'tcp', host: '127.0.0.1', port: tcpPort }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'ok', detail: `connected to 127.0.0.1:${tcpPort}` });
+    });
+
+    it('is critical when the connection is refused', async () => {
+      const r = await runCheck({ kind: 'tcp', host: '127.0.0.1', port: refused }, DEFAULT_TIMEOUT_MS);
+      expect(r.status).toBe('critical');
+      expect(r.detail).toContain('connection refused');
+    });
+  });
+
+  describe('http', () => {
+    const url = (path: string) => `http://127.0.0.1:${httpPort}${path}`;
+
+    it('is ok on 2xx and 3xx by default', async () => {
+      expect(await runCheck({ kind: 'http', url: url('/200') }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'ok', detail: 'HTTP 200' });
+      expect(await runCheck({ kind: 'http', url: url('/302') }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'ok', detail: 'HTTP 302' });
+    });
+
+    it('is critical on other statuses, unless expected', async () => {
+      expect(await runCheck({ kind: 'http', url: url('/503') }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'critical', detail: 'HTTP 503' });
+      expect(await runCheck({ kind: 'http', url: url('/200'), expectStatus: [204] }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'critical', detail: 'HTTP 200' });
+      expect(await runCheck({ kind: 'http', url: url('/503'), expectStatus: [503] }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'ok', detail: 'HTTP 503' });
+    });
+
+    it('is critical when the server does not answer in time, and respects the timeout', async () => {
+      const r = await timed({ kind: 'http', url: url('/hang'), timeoutMs: 300 });
+      expect(r).toMatchObject({ status: 'critical', detail: 'timed out after 300 ms' });
+      expect(r.ms).toBeLessThan(300 + 200);
+    });
+
+    it('is critical when the connection is refused', async () => {
+      const r = await runCheck({ kind: 'http', url: `http://127.0.0.1:${refused}/` }, DEFAULT_TIMEOUT_MS);
+      expect(r).toEqual({ status: 'critical', detail: 'connection refused' });
+    });
+
+    it('does not reject on a malformed URL', async () => {
+      expect((await runCheck({ kind: 'http', url: 'not a url' }, DEFAULT_TIMEOUT_MS)).status).toBe('unknown');
+    });
+  });
+
+  describe('command (Nagios plugin convention)', () => {
+    it.each([
+      [0, 'ok'],
+      [1, 'warning'],
+      [2, 'critical'],
+      [3, 'unknown'],
+    ])('check_dummy %i is %s', async (code, status) => {
+      const r = await runCheck({ kind: 'command', command: plugin('check_dummy'), args: [String(code), 'all good'] }, DEFAULT_TIMEOUT_MS);
+      expect(r.status).toBe(status);
+      expect(r.detail).toContain('all good');
+    });
+
+    it('runs check_tcp against a listener (ok) and a closed port (critical), without perfdata', async () => {
+      const up = await runCheck({ kind: 'command', command: plugin('check_tcp'), args: ['-H', '127.0.0.1', '-p', String(tcpPort)] }, DEFAULT_TIMEOUT_MS);
+      expect(up.status).toBe('ok');
+      expect(up.detail).toMatch(/^TCP OK/);
+      expect(up.detail).not.toContain('|');
+      const down = await runCheck({ kind: 'command', command: plugin('check_tcp'), args: ['-H', '127.0.0.1', '-p', String(refused)] }, DEFAULT_TIMEOUT_MS);
+      expect(down.status).toBe('critical');
+      expect(down.detail).toMatch(/refused/i);
+    });
+
+    it('kills a command that outlives its timeout and reports unknown quickly', async () => {
+      const r = await timed({ kind: 'command', command: 'sleep', args: ['5'], timeoutMs: 200 });
+      expect(r.status).toBe('unknown');
+      expect(r.detail).toContain('timed out after 200 ms');
+      expect(r.ms).toBeLessThan(200 + 200);
+    });
+
+    it('reports a missing command as unknown', async () => {
+      expect(await runCheck({ kind: 'command', command: '/nonexistent/check_x' }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'unknown', detail: 'cannot run /nonexistent/check_x: ENOENT' });
+    });
+
+    it('reports an exit status outside 0-3 as unknown, with the output', async () => {
+      const r = await runCheck({ kind: 'command', command: '/bin/sh', args: ['-c', 'echo; echo "  broken  "; echo second; exit 7'] }, DEFAULT_TIMEOUT_MS);
+      expect(r).toEqual({ status: 'unknown', detail: 'exit status 7: broken' });
+    });
+
+    it('falls back to stderr and caps the detail', async () => {
+      const r = await runCheck({ kind: 'command', command: '/bin/sh', args: ['-c', 'echo oops >&2; exit 2'] }, DEFAULT_TIMEOUT_MS);
+      expect(r).toEqual({ status: 'critical', detail: 'oops' });
+      const long = await runCheck({ kind: 'command', command: '/bin/sh', args: ['-c', 'head -c 100000 /dev/zero | tr "\\0" a'] }, DEFAULT_TIMEOUT_MS);
+      expect(long.status).toBe('ok');
+      expect(long.detail.length).toBeLessThanOrEqual(1000);
+    });
+  });
+
+  describe('process', () => {
+    it('finds the test runner itself, by comm and by argv[0]', async () => {
+      const comm = readFileSync('/proc/self/comm', 'utf8').trim();
+      expect((await runCheck({ kind: 'process', name: comm }, DEFAULT_TIMEOUT_MS)).status).toBe('ok');
+      expect((await runCheck({ kind: 'process', name: 'node' }, DEFAULT_TIMEOUT_MS)).status).toBe('ok');
+    });
+
+    it('is critical when no process (or too few) has the name', async () => {
+      const name = `no-such-${process.pid}-${Date.now()}`;
+      expect(await runCheck({ kind: 'process', name }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'critical', detail: `no process named ${name}` });
+      expect((await runCheck({ kind: 'process', name: 'node', minCount: 100_000 }, DEFAULT_TIMEOUT_MS)).detail).toMatch(/^only \d+ process/);
+    });
+
+    describe('processScanner on a fake /proc', () => {
+      let root: string;
+      const addProcess = (pid: number, comm: string | null, cmdline: string | null) => {
+        mkdirSync(join(root, String(pid)));
+        if (comm !== null) writeFileSync(join(root, String(pid), 'comm'), `${comm}\n`);
+        if (cmdline !== null) writeFileSync(join(root, String(pid), 'cmdline'), cmdline);
+      };
+
+      beforeEach(() => {
+        root = mkdtempSync(join(tmpdir(), 'proc-'));
+        mkdirSync(join(root, 'self'));
+        addProcess(10, 'postfix-master', '/usr/lib/postfix/sbin/master\0-w\0');
+        addProcess(11, 'smtpd', 'smtpd\0-n\0smtp\0');
+        addProcess(12, 'kworker/0:1', ''); // kernel thread: empty cmdline
+        addProcess(13, null, null); // vanished mid-scan
+        addProcess(14, 'smtpd', null);
+      });
+      afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+      it('counts by comm or argv[0] basename, tolerating vanished processes', async () => {
+        const count = processScanner(root);
+        expect(await count('smtpd')).toBe(2);
+        expect(await count('master')).toBe(1);
+        expect(await count('postfix-master')).toBe(1);
+        expect(await count('sbin')).toBe(0);
+      });
+
+      it('scans once per scanner', async () => {
+        const count = processScanner(root);
+        expect(await count('smtpd')).toBe(2);
+        addProcess(15, 'smtpd', 'smtpd\0');
+        expect(await count('smtpd')).toBe(2);
+        expect(await processScanner(root)('smtpd')).toBe(3);
+      });
+
+      it('is used by runCheck through the context', async () => {
+        const ctx = { countProcesses: processScanner(root) };
+        expect(await runCheck({ kind: 'process', name: 'smtpd', minCount: 2 }, DEFAULT_TIMEOUT_MS, ctx)).toEqual({ status: 'ok', detail: '2 processes named smtpd' });
+      });
+
+      it('is unknown when /proc cannot be read', async () => {
+        const ctx = { countProcesses: processScanner(join(root, 'absent')) };
+        const r = await runCheck({ kind: 'process', name: 'smtpd' }, DEFAULT_TIMEOUT_MS, ctx);
+        expect(r.status).toBe('unknown');
+        expect(r.detail).toContain('ENOENT');
+      });
+    });
+  });
+
+  describe('systemd', () => {
+    it('settles in time with a status and a detail, whatever this machine runs', async () => {
+      const r = await timed({ kind: 'systemd', unit: 'ssh.service', timeoutMs: 1000 });
+      expect(SERVICE_STATUSES).toContain(r.status);
+      expect(r.detail.length).toBeGreaterThan(0);
+      expect(r.ms).toBeLessThan(1000 + 200);
+    });
+  });
+
+  it('never rejects, even on a spec it does not know', async () => {
+    const r = await runCheck({ kind: 'bogus' } as unknown as CheckSpec, DEFAULT_TIMEOUT_MS);
+    expect(r.status).toBe('unknown');
+  });
+
+  it('bounds a check whose counter never answers', async () => {
+    const start = performance.now();
+    const r = await runCheck({ kind: 'process', name: 'x' }, 100, { countProcesses: () => new Promise<number>(() => undefined) });
+    expect(r).toEqual({ status: 'unknown', detail: 'timed out after 100 ms' });
+    expect(performance.now() - start).toBeLessThan(100 + 200);
+  });
+});

@@ -1,0 +1,257 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { BrokerUnavailableError } from '../domain/errors';
+import type { Notification } from '../domain/notification';
+import { checkDto, parseJson, parseNotification } from '../contracts/validation';
+import { AppChange, AppHealth, HealthSettings, emptyHealth, observe, recordObservations } from './app-health';
+import { ClockEstimate, estimateOffset } from './clock';
+import { Compilation, CompilationDto, Deficiency, SetClockReplyDto } from './compilation';
+import { PollChange, PollOutcome, PollSettings, ServerRecord, applyPoll, dueServers, listOf, newServerRecord } from './escalation';
+
+/** What the poller needs from the world; the Nest app wires RabbitMQ and Redis, tests and benches may wire others. */
+export interface PollerPorts {
+  /** Sends one request to a server's attendant queue and resolves with the raw reply. */
+  request(serverId: string, body: Buffer, timeoutMs: number): Promise<Buffer>;
+  /** Whether requests can be sent at all (false while the poller's own broker link is down). */
+  canRequest(): boolean;
+  saveRecord(record: ServerRecord): Promise<void>;
+  deleteRecord(serverId: string): Promise<void>;
+  saveHealth(health: PersistedHealth): Promise<void>;
+  /** Publishes a notification through the notifier's path; resolves once the broker confirmed it. */
+  publish(n: Notification): Promise<void>;
+  /** The master clock. */
+  now(): number;
+}
+
+export interface PollerOptions {
+  poll: PollSettings;
+  health: HealthSettings;
+  timeoutMs: number;
+  concurrency: number;
+  clockMaxDiffMs: number;
+  /** Who the poller says it is in set-clock commands and notifications. */
+  name: string;
+}
+
+export interface PersistedHealth extends AppHealth {
+  /** Notifications decided but not yet confirmed by the broker, retried every tick. */
+  outbox: Notification[];
+}
+
+export interface ServerEvent {
+  serverId: string;
+  list: string;
+  level: number;
+  deficiencies: Deficiency[];
+  change: PollChange;
+}
+
+const QUERY = Buffer.from(JSON.stringify({ op: 'query' }));
+const MAX_DETAIL = 1000;
+
+/** Runs tasks with at most `limit` in flight. */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+}
+
+type QueryResult = { skipped: true; reason: string } | { skipped?: false; outcome: PollOutcome; estimate?: ClockEstimate };
+
+/**
+ * The poller's engine, free of Nest: polls servers due with one query each and bounded
+ * concurrency, validates answers, corrects clocks, moves servers between lists (pure rules in
+ * `escalation.ts`) and turns confirmed deficiencies into availability notifications (pure rules
+ * in `app-health.ts`). Emits `server` events when a server changes list or deficiencies.
+ */
+export class Poller extends EventEmitter {
+  readonly records = new Map<string, ServerRecord>();
+  private health: PersistedHealth = { ...emptyHealth(), outbox: [] };
+  private readonly limiter: Limiter;
+  private readonly inFlight = new Map<string, Promise<ServerRecord | undefined>>();
+  private flushing?: Promise<void>;
+
+  constructor(
+    private readonly ports: PollerPorts,
+    private readonly opts: PollerOptions,
+  ) {
+    super();
+    this.limiter = new Limiter(opts.concurrency);
+  }
+
+  /** Restores what a previous run left in the store. */
+  load(records: ServerRecord[], health?: PersistedHealth): void {
+    for (const r of records) this.records.set(r.id, r);
+    if (health) this.health = { pairs: health.pairs ?? {}, published: health.published ?? {}, outbox: health.outbox ?? [] };
+  }
+
+  /** Adds servers not known yet (due at once); returns the ids added. */
+  addServers(ids: Iterable<string>): string[] {
+    const added: string[] = [];
+    for (const id of ids) {
+      if (this.records.has(id)) continue;
+      this.records.set(id, newServerRecord(id, this.ports.now()));
+      added.push(id);
+    }
+    return added;
+  }
+
+  async removeServer(id: string): Promise<boolean> {
+    if (!this.records.delete(id)) return false;
+    await this.ports.deleteRecord(id);
+    await this.observeAndNotify(id, new Map());
+    return true;
+  }
+
+  get appHealth(): Readonly<PersistedHealth> {
+    return this.health;
+  }
+
+  /** Starts a poll of every server due that is not already being polled; does not wait for them. */
+  tick(): number {
+    if (this.health.outbox.length) void this.flushOutbox();
+    if (!this.ports.canRequest()) return 0;
+    let started = 0;
+    for (const r of dueServers(this.records.values(), this.ports.now())) {
+      if (this.inFlight.has(r.id)) continue;
+      void this.poll(r.id);
+      started++;
+    }
+    return started;
+  }
+
+  /** Polls the given servers (default all) now and waits for every answer: one cycle. */
+  async cycle(ids: string[] = [...this.records.keys()]): Promise<(ServerRecord | undefined)[]> {
+    this.addServers(ids);
+    return Promise.all(ids.map((id) => this.poll(id)));
+  }
+
+  /** Polls one server (joining a poll already in flight); resolves with its new record. */
+  poll(id: string): Promise<ServerRecord | undefined> {
+    const running = this.inFlight.get(id);
+    if (running) return running;
+    const p = this.limiter.run(() => this.pollOne(id)).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, p);
+    return p;
+  }
+
+  private async pollOne(id: string): Promise<ServerRecord | undefined> {
+    const started = this.ports.now();
+    const q = await this.query(id);
+    if (q.skipped) return this.records.get(id);
+    this.emit('polled', { serverId: id, outcome: q.outcome.ok ? 'ok' : q.outcome.deficiency.kind, ms: this.ports.now() - started });
+    const outcome = q.outcome;
+    let clock: ServerRecord['clock'];
+    if (outcome.ok && q.estimate) {
+      clock = { ...q.estimate, at: this.ports.now() };
+      if (Math.abs(q.estimate.offsetMs) > this.opts.clockMaxDiffMs) {
+        const drift: Deficiency = { kind: 'clock-drift', applications: [], mandatory: false, detail: `clock ${Math.round(Math.abs(q.estimate.offsetMs))} ms ${q.estimate.offsetMs > 0 ? 'ahead' : 'behind'}` };
+        try {
+          await this.setClock(id, -q.estimate.offsetMs);
+          clock.corrected = -q.estimate.offsetMs;
+          drift.detail += '; corrected';
+        } catch (err) {
+          drift.detail += `; set-clock failed: ${(err as Error).message}`;
+        }
+        outcome.deficiencies = [...outcome.deficiencies, drift];
+      }
+    }
+    const prev = this.records.get(id);
+    if (!prev) return undefined; // removed while its poll was in flight
+    const { record, change } = applyPoll(prev, outcome, this.opts.poll, this.ports.now());
+    if (clock) record.clock = clock;
+    this.records.set(id, record);
+    await this.ports.saveRecord(record);
+    if (change.listChanged || change.deficienciesChanged) {
+      const event: ServerEvent = { serverId: id, list: listOf(record.level), level: record.level, deficiencies: record.deficiencies, change };
+      this.emit('server', event);
+    }
+    if (outcome.ok) await this.observeAndNotify(id, observe(outcome.compilation, this.opts.health));
+    return record;
+  }
+
+  /** One query: an answer that is not a valid compilation is a `bad-reply`, silence is `unresponsive`. */
+  private async query(id: string): Promise<QueryResult> {
+    const sentAt = this.ports.now();
+    let raw: Buffer;
+    try {
+      raw = await this.ports.request(id, QUERY, this.opts.timeoutMs);
+    } catch (err) {
+      if (err instanceof BrokerUnavailableError) return { skipped: true, reason: err.message };
+      return { outcome: { ok: false, deficiency: { kind: 'unresponsive', applications: [], mandatory: false, detail: (err as Error).message } } };
+    }
+    const receivedAt = this.ports.now();
+    const bad = (detail: string): QueryResult => ({ outcome: { ok: false, deficiency: { kind: 'bad-reply', applications: [], mandatory: false, detail: detail.slice(0, MAX_DETAIL) } } });
+    let value: unknown;
+    try {
+      value = parseJson(raw, 4 * 1024 * 1024);
+    } catch (err) {
+      return bad(`reply is not JSON: ${(err as Error).message}`);
+    }
+    const checked = checkDto(CompilationDto, value);
+    if (!checked.value) return bad(`reply is not a valid compilation: ${checked.errors.slice(0, 5).map((e) => `${e.field || '(root)'}: ${e.message}`).join('; ')}`);
+    const c = JSON.parse(JSON.stringify(checked.value)) as Compilation;
+    if (c.serverId !== id) return bad(`reply names server ${c.serverId}, expected ${id}`);
+    const estimate = estimateOffset(sentAt, receivedAt, c.clock.local, c.compiledInMs);
+    return { outcome: { ok: true, compilation: c, deficiencies: [...c.deficiencies] }, estimate };
+  }
+
+  private async setClock(id: string, adjustMs: number): Promise<void> {
+    const raw = await this.ports.request(id, Buffer.from(JSON.stringify({ op: 'set-clock', adjustMs: Math.round(adjustMs), by: this.opts.name })), this.opts.timeoutMs);
+    const checked = checkDto(SetClockReplyDto, parseJson(raw));
+    if (!checked.value) throw new Error(`unexpected set-clock reply: ${raw.toString('utf8').slice(0, 200)}`);
+  }
+
+  private async observeAndNotify(id: string, observations: ReturnType<typeof observe>): Promise<void> {
+    const { health, changes } = recordObservations(this.health, id, observations, this.opts.health);
+    this.health = { ...health, outbox: [...this.health.outbox, ...changes.map((c) => this.notificationFor(c))] };
+    if (changes.length) await this.flushOutbox();
+    else await this.ports.saveHealth(this.health);
+  }
+
+  private notificationFor(c: AppChange): Notification {
+    const component = c.components.join(',').slice(0, 256) || undefined;
+    const message = c.available ? `${c.application}: every monitored service is back` : `${c.application} unavailable: ${c.detail}`.slice(0, 1000);
+    return parseNotification({
+      target: c.application, available: c.available, reason: c.available ? undefined : 'outage', component, message, source: 'monitor', operatorId: this.opts.name,
+      timestamp: new Date(this.ports.now()).toISOString(), id: `monitor-${randomUUID()}`, priority: 5,
+    });
+  }
+
+  /** Publishes the outbox in order; what the broker does not confirm stays for the next tick. */
+  flushOutbox(): Promise<void> {
+    this.flushing ??= (async () => {
+      try {
+        while (this.health.outbox.length) {
+          const n = this.health.outbox[0];
+          try {
+            await this.ports.publish(n);
+          } catch {
+            break;
+          }
+          this.health = { ...this.health, outbox: this.health.outbox.slice(1) };
+          this.emit('notification', n);
+        }
+        await this.ports.saveHealth(this.health);
+      } finally {
+        this.flushing = undefined;
+      }
+    })();
+    return this.flushing;
+  }
+}
