@@ -1,7 +1,9 @@
 import * as amqp from 'amqplib';
 import Redis from 'ioredis';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { topology } from '../../libs/common/src/contracts/topology';
+import { mailboxQueue, topology } from '../../libs/common/src/contracts/topology';
 import { uniqueNamespace } from '../../libs/common/src/testing/brokers';
 import { AppProcess, AvailabilitySnapshot, REPO_ROOT } from '../../libs/common/src/testing/farm-process';
 import { waitFor } from '../../libs/common/src/testing/wait-for';
@@ -19,7 +21,10 @@ export class TestFarm {
   readonly t;
   readonly nodes = new Map<string, AppProcess>();
   notifier?: AppProcess;
+  poller?: AppProcess;
+  readonly attendants = new Map<string, AppProcess>();
   redis: Redis;
+  private configDir?: string;
   private conn?: amqp.ChannelModel;
   private ch?: Promise<amqp.ConfirmChannel>;
 
@@ -59,6 +64,32 @@ export class TestFarm {
     this.notifier ??= new AppProcess({ app: 'notifier', name: `${this.ns}-notifier`, env: this.env(extra) });
     await this.notifier.start();
     return this.notifier.ready();
+  }
+
+  /** Writes an attendant configuration (object as JSON, string as YAML) to a temp file; returns its path. */
+  writeConfig(name: string, config: object | string): string {
+    this.configDir ??= mkdtempSync(join(tmpdir(), `${this.ns}-`));
+    const path = join(this.configDir, typeof config === 'string' ? `${name}.yaml` : `${name}.json`);
+    writeFileSync(path, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
+    return path;
+  }
+
+  /** Starts (or restarts) an attendant for `serverId` with a configuration file. */
+  async startAttendant(serverId: string, config?: object | string, extra: Record<string, string | undefined> = {}, waitReady = true): Promise<AppProcess> {
+    let a = this.attendants.get(serverId);
+    if (!a || config !== undefined || Object.keys(extra).length > 0) {
+      const path = config === undefined ? a?.opts.env.ATTENDANT_CONFIG : this.writeConfig(serverId, config);
+      a = new AppProcess({ app: 'attendant', name: `${this.ns}-attendant-${serverId}`, env: { ...this.env(extra), SERVER_ID: serverId, ATTENDANT_CONFIG: path } });
+      this.attendants.set(serverId, a);
+    }
+    await a.start();
+    return waitReady ? a.ready() : a;
+  }
+
+  async startPoller(extra: Record<string, string> = {}): Promise<AppProcess> {
+    if (!this.poller || Object.keys(extra).length > 0) this.poller = new AppProcess({ app: 'poller', name: `${this.ns}-poller`, env: this.env(extra) });
+    await this.poller.start();
+    return this.poller.ready();
   }
 
   node(id: string): AppProcess {
@@ -114,13 +145,14 @@ export class TestFarm {
   }
 
   async cleanup(): Promise<void> {
-    await Promise.all([...this.nodes.values(), ...(this.notifier ? [this.notifier] : [])].map((p) => p.stop('SIGKILL')));
+    const apps = [...this.nodes.values(), ...this.attendants.values(), ...(this.notifier ? [this.notifier] : []), ...(this.poller ? [this.poller] : [])];
+    await Promise.all(apps.map((p) => p.stop('SIGKILL')));
     try {
       const conn = await amqp.connect(RABBITMQ_URL());
       conn.on('error', () => undefined);
       const ch = await conn.createChannel();
       ch.on('error', () => undefined);
-      for (const q of [this.t.ingressQueue, this.t.deadQueue, ...[...this.nodes.keys()].map((id) => this.t.nodeQueue(id))]) await ch.deleteQueue(q).catch(() => undefined);
+      for (const q of [this.t.ingressQueue, this.t.deadQueue, ...[...this.nodes.keys()].map((id) => this.t.nodeQueue(id)), ...[...this.attendants.keys()].map((id) => mailboxQueue(this.ns, id))]) await ch.deleteQueue(q).catch(() => undefined);
       for (const x of [this.t.ingressExchange, this.t.fanoutExchange, this.t.deadLetterExchange]) await ch.deleteExchange(x).catch(() => undefined);
       await conn.close();
     } catch {

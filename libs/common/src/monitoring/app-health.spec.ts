@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Compilation, Deficiency, DeficiencyKind, ServiceReport } from './compilation';
-import { AppHealth, HealthSettings, emptyHealth, observe, recordObservations } from './app-health';
+import { AppHealth, HealthSettings, emptyHealth, forgetServer, observe, recordObservations } from './app-health';
 
 const settings: HealthSettings = { notifyAfter: 2, notifyOn: new Set<DeficiencyKind>(['service-critical']) };
 
@@ -100,5 +100,18 @@ describe('availability notifications from poll results', () => {
         }
       }),
     );
+  });
+});
+
+describe('forgetting a server', () => {
+  it('brings back at once what only that server held down', () => {
+    let h = emptyHealth();
+    h = feed(feed(h, 's1', ['smtp']).health, 's1', ['smtp']).health;
+    h = feed(feed(h, 's2', ['db']).health, 's2', ['db']).health;
+    const r = forgetServer(h, 's1');
+    expect(r.changes).toEqual([{ application: 'mail', available: false, components: ['s2/db'], detail: 's2: db: connection refused' }]);
+    const r2 = forgetServer(r.health, 's2');
+    expect(r2.changes.map((c) => [c.application, c.available]).sort()).toEqual([['mail', true], ['web', true]]);
+    expect(r2.health).toEqual(emptyHealth());
   });
 });

@@ -81,6 +81,14 @@ function aggregate(health: AppHealth, app: string): { down: boolean; components:
   return { down: components.length > 0 || details.length > 0, components, detail: details.join('; ') };
 }
 
+/** Drops a server altogether (decommissioned): what it alone held down comes back at once. */
+export function forgetServer(prev: AppHealth, serverId: string): { health: AppHealth; changes: AppChange[] } {
+  const apps = Object.keys(prev.pairs[serverId] ?? {});
+  const pairs = { ...prev.pairs };
+  delete pairs[serverId];
+  return publishChanges({ pairs, published: { ...prev.published } }, apps);
+}
+
 /**
  * Records one server's observations (pure; returns a new state). Applications the server no
  * longer reports on count as observed up. Returns the applications whose aggregate changed.
@@ -101,10 +109,13 @@ export function recordObservations(prev: AppHealth, serverId: string, observatio
   const pairs = { ...prev.pairs };
   if (Object.keys(after).length > 0) pairs[serverId] = after;
   else delete pairs[serverId];
-  const health: AppHealth = { pairs, published: { ...prev.published } };
+  return publishChanges({ pairs, published: { ...prev.published } }, touched);
+}
 
+/** Compares each application's aggregate with what was published; updates `published` in place. */
+function publishChanges(health: AppHealth, apps: Iterable<string>): { health: AppHealth; changes: AppChange[] } {
   const changes: AppChange[] = [];
-  for (const app of touched) {
+  for (const app of apps) {
     const agg = aggregate(health, app);
     const was = health.published[app];
     const wasDown = was?.down ?? false;

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
+  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
 
 /**
@@ -133,9 +133,9 @@ export class ClockReadingDto implements ClockReading {
 export class CompilationDto implements Compilation {
   @IsString() @Matches(SERVER_ID_PATTERN) serverId!: string;
   @IsIn([1]) version!: 1;
-  @ValidateNested() @Type(() => ClockReadingDto) clock!: ClockReadingDto;
+  @IsObject() @ValidateNested() @Type(() => ClockReadingDto) clock!: ClockReadingDto;
   @IsArray() @ArrayMaxSize(256) @ValidateNested({ each: true }) @Type(() => ServiceReportDto) services!: ServiceReportDto[];
-  @ValidateNested() @Type(() => ProbesDto) probes!: ProbesDto;
+  @IsObject() @ValidateNested() @Type(() => ProbesDto) probes!: ProbesDto;
   @IsBoolean() loggedIn!: boolean;
   @IsArray() @ArrayMaxSize(512) @ValidateNested({ each: true }) @Type(() => DeficiencyDto) deficiencies!: DeficiencyDto[];
   @IsNumber() @Min(0) compiledInMs!: number;
@@ -145,7 +145,7 @@ export class SetClockReplyDto {
   @IsIn([true]) ok!: true;
   @IsString() serverId!: string;
   @IsNumber() correctionMs!: number;
-  @ValidateNested() @Type(() => ClockReadingDto) clock!: ClockReadingDto;
+  @IsObject() @ValidateNested() @Type(() => ClockReadingDto) clock!: ClockReadingDto;
 }
 
 /** The deficiencies a set of service reports and probe reports imply (pure). */

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { BrokerUnavailableError } from '../domain/errors';
 import type { Notification } from '../domain/notification';
 import { checkDto, parseJson, parseNotification } from '../contracts/validation';
-import { AppChange, AppHealth, HealthSettings, emptyHealth, observe, recordObservations } from './app-health';
+import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, observe, recordObservations } from './app-health';
 import { ClockEstimate, estimateOffset } from './clock';
 import { Compilation, CompilationDto, Deficiency, SetClockReplyDto } from './compilation';
 import { PollChange, PollOutcome, PollSettings, ServerRecord, applyPoll, dueServers, listOf, newServerRecord } from './escalation';
@@ -114,7 +114,8 @@ export class Poller extends EventEmitter {
   async removeServer(id: string): Promise<boolean> {
     if (!this.records.delete(id)) return false;
     await this.ports.deleteRecord(id);
-    await this.observeAndNotify(id, new Map());
+    const { health, changes } = forgetServer(this.health, id);
+    await this.commitHealth(health, changes);
     return true;
   }
 
@@ -204,7 +205,7 @@ export class Poller extends EventEmitter {
       return bad(`reply is not JSON: ${(err as Error).message}`);
     }
     const checked = checkDto(CompilationDto, value);
-    if (!checked.value) return bad(`reply is not a valid compilation: ${checked.errors.slice(0, 5).map((e) => `${e.field || '(root)'}: ${e.message}`).join('; ')}`);
+    if (!checked.value) return bad(`reply is not a valid compilation: ${describeErrors(checked.errors, value)}`);
     const c = JSON.parse(JSON.stringify(checked.value)) as Compilation;
     if (c.serverId !== id) return bad(`reply names server ${c.serverId}, expected ${id}`);
     const estimate = estimateOffset(sentAt, receivedAt, c.clock.local, c.compiledInMs);
@@ -219,6 +220,10 @@ export class Poller extends EventEmitter {
 
   private async observeAndNotify(id: string, observations: ReturnType<typeof observe>): Promise<void> {
     const { health, changes } = recordObservations(this.health, id, observations, this.opts.health);
+    await this.commitHealth(health, changes);
+  }
+
+  private async commitHealth(health: AppHealth, changes: AppChange[]): Promise<void> {
     this.health = { ...health, outbox: [...this.health.outbox, ...changes.map((c) => this.notificationFor(c))] };
     if (changes.length) await this.flushOutbox();
     else await this.ports.saveHealth(this.health);
@@ -254,4 +259,18 @@ export class Poller extends EventEmitter {
     })();
     return this.flushing;
   }
+}
+
+/** One readable line per wrong field: missing fields named together, others with their first complaint. */
+export function describeErrors(errors: { field: string; message: string }[], value: unknown): string {
+  const missing: string[] = [];
+  const wrong = new Map<string, string>();
+  for (const e of errors) {
+    const v = e.field.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), value);
+    if (v === undefined && e.field) {
+      if (!missing.includes(e.field)) missing.push(e.field);
+    } else if (!wrong.has(e.field)) wrong.set(e.field, e.message);
+  }
+  const parts = [...(missing.length ? [`missing ${missing.join(', ')}`] : []), ...[...wrong].map(([f, m]) => `${f || '(root)'}: ${m}`)];
+  return parts.slice(0, 8).join('; ') + (parts.length > 8 ? `; and ${parts.length - 8} more` : '');
 }
