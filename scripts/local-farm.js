@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * `npm start`: a whole farm on this machine. Checks that RabbitMQ and Redis answer, starts the
- * notifier and N repeaters from dist/ (build first), prefixes their output with their names,
- * waits until each is healthy and prints where to look. Ctrl-C or SIGTERM stops them all.
+ * notifier, N repeaters, one attendant per repeater node and the poller from dist/ (build
+ * first), prefixes their output with their names, waits until each is healthy and prints where
+ * to look. Ctrl-C or SIGTERM stops them all.
  *
  * Environment: RABBITMQ_URL, REDIS_URL, FARM_NAMESPACE (default farm), APP_DEPENDENCIES
  * (default config/applications.yaml), NOTIFIER_PORT (3000), REPEATER_BASE_PORT (3100),
- * REPEATERS (3).
+ * REPEATERS (3), POLLER_PORT (3200), ATTENDANT_BASE_PORT (3301), ATTENDANT_CONFIG (default
+ * config/attendant.yaml), POLL_INTERVALS_MS (default 30000,5000 here: faster than production).
  */
 'use strict';
 const { spawn } = require('node:child_process');
@@ -42,6 +44,10 @@ function intEnv(name, fallback, min, max) {
 const NOTIFIER_PORT = intEnv('NOTIFIER_PORT', 3000, 1, 65535);
 const BASE_PORT = intEnv('REPEATER_BASE_PORT', 3100, 1, 65535);
 const REPEATERS = intEnv('REPEATERS', 3, 1, 50);
+const POLLER_PORT = intEnv('POLLER_PORT', 3200, 1, 65535);
+const ATTENDANT_BASE_PORT = intEnv('ATTENDANT_BASE_PORT', 3301, 1, 65535);
+const ATTENDANT_CONFIG = process.env.ATTENDANT_CONFIG || path.join(ROOT, 'config', 'attendant.yaml');
+const POLL_INTERVALS_MS = process.env.POLL_INTERVALS_MS || '30000,5000';
 
 /** Whether something accepts a TCP connection at the URL's host and port within the timeout. */
 function tcpAnswers(url, defaultPort, timeoutMs) {
@@ -133,7 +139,7 @@ function start(name, app, port, extraEnv) {
     cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   const child = { name, app, port, url, proc, exited: false };
-  const prefix = `[${name}] `.padEnd(Math.max(...['notifier', `node-${REPEATERS}`].map((n) => n.length)) + 3);
+  const prefix = `[${name}] `.padEnd(`attendant-node-${REPEATERS}`.length + 3);
   prefixLines(proc.stdout, prefix, process.stdout);
   prefixLines(proc.stderr, prefix, process.stderr);
   child.done = new Promise((resolve) => {
@@ -196,7 +202,7 @@ async function stopAll(code, why) {
   process.exit(code);
 }
 
-function summary(notifier, repeaters) {
+function summary(notifier, repeaters, poller, attendants) {
   const apps = demoApplications();
   const upAt = new Date(Date.now() + 2 * 3600 * 1000).toISOString();
   const notifierOpt = NOTIFIER_PORT === 3000 ? '' : ` --notifier ${notifier.url}`;
@@ -209,6 +215,9 @@ function summary(notifier, repeaters) {
     `  notifier  ${notifier.url}  (POST /v1/notifications, GET /v1/health, GET /metrics)`,
     ...repeaters.map((r) => `  ${r.name.padEnd(8)}  ${r.url}/v1/availability  ${r.url}/v1/health  ${r.url}/v1/ring  ${r.url}/metrics`),
     '',
+    `  poller    ${poller.url}/v1/servers  ${poller.url}/v1/events (server-sent events)  ${poller.url}/metrics`,
+    ...attendants.map((a) => `  ${a.name.padEnd(8)}  ${a.url}/v1/compilation  ${a.url}/v1/clock`),
+    '',
     'Demo routes (503 with Retry-After while the application is unavailable):',
     ...apps.map((a, i) => `  ${repeaters[i % repeaters.length].url}/apps/${a}${i === 0 ? '/send' : ''}`),
     '',
@@ -220,6 +229,12 @@ function summary(notifier, repeaters) {
     `  npx farmctl status --target mail --kind send --node ${repeaters[repeaters.length - 1].url}`,
     `  npx farmctl notify --resource db-main --up${notifierOpt}`,
     '',
+    'Monitoring (polls every 30 s, every 5 s while critical):',
+    `  curl -N ${poller.url}/v1/events &`,
+    `  touch ${path.relative(process.cwd(), path.join(ROOT, '.farm', 'smtp.down')) || '.farm/smtp.down'}   # smtp fails: the servers go critical, mail becomes unavailable`,
+    `  curl -s -X POST ${poller.url}/v1/servers/node-1/poll   # poll now instead of waiting`,
+    `  rm ${path.relative(process.cwd(), path.join(ROOT, '.farm', 'smtp.down')) || '.farm/smtp.down'}      # and back`,
+    '',
     'Ctrl-C stops the farm.',
     '',
   ];
@@ -227,14 +242,14 @@ function summary(notifier, repeaters) {
 }
 
 async function main() {
-  for (const app of ['notifier', 'repeater']) {
+  for (const app of ['notifier', 'repeater', 'poller', 'attendant']) {
     if (!fs.existsSync(path.join(ROOT, 'dist', 'apps', app, 'main.js'))) fail(`dist/apps/${app}/main.js is missing: run \`npm run build\` first (or \`npm start\`)`);
   }
   await checkBrokers();
-  const ports = [NOTIFIER_PORT, ...Array.from({ length: REPEATERS }, (_, i) => BASE_PORT + i)];
-  if (new Set(ports).size !== ports.length) fail(`NOTIFIER_PORT ${NOTIFIER_PORT} overlaps the repeaters' ports ${BASE_PORT}-${BASE_PORT + REPEATERS - 1}`);
+  const ports = [NOTIFIER_PORT, POLLER_PORT, ...Array.from({ length: REPEATERS }, (_, i) => BASE_PORT + i), ...Array.from({ length: REPEATERS }, (_, i) => ATTENDANT_BASE_PORT + i)];
+  if (new Set(ports).size !== ports.length) fail(`the ports overlap: NOTIFIER_PORT ${NOTIFIER_PORT}, POLLER_PORT ${POLLER_PORT}, repeaters ${BASE_PORT}-${BASE_PORT + REPEATERS - 1}, attendants ${ATTENDANT_BASE_PORT}-${ATTENDANT_BASE_PORT + REPEATERS - 1}`);
   for (const port of ports) {
-    if (!(await portFree(port))) fail(`port ${port} is in use (another local farm running?); set NOTIFIER_PORT / REPEATER_BASE_PORT to use others`);
+    if (!(await portFree(port))) fail(`port ${port} is in use (another local farm running?); set NOTIFIER_PORT / REPEATER_BASE_PORT / POLLER_PORT / ATTENDANT_BASE_PORT to use others`);
   }
 
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => void stopAll(0, `${sig} received`));
@@ -243,19 +258,28 @@ async function main() {
     for (const c of children) if (!c.exited) c.proc.kill('SIGKILL');
   });
 
-  say(`starting the notifier and ${REPEATERS} repeaters (FARM_NAMESPACE=${NAMESPACE}, APP_DEPENDENCIES=${APP_DEPENDENCIES})`);
+  say(`starting the notifier, ${REPEATERS} repeaters, ${REPEATERS} attendants and the poller (FARM_NAMESPACE=${NAMESPACE}, APP_DEPENDENCIES=${APP_DEPENDENCIES})`);
   const notifier = start('notifier', 'notifier', NOTIFIER_PORT, {});
   const repeaters = Array.from({ length: REPEATERS }, (_, i) => {
     const port = BASE_PORT + i;
     return start(`node-${i + 1}`, 'repeater', port, { NODE_ID: `node-${i + 1}`, NODE_ADDRESS: `http://127.0.0.1:${port}` });
   });
+  let attendants = [];
+  let poller;
   try {
     await Promise.all(children.map(waitHealthy));
+    // Attendants probe their repeater at once, so they start once the repeaters answer.
+    fs.mkdirSync(path.join(ROOT, '.farm'), { recursive: true });
+    attendants = repeaters.map((r, i) =>
+      start(`attendant-${r.name}`, 'attendant', ATTENDANT_BASE_PORT + i, { SERVER_ID: r.name, ATTENDANT_CONFIG, REPEATER_URL: r.url }),
+    );
+    poller = start('poller', 'poller', POLLER_PORT, { POLL_INTERVALS_MS });
+    await Promise.all([...attendants, poller].map(waitHealthy));
   } catch (err) {
     await stopAll(1, err.message);
     return;
   }
-  if (!stopping) summary(notifier, repeaters);
+  if (!stopping) summary(notifier, repeaters, poller, attendants);
 }
 
 main().catch((err) => {

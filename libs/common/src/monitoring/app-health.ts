@@ -81,6 +81,11 @@ function aggregate(health: AppHealth, app: string): { down: boolean; components:
   return { down: components.length > 0 || details.length > 0, components, detail: details.join('; ') };
 }
 
+/** Whether a server has a result that disagrees with its confirmed state and awaits confirmation. */
+export function hasPending(health: AppHealth, serverId: string): boolean {
+  return Object.values(health.pairs[serverId] ?? {}).some((p) => p.streak > 0);
+}
+
 /** Drops a server altogether (decommissioned): what it alone held down comes back at once. */
 export function forgetServer(prev: AppHealth, serverId: string): { health: AppHealth; changes: AppChange[] } {
   const apps = Object.keys(prev.pairs[serverId] ?? {});

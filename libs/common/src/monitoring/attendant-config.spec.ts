@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError } from '../domain/errors';
 import { loadAttendantConfig, parseAttendantConfig } from './attendant-config';
 import type { AttendantConfig } from './attendant-config.types';
@@ -91,7 +91,7 @@ services:
     check: { kind: process, name: dovecot, timeoutMs: 5 }
   - name: nocheck
   - name: cmd
-    check: { kind: command, command: "./relative" }
+    check: { kind: command, command: "" }
 `, '/etc/farm/attendant.yaml');
     expect(message).toMatch(/^invalid ATTENDANT_CONFIG \/etc\/farm\/attendant\.yaml:\n/);
     for (const line of [
@@ -107,9 +107,18 @@ services:
       'services[3].name: name must be 1-128 of [A-Za-z0-9._:-]',
       'services[3].check.timeoutMs: property timeoutMs is not allowed in a process check',
       'services[4].check: check must be an object',
-      'services[5].check.command: command must be an absolute path or a bare program name',
+      'services[5].check.command: command must be a path (absolute, or relative to the config file) or a bare program name',
     ]) expect(message).toContain(`\n  ${line}`);
     expect(message.split('\n')).toHaveLength(14);
+  });
+
+  it('resolves a command given as a relative path against the config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attendant-config-'));
+    const file = join(dir, 'a.yaml');
+    writeFileSync(file, 'services:\n  - name: a\n    check: { kind: command, command: ../checks/x.sh }\n  - name: b\n    check: { kind: command, command: check_dummy }\n');
+    const cfg = loadAttendantConfig(file);
+    expect(cfg.services.map((s) => (s.check as { command: string }).command)).toEqual([join(dirname(dir), 'checks', 'x.sh'), 'check_dummy']);
+    rmSync(dir, { recursive: true });
   });
 
   it('refuses unknown fields at the top level and a missing kind-specific field', () => {

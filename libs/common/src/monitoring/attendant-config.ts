@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength,
@@ -65,7 +66,7 @@ export class CheckSpecDto {
   name?: string;
   @IsOptional() @IsInt() @Min(1) @Max(100_000) minCount?: number;
 
-  @forKind('command') @Matches(/^(?:\/[^\0]*|[^/\0]+)$/, { message: 'command must be an absolute path or a bare program name' })
+  @forKind('command') @Matches(/^[^\0]+$/, { message: 'command must be a path (absolute, or relative to the config file) or a bare program name' })
   command?: string;
   @IsOptional() @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) args?: string[];
 
@@ -200,5 +201,10 @@ export function loadAttendantConfig(path: string): AttendantConfig {
   } catch (err) {
     throw new ConfigError(`cannot read ATTENDANT_CONFIG ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return parseAttendantConfig(text, path);
+  const config = parseAttendantConfig(text, path);
+  // A command given as a relative path is relative to the file that names it; bare names go through PATH.
+  for (const s of config.services) {
+    if (s.check.kind === 'command' && s.check.command.includes('/') && !isAbsolute(s.check.command)) s.check.command = resolve(dirname(path), s.check.command);
+  }
+  return config;
 }

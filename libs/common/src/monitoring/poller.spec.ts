@@ -95,10 +95,14 @@ describe('Poller engine', () => {
     await p.cycle(['s1']);
     expect(w.published.map((n) => [n.target, n.available, n.source, n.reason, n.component])).toEqual([['mail', false, 'monitor', 'outage', 's1/smtp']]);
     w.servers.set('s1', []);
-    await p.cycle(['s1']);
+    const [back] = await p.cycle(['s1']);
+    // Back on the normal list, but polled at the critical pace until the recovery is confirmed.
+    expect(back!.level).toBe(0);
+    expect(back!.nextPollAt).toBe(w.time + 1000);
     await p.cycle(['s1']);
     expect(w.published.map((n) => n.available)).toEqual([false, true]);
     expect(w.records.get('s1')!.level).toBe(0);
+    expect(w.records.get('s1')!.nextPollAt).toBe(w.time + 10_000);
   });
 
   it('keeps notifications the broker did not confirm and sends them on a later tick, in order', async () => {

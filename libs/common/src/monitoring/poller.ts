@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { BrokerUnavailableError } from '../domain/errors';
 import type { Notification } from '../domain/notification';
 import { checkDto, parseJson, parseNotification } from '../contracts/validation';
-import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, observe, recordObservations } from './app-health';
+import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, hasPending, observe, recordObservations } from './app-health';
 import { ClockEstimate, estimateOffset } from './clock';
 import { Compilation, CompilationDto, Deficiency, SetClockReplyDto } from './compilation';
 import { PollChange, PollOutcome, PollSettings, ServerRecord, applyPoll, dueServers, listOf, newServerRecord } from './escalation';
@@ -176,13 +176,16 @@ export class Poller extends EventEmitter {
     if (!prev) return undefined; // removed while its poll was in flight
     const { record, change } = applyPoll(prev, outcome, this.opts.poll, this.ports.now());
     if (clock) record.clock = clock;
+    const observed = outcome.ok ? recordObservations(this.health, id, observe(outcome.compilation, this.opts.health), this.opts.health) : undefined;
+    // A change not yet confirmed by enough results is confirmed at the critical pace, whatever the list.
+    if (observed && hasPending(observed.health, id)) record.nextPollAt = Math.min(record.nextPollAt, this.ports.now() + this.opts.poll.intervalsMs[1]);
     this.records.set(id, record);
     await this.ports.saveRecord(record);
     if (change.listChanged || change.deficienciesChanged) {
       const event: ServerEvent = { serverId: id, list: listOf(record.level), level: record.level, deficiencies: record.deficiencies, change };
       this.emit('server', event);
     }
-    if (outcome.ok) await this.observeAndNotify(id, observe(outcome.compilation, this.opts.health));
+    if (observed) await this.commitHealth(observed.health, observed.changes);
     return record;
   }
 
@@ -216,11 +219,6 @@ export class Poller extends EventEmitter {
     const raw = await this.ports.request(id, Buffer.from(JSON.stringify({ op: 'set-clock', adjustMs: Math.round(adjustMs), by: this.opts.name })), this.opts.timeoutMs);
     const checked = checkDto(SetClockReplyDto, parseJson(raw));
     if (!checked.value) throw new Error(`unexpected set-clock reply: ${raw.toString('utf8').slice(0, 200)}`);
-  }
-
-  private async observeAndNotify(id: string, observations: ReturnType<typeof observe>): Promise<void> {
-    const { health, changes } = recordObservations(this.health, id, observations, this.opts.health);
-    await this.commitHealth(health, changes);
   }
 
   private async commitHealth(health: AppHealth, changes: AppChange[]): Promise<void> {
