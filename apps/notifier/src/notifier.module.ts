@@ -1,5 +1,6 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, MetricsService, NotifierEnv, assertSharedTopology, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, ClockFollower, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, assertSharedTopology, clockServerId, createRedis, topology } from '@farm/common';
+import type Redis from 'ioredis';
 import { HealthController } from './http/health.controller';
 import { NotificationsController } from './http/notifications.controller';
 import { NOTIFIER_ENV, NotificationPublisher } from './publishing/notification-publisher.service';
@@ -18,6 +19,16 @@ export class NotifierModule {
             const c = new AmqpClient({ url: env.RABBITMQ_URL, name: 'notifier', logger: new Logger('AMQP'), confirmTimeoutMs: env.PUBLISH_TIMEOUT_MS });
             c.addSetup((ch) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE)));
             return c;
+          },
+        },
+        { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `${env.FARM_NAMESPACE}.notifier`) },
+        {
+          provide: FARM_CLOCK,
+          inject: [REDIS],
+          useFactory: (redis: Redis) => {
+            const follower = new ClockFollower(redis, env.FARM_NAMESPACE, clockServerId(env.SERVER_ID));
+            follower.start();
+            return follower;
           },
         },
         MetricsService,

@@ -46,3 +46,4 @@ export * from './monitoring/compiler';
 export * from './monitoring/escalation';
 export * from './monitoring/app-health';
 export * from './monitoring/poller';
+export * from './monitoring/clock-follower';

@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, INGRESS_ROUTING_KEY, MetricsService, NotifierEnv, parseNotification, topology } from '@farm/common';
+import Redis from 'ioredis';
+import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, ClockFollower, FARM_CLOCK, INGRESS_ROUTING_KEY, MetricsService, NotifierEnv, REDIS, parseNotification, topology } from '@farm/common';
 
 export const NOTIFIER_ENV = Symbol('NOTIFIER_ENV');
 
@@ -12,6 +13,8 @@ export class NotificationPublisher implements OnApplicationBootstrap, OnApplicat
     @Inject(NOTIFIER_ENV) env: NotifierEnv,
     @Inject(AMQP_CLIENT) readonly amqp: AmqpClient,
     private readonly metrics: MetricsService,
+    @Inject(FARM_CLOCK) private readonly clock: ClockFollower,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {
     this.exchange = topology(env.FARM_NAMESPACE).ingressExchange;
   }
@@ -22,12 +25,15 @@ export class NotificationPublisher implements OnApplicationBootstrap, OnApplicat
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.clock.stop();
     await this.amqp.stop();
+    this.redis.disconnect();
   }
 
   /** Resolves with the id and timestamp only once the broker has confirmed the message. */
   async publish(body: Buffer | unknown): Promise<{ id: string; timestamp: string }> {
-    const n = parseNotification(body);
+    // Stamped by this server's corrected clock when the body carries no timestamp.
+    const n = parseNotification(body, { now: () => this.clock.clock.date() });
     if (!this.amqp.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
     try {
       await this.amqp.publish(this.exchange, INGRESS_ROUTING_KEY, Buffer.from(JSON.stringify(n)), {

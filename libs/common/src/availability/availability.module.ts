@@ -15,7 +15,9 @@ import { RingService } from './ring.service';
 import { ReplicationService } from './replication.service';
 import { StateStoreService } from './state-store.service';
 import { SyncService } from './sync.service';
-import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV, REDIS } from './tokens';
+import { AMQP_CLIENT, AVAILABILITY_STATE, FARM_CLOCK, NODE_ENV, REDIS } from './tokens';
+import { ClockFollower, clockServerId } from '../monitoring/clock-follower';
+import type Redis from 'ioredis';
 
 /**
  * Makes any NestJS app a repeater node: its in-process availability cache, kept current from
@@ -42,6 +44,15 @@ export class AvailabilityModule {
           },
         },
         { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `${env.FARM_NAMESPACE}.repeater.${env.NODE_ID}`) },
+        {
+          provide: FARM_CLOCK,
+          inject: [REDIS],
+          useFactory: (redis: Redis) => {
+            const follower = new ClockFollower(redis, env.FARM_NAMESPACE, clockServerId(env.SERVER_ID, env.NODE_ID));
+            follower.start();
+            return follower;
+          },
+        },
         MetricsService,
         StateStoreService,
         ReplicationService,
@@ -52,7 +63,7 @@ export class AvailabilityModule {
         AvailabilityService,
         AvailabilityGuard,
       ],
-      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService],
+      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService],
     };
   }
 }

@@ -12,7 +12,8 @@ import { assertNodeQueue } from '../messaging/farm-topology';
 import { Delivery, Subscription } from '../messaging/subscription';
 import { MetricsService } from '../metrics/metrics.service';
 import { ReplicationService } from './replication.service';
-import { AMQP_CLIENT, NODE_ENV } from './tokens';
+import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV } from './tokens';
+import type { ClockFollower } from '../monitoring/clock-follower';
 
 /** A re-broadcast batch may hold up to MAX_BATCH notifications of the contract's size. */
 const MAX_REBROADCAST_BYTES = MAX_BATCH * MAX_NOTIFICATION_BYTES;
@@ -34,6 +35,7 @@ export class NodeConsumers implements OnModuleInit {
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
+    @Inject(FARM_CLOCK) private readonly clock: ClockFollower,
     private readonly replication: ReplicationService,
     private readonly metrics: MetricsService,
   ) {
@@ -73,7 +75,7 @@ export class NodeConsumers implements OnModuleInit {
         priority: typeof props.priority === 'number' ? Math.min(9, Math.max(0, props.priority)) : undefined,
         // Deterministic defaults, so a redelivered message yields the same id.
         newId: () => (typeof props.messageId === 'string' && props.messageId.length > 0 && props.messageId.length <= 128 ? props.messageId : createHash('sha256').update(d.content).digest('hex').slice(0, 32)),
-        now: () => (typeof props.timestamp === 'number' && props.timestamp > 0 ? new Date(props.timestamp * 1000) : new Date()),
+        now: () => (typeof props.timestamp === 'number' && props.timestamp > 0 ? new Date(props.timestamp * 1000) : this.clock.clock.date()),
       });
     } catch (err) {
       if (await this.refuse(d, this.t.ingressQueue, err)) return;

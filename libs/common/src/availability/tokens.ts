@@ -3,3 +3,6 @@ export const NODE_ENV = Symbol('NODE_ENV');
 export const AMQP_CLIENT = Symbol('AMQP_CLIENT');
 export const REDIS = Symbol('REDIS');
 export const AVAILABILITY_STATE = Symbol('AVAILABILITY_STATE');
+
+/** The server's corrected clock (a ClockFollower), shared by whatever stamps notifications. */
+export const FARM_CLOCK = Symbol('FARM_CLOCK');

@@ -6,6 +6,10 @@ export class NodeEnv extends BaseEnv {
   @IsString({ message: 'NODE_ID is required: a unique id of this node' }) @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'NODE_ID must be 1-64 of [A-Za-z0-9_-]' })
   NODE_ID!: string;
 
+  /** This server's id for its corrected clock (see the attendant); default NODE_ID. */
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/, { message: 'SERVER_ID must be 1-64 of [A-Za-z0-9._-]' })
+  SERVER_ID?: string;
+
   /** URL where peers and operators reach this node's HTTP API. */
   @IsOptional() @IsString() @Matches(/^https?:\/\//)
   NODE_ADDRESS?: string;
