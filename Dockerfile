@@ -19,6 +19,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/config ./config
+COPY --from=build /app/scripts/checks ./scripts/checks
 USER node
 # notifier 3000, repeater 3100, poller 3200, attendant 3300 (HTTP_PORT overrides)
 EXPOSE 3000 3100 3200 3300
