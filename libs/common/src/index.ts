@@ -47,3 +47,4 @@ export * from './monitoring/escalation';
 export * from './monitoring/app-health';
 export * from './monitoring/poller';
 export * from './monitoring/clock-follower';
+export * from './monitoring/fast-compilation';

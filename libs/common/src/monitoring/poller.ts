@@ -6,6 +6,7 @@ import { checkDto, parseJson, parseNotification } from '../contracts/validation'
 import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, hasPending, observe, recordObservations } from './app-health';
 import { ClockEstimate, estimateOffset } from './clock';
 import { Compilation, CompilationDto, Deficiency, SetClockReplyDto } from './compilation';
+import { certainlyValidCompilation } from './fast-compilation';
 import { PollChange, PollOutcome, PollSettings, ServerRecord, applyPoll, dueServers, listOf, newServerRecord } from './escalation';
 
 /** What the poller needs from the world; the Nest app wires RabbitMQ and Redis, tests and benches may wire others. */
@@ -185,7 +186,10 @@ export class Poller extends EventEmitter {
       const event: ServerEvent = { serverId: id, list: listOf(record.level), level: record.level, deficiencies: record.deficiencies, change };
       this.emit('server', event);
     }
-    if (observed) await this.commitHealth(observed.health, observed.changes);
+    if (observed) {
+      const dirty = observed.changes.length > 0 || JSON.stringify(this.health.pairs[id]) !== JSON.stringify(observed.health.pairs[id]);
+      await this.commitHealth(observed.health, observed.changes, dirty);
+    }
     return record;
   }
 
@@ -207,9 +211,13 @@ export class Poller extends EventEmitter {
     } catch (err) {
       return bad(`reply is not JSON: ${(err as Error).message}`);
     }
-    const checked = checkDto(CompilationDto, value);
-    if (!checked.value) return bad(`reply is not a valid compilation: ${describeErrors(checked.errors, value)}`);
-    const c = JSON.parse(JSON.stringify(checked.value)) as Compilation;
+    // The hand-written check covers the usual answer; class-validator decides (and explains) the rest.
+    if (!certainlyValidCompilation(value)) {
+      const checked = checkDto(CompilationDto, value);
+      if (!checked.value) return bad(`reply is not a valid compilation: ${describeErrors(checked.errors, value)}`);
+    }
+    // The parsed value itself: the DTO refuses unknown fields and converts nothing.
+    const c = value as Compilation;
     if (c.serverId !== id) return bad(`reply names server ${c.serverId}, expected ${id}`);
     const estimate = estimateOffset(sentAt, receivedAt, c.clock.local, c.compiledInMs);
     return { outcome: { ok: true, compilation: c, deficiencies: [...c.deficiencies] }, estimate };
@@ -221,10 +229,11 @@ export class Poller extends EventEmitter {
     if (!checked.value) throw new Error(`unexpected set-clock reply: ${raw.toString('utf8').slice(0, 200)}`);
   }
 
-  private async commitHealth(health: AppHealth, changes: AppChange[]): Promise<void> {
+  /** Adopts a new health state; writes it only when it differs (`dirty`), publishing what changed. */
+  private async commitHealth(health: AppHealth, changes: AppChange[], dirty = true): Promise<void> {
     this.health = { ...health, outbox: [...this.health.outbox, ...changes.map((c) => this.notificationFor(c))] };
     if (changes.length) await this.flushOutbox();
-    else await this.ports.saveHealth(this.health);
+    else if (dirty) await this.ports.saveHealth(this.health);
   }
 
   private notificationFor(c: AppChange): Notification {
