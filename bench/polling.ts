@@ -47,6 +47,8 @@ const CFG = {
   attendantWarmup: QUICK ? 10 : 30,
   attendantRounds: QUICK ? 100 : 300,
   serialRounds: QUICK ? 30 : 100,
+  /** Wait of each check in the "checks elsewhere" head-to-head (a LAN connect or a quick plugin). */
+  remoteCheckMs: Number(process.env.BENCH_REMOTE_CHECK_MS ?? 2),
 };
 const GOALS = { ratio: 5, cycle1000Ms: 2000, attendantP99Ms: 50 };
 
@@ -213,6 +215,7 @@ async function main(): Promise<number> {
 
   let h2h: HeadToHead | undefined;
   let h2hMemory: HeadToHead | undefined;
+  let h2hRemote: HeadToHead | undefined;
 
   /** (a) and (b) over the same servers: warm-up, then alternating runs, medians and CPU per cycle. */
   const headToHead = async (ids: string[], checks: string): Promise<HeadToHead> => {
@@ -259,6 +262,17 @@ async function main(): Promise<number> {
       await Promise.all(hosts.map((h) => h.ask({ cmd: 'runner', mode: 'memory' })));
       try {
         return await headToHead(started_ids.slice(0, CFG.servers), 'memory');
+      } finally {
+        await Promise.all(hosts.map((h) => h.ask({ cmd: 'runner', mode: 'tcp' })));
+      }
+    });
+
+    // The simulated servers' checks waiting REMOTE_CHECK_MS on their services instead of using the
+    // bench machine's CPU: what the poller sees of real servers, each checking on its own CPU.
+    h2hRemote = await section(`(a)/(b) ${CFG.servers} servers, checks of ${CFG.remoteCheckMs} ms elsewhere`, errors, async () => {
+      await Promise.all(hosts.map((h) => h.ask({ cmd: 'runner', mode: 'remote', latencyMs: CFG.remoteCheckMs })));
+      try {
+        return await headToHead(started_ids.slice(0, CFG.servers), `remote ${CFG.remoteCheckMs} ms`);
       } finally {
         await Promise.all(hosts.map((h) => h.ask({ cmd: 'runner', mode: 'tcp' })));
       }
@@ -331,6 +345,9 @@ async function main(): Promise<number> {
     per_service_cycle_memory_checks_ms: n(h2hMemory?.per_service.median_ms),
     compilation_cycle_memory_checks_ms: n(h2hMemory?.compilation.median_ms),
     cycle_ratio_memory_checks: n(h2hMemory?.ratio),
+    per_service_cycle_remote_checks_ms: n(h2hRemote?.per_service.median_ms),
+    compilation_cycle_remote_checks_ms: n(h2hRemote?.compilation.median_ms),
+    cycle_ratio_remote_checks: n(h2hRemote?.ratio),
     message_ratio: n(h2h?.message_ratio),
     per_service_bytes: n(h2h?.per_service.bytes),
     compilation_bytes: n(h2h?.compilation.bytes),
@@ -361,6 +378,13 @@ async function main(): Promise<number> {
       goal: '(info)',
       met: null,
     },
+    {
+      name: `  same, checks of ${CFG.remoteCheckMs} ms elsewhere`,
+      ours: `${fmt(extras.cycle_ratio_remote_checks, 'x', 2)}: (b) ${fmt(extras.compilation_cycle_remote_checks_ms)}`,
+      baseline: `(a) ${fmt(extras.per_service_cycle_remote_checks_ms)}`,
+      goal: '(info)',
+      met: null,
+    },
     { name: 'messages per cycle', ours: `(b) ${fmt(figures.compilation_messages, '', 0)}`, baseline: `(a) ${fmt(figures.per_service_messages, '', 0)}`, goal: '(info)', met: null },
     { name: 'bytes per cycle', ours: `(b) ${kb(extras.compilation_bytes)}`, baseline: `(a) ${kb(extras.per_service_bytes)}`, goal: '(info)', met: null },
     { name: `compilation cycle, ${CFG.bigServers} servers`, ours: `${fmt(figures.cycle_1000_ms)} (tcp checks)`, baseline: `in-memory checks ${fmt(extras.cycle_1000_memory_checks_ms)}`, goal: `<= ${GOALS.cycle1000Ms.toLocaleString('en-US')} ms`, met: met.cycle_1000 },
@@ -380,7 +404,7 @@ async function main(): Promise<number> {
     config: { ...CFG, goals: GOALS },
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, total_mem_mb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform, loadavg_before: load0, loadavg_after: loadavg() },
     goals: rows,
-    details: { head_to_head: h2h ?? null, head_to_head_memory_checks: h2hMemory ?? null, setup_200_ms: setup200, cycle_1000: big ?? null, attendant: att ?? null, hosts: stats },
+    details: { head_to_head: h2h ?? null, head_to_head_memory_checks: h2hMemory ?? null, head_to_head_remote_checks: h2hRemote ?? null, setup_200_ms: setup200, cycle_1000: big ?? null, attendant: att ?? null, hosts: stats },
     errors,
     cleanup_problems: problems,
   };

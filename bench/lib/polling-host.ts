@@ -30,6 +30,8 @@ const attendants = new Map<string, { compiler: Compiler; clock: FarmClock; sub: 
 const stats: HostStats = { attendants: 0, query: 0, check: 0, setClock: 0, bad: 0, pid: process.pid };
 
 const memoryRunner: CheckRunner = async () => ({ status: 'ok', detail: 'in-memory check' });
+/** A check whose time goes waiting on a service elsewhere (no CPU here), as a real server's checks are to the poller. */
+const remoteRunner = (latencyMs: number): CheckRunner => () => new Promise((resolve) => setTimeout(() => resolve({ status: 'ok', detail: `remote check, ${latencyMs} ms` }), latencyMs));
 let current: CheckRunner = runCheck;
 /** What every simulated attendant's Compiler runs its checks with: real tcp checks unless switched. */
 const runner: CheckRunner = (spec, timeoutMs, ctx) => current(spec, timeoutMs, ctx);
@@ -148,7 +150,7 @@ process.on('message', (m: HostCommand) => {
       case 'start':
         return send(await start(m.ids, m.ns, m.url, m.perConnection, m.ports));
       case 'runner':
-        current = m.mode === 'memory' ? memoryRunner : runCheck;
+        current = m.mode === 'memory' ? memoryRunner : m.mode === 'remote' ? remoteRunner(m.latencyMs ?? 2) : runCheck;
         return send({ mode: m.mode });
       case 'stats':
         return send({ ...stats, attendants: attendants.size });

@@ -9,7 +9,7 @@ export const serverId = (i: number): string => `s${String(i).padStart(4, '0')}`;
 
 export type HostCommand = { seq: number } & (
   | { cmd: 'start'; ids: string[]; ns: string; url: string; perConnection: number; ports: number[] }
-  | { cmd: 'runner'; mode: 'tcp' | 'memory' }
+  | { cmd: 'runner'; mode: 'tcp' | 'memory' | 'remote'; latencyMs?: number }
   | { cmd: 'stats' }
   | { cmd: 'compile-locally'; limit: number }
   | { cmd: 'exit' }
