@@ -1,4 +1,4 @@
-import type { Compilation, DeficiencyKind } from './compilation';
+import type { Compilation, Deficiency, DeficiencyKind } from './compilation';
 
 /**
  * From poll results to availability notifications, as a pure state machine with hysteresis.
@@ -64,6 +64,21 @@ export function observe(c: Compilation, settings: HealthSettings): Map<string, O
       o.detail = o.detail ? `${o.detail}; ${d.service}: ${d.detail}` : `${d.service}: ${d.detail}`;
       out.set(app, o);
     }
+  }
+  return out;
+}
+
+/**
+ * Observations of a poll without a valid answer (`unresponsive`, `bad-reply`): only when that
+ * kind is in `notifyOn`, every application of the server's mandatory services (as its last
+ * answer listed them) is observed down; otherwise nothing is observed and states hold.
+ */
+export function observeSilence(last: Compilation | undefined, d: Deficiency, settings: HealthSettings): Map<string, Observation> | undefined {
+  if (!last || !settings.notifyOn.has(d.kind)) return undefined;
+  const out = new Map<string, Observation>();
+  for (const s of last.services) {
+    if (!s.mandatory) continue;
+    for (const app of s.applications) out.set(app, { down: true, components: [d.kind], detail: `${d.kind}: ${d.detail}` });
   }
   return out;
 }

@@ -1,8 +1,8 @@
 import { BrokerUnavailableError, PeerTimeoutError } from '../domain/errors';
 import type { Notification } from '../domain/notification';
 import { formatLocal } from './clock';
-import type { Compilation, Deficiency } from './compilation';
-import { PersistedHealth, Poller, PollerPorts, describeErrors } from './poller';
+import type { Compilation, Deficiency, DeficiencyKind } from './compilation';
+import { PersistedHealth, Poller, PollerOptions, PollerPorts, describeErrors } from './poller';
 import type { ServerRecord } from './escalation';
 
 /** An in-memory world for the engine: scripted attendants, a store and a broker that can fail. */
@@ -64,14 +64,18 @@ function compilation(id: string, failing: string[], epochMs: number): Compilatio
 }
 
 function engine(w: World, concurrency = 4): Poller {
-  return new Poller(w, {
+  return new Poller(w, { ...options(), concurrency });
+}
+
+function options(): PollerOptions {
+  return {
     poll: { intervalsMs: [10_000, 1000], escalateOn: new Set(['unresponsive', 'bad-reply', 'service-critical']) },
     health: { notifyAfter: 2, notifyOn: new Set(['service-critical']) },
     timeoutMs: 1000,
-    concurrency,
+    concurrency: 4,
     clockMaxDiffMs: 500,
     name: 'poller',
-  });
+  };
 }
 
 describe('Poller engine', () => {
@@ -132,6 +136,20 @@ describe('Poller engine', () => {
     expect(p.tick()).toBe(0);
     const again = await p.poll('s1');
     expect(again!.failures).toBe(1);
+  });
+
+  it('raises notifications for silence only when told to (NOTIFY_ON with unresponsive)', async () => {
+    for (const notifyOn of [['service-critical'], ['service-critical', 'unresponsive']] as const) {
+      const w = new World();
+      w.servers.set('s1', []);
+      const p = new Poller(w, { ...options(), health: { notifyAfter: 2, notifyOn: new Set<DeficiencyKind>(notifyOn) } });
+      await p.cycle(['s1']);
+      w.servers.set('s1', 'silent');
+      await p.cycle(['s1']);
+      await p.cycle(['s1']);
+      if (notifyOn.length === 1) expect(w.published).toEqual([]);
+      else expect(w.published.map((n) => [n.target, n.available, n.component])).toEqual([['mail', false, 's1/unresponsive']]);
+    }
   });
 
   it('corrects a drifting clock (zone-adjusted) and then leaves it alone', async () => {

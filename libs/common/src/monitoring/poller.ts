@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { BrokerUnavailableError } from '../domain/errors';
 import type { Notification } from '../domain/notification';
 import { checkDto, parseJson, parseNotification } from '../contracts/validation';
-import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, hasPending, observe, recordObservations } from './app-health';
+import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, hasPending, observe, observeSilence, recordObservations } from './app-health';
 import { ClockEstimate, estimateOffset } from './clock';
 import { Compilation, CompilationDto, Deficiency, SetClockReplyDto } from './compilation';
 import { certainlyValidCompilation } from './fast-compilation';
@@ -177,7 +177,8 @@ export class Poller extends EventEmitter {
     if (!prev) return undefined; // removed while its poll was in flight
     const { record, change } = applyPoll(prev, outcome, this.opts.poll, this.ports.now());
     if (clock) record.clock = clock;
-    const observed = outcome.ok ? recordObservations(this.health, id, observe(outcome.compilation, this.opts.health), this.opts.health) : undefined;
+    const observations = outcome.ok ? observe(outcome.compilation, this.opts.health) : observeSilence(prev.lastCompilation, outcome.deficiency, this.opts.health);
+    const observed = observations ? recordObservations(this.health, id, observations, this.opts.health) : undefined;
     // A change not yet confirmed by enough results is confirmed at the critical pace, whatever the list.
     if (observed && hasPending(observed.health, id)) record.nextPollAt = Math.min(record.nextPollAt, this.ports.now() + this.opts.poll.intervalsMs[1]);
     this.records.set(id, record);
