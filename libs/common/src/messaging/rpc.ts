@@ -72,7 +72,7 @@ export class RpcClient {
   }
 }
 
-/** Serves requests on a queue: the handler's answer goes to the caller's reply-to. */
+/** Serves requests on a queue: the handler's answer goes to the caller's reply-to (unconfirmed: a lost reply is the caller's timeout). */
 export function serveRpc(client: AmqpClient, spec: { queue: string; prefetch: number; assert?: (ch: amqp.Channel) => Promise<unknown>; paused?: boolean; handler: (body: Buffer) => Promise<Buffer> }): Subscription {
   return client.subscribe({
     queue: spec.queue,
@@ -80,10 +80,8 @@ export function serveRpc(client: AmqpClient, spec: { queue: string; prefetch: nu
     assert: spec.assert,
     paused: spec.paused,
     handler: async (d: Delivery) => {
-      const { replyTo, correlationId } = d.msg.properties;
       try {
-        const answer = await spec.handler(d.content);
-        if (replyTo) await client.publish('', replyTo as string, answer, { correlationId, persistent: false, contentType: 'application/json' });
+        d.reply(await spec.handler(d.content));
       } finally {
         d.ack();
       }

@@ -74,6 +74,22 @@ export class Delivery {
     this.settle(() => this.acks.ack(this.msg.fields.deliveryTag));
   }
 
+  /**
+   * Sends a reply to this delivery's `reply_to` on the channel it came on, without a publisher
+   * confirm: a lost reply is a caller's timeout, and direct reply-to keeps nothing anyway.
+   * Returns false when there is nobody to reply to or the channel is gone.
+   */
+  reply(content: Buffer, options: amqp.Options.Publish = {}): boolean {
+    const to = this.msg.properties.replyTo as string | undefined;
+    if (!to || !this.isCurrent(this.channel)) return false;
+    try {
+      this.channel.sendToQueue(to, content, { correlationId: this.msg.properties.correlationId as string, contentType: 'application/json', ...options });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Rejects; without requeue the queue's dead-letter exchange takes it. */
   nack(requeue: boolean): void {
     this.settle(() => this.acks.nack(this.msg, requeue));
