@@ -18,7 +18,7 @@ const TIMEOUT_MS = 1000;
 const NOTIFY_AFTER = 2;
 
 type ServerView = {
-  id: string; list: 'normal' | 'critical'; level: number; failures: number;
+  id: string; lastPolledAt: string | null; list: 'normal' | 'critical'; level: number; failures: number;
   deficiencies: { kind: string; service?: string; detail: string }[];
   clock: { offsetMs: number; corrected?: number } | null;
   lastCompilation?: { services: { name: string; status: string; detail: string }[]; probes: { login: { ok: boolean; detail: string } | null; refresh: { ok: boolean } | null }; loggedIn: boolean; clock: { offsetMinutes: number } } | null;
@@ -83,6 +83,7 @@ describe('monitoring: attendants and the poller', () => {
     ].join('\n'));
     poller = await farm.startPoller({
       POLL_INTERVALS_MS: `${NORMAL_MS},${CRITICAL_MS}`, POLL_TICK_MS: '50', POLL_TIMEOUT_MS: String(TIMEOUT_MS), NOTIFY_AFTER: String(NOTIFY_AFTER), CLOCK_MAX_DIFF_MS: '1000',
+      POLLER_SERVERS: 'srv-static',
     });
   }, 60_000);
 
@@ -104,6 +105,15 @@ describe('monitoring: attendants and the poller', () => {
     expect(a.lastCompilation!.probes.refresh!.ok).toBe(true);
     const list = await poller.get<{ servers: { id: string; list: string }[] }>('/v1/servers');
     expect(list.servers.map((s) => s.id)).toEqual(expect.arrayContaining(['srv-a', 'srv-b']));
+  });
+
+  it('polls a server of the static list too, even one that never registered', async () => {
+    const s = await waitFor('srv-static polled', async () => {
+      const v = await server('srv-static').catch(() => undefined);
+      return v?.lastPolledAt ? v : undefined;
+    }, TIMEOUT_MS + 3000);
+    expect(s.deficiencies).toEqual([expect.objectContaining({ kind: 'unresponsive' })]);
+    expect(s.list).toBe('critical');
   });
 
   it('runs the standard plugins as command checks; a warning stays on the normal list', async () => {
