@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import * as net from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as amqp from 'amqplib';
 import { TestFarm, RABBITMQ_URL } from './support/test-farm';
-import { AppProcess, freePort } from '../libs/common/src/testing/farm-process';
+import { AppProcess, REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { monitoringKeys } from '../libs/common/src/contracts/topology';
 
@@ -105,6 +108,13 @@ describe('monitoring: attendants and the poller', () => {
     expect(a.lastCompilation!.probes.refresh!.ok).toBe(true);
     const list = await poller.get<{ servers: { id: string; list: string }[] }>('/v1/servers');
     expect(list.servers.map((s) => s.id)).toEqual(expect.arrayContaining(['srv-a', 'srv-b']));
+
+    // The same through the CLI.
+    const farmctl = (...args: string[]) => promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin', 'farmctl.js'), ...args, '--poller', poller.url]);
+    expect((await farmctl('servers')).stdout).toMatch(/^srv-a\s+normal\s+\S+\s+-$/m);
+    const one = (await farmctl('servers', '--server', 'srv-a', '--poll')).stdout;
+    expect(one).toMatch(/^srv-a: normal list/);
+    expect(one).toMatch(/smtp\s+ok\s+connected to 127\.0\.0\.1/);
   });
 
   it('polls a server of the static list too, even one that never registered', async () => {

@@ -183,3 +183,21 @@ describe('parseDuration', () => {
     expect(parseDuration('1d2h3m4s')).toBe(((24 + 2) * 60 + 3) * 60_000 + 4000);
   });
 });
+
+describe('parseFarmctlArgs: servers', () => {
+  it('lists the poller\'s servers, from $POLLER_URL or the default', () => {
+    expect(parse('servers')).toEqual({ command: 'servers', pollerUrl: 'http://127.0.0.1:3200', json: false, server: undefined, poll: false });
+    expect(parse('servers --json', { POLLER_URL: 'http://poller:3200/' })).toMatchObject({ pollerUrl: 'http://poller:3200', json: true });
+  });
+
+  it('shows or polls one server', () => {
+    expect(parse('servers --server node-1 --poll --poller http://p:1')).toEqual({ command: 'servers', pollerUrl: 'http://p:1', json: false, server: 'node-1', poll: true });
+  });
+
+  it('refuses what does not apply', () => {
+    expect(refused('servers --poll')).toBe('--poll needs --server');
+    expect(refused('servers --target mail')).toBe('--target do not apply to servers');
+    expect(refused('status --poller http://x')).toBe('--poller only apply to servers');
+    expect(refused('notify --target mail --up --server a')).toBe('--server only apply to servers');
+  });
+});

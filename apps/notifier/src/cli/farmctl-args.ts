@@ -7,12 +7,14 @@ import { REASONS, Reason, TargetType } from '@farm/common/domain/notification';
 
 export const DEFAULT_NOTIFIER_URL = 'http://127.0.0.1:3000';
 export const DEFAULT_NODE_URL = 'http://127.0.0.1:3100';
+export const DEFAULT_POLLER_URL = 'http://127.0.0.1:3200';
 
 /** The synopsis, printed after a usage error. */
 export const SYNOPSIS = `Usage:
   farmctl notify --target T --down [--reason R] [--until ISO | --for DURATION] [options]
   farmctl notify --target T --up [options]
   farmctl status [--target T [--kind K]] [--node URL] [--json]
+  farmctl servers [--server ID [--poll]] [--poller URL] [--json]
   farmctl --help`;
 
 export const USAGE = `${SYNOPSIS}
@@ -38,6 +40,11 @@ status: reads a repeater node's view (GET <node>/v1/availability[/T?kind=K])
   --target T           look up one application (or resource) instead of listing every entry
   --kind K             request kind of the lookup (with --target)
   --node URL           repeater base URL (default: $REPEATER_URL, else ${DEFAULT_NODE_URL})
+
+servers: the poller's lists (GET <poller>/v1/servers[/ID])
+  --server ID          one server, with its last compilation
+  --poll               poll that server now (POST <poller>/v1/servers/ID/poll)
+  --poller URL         poller base URL (default: $POLLER_URL, else ${DEFAULT_POLLER_URL})
 
 common:
   --json               print the server's raw JSON answer
@@ -80,20 +87,29 @@ export interface StatusCommand {
   kind?: string;
 }
 
+export interface ServersCommand {
+  command: 'servers';
+  pollerUrl: string;
+  json: boolean;
+  server?: string;
+  poll: boolean;
+}
+
 export interface HelpCommand { command: 'help' }
 
-export type FarmctlCommand = NotifyCommand | StatusCommand | HelpCommand;
+export type FarmctlCommand = NotifyCommand | StatusCommand | ServersCommand | HelpCommand;
 
 /** The environment variables farmctl reads for its defaults. */
-export type FarmctlEnv = Partial<Record<'NOTIFIER_URL' | 'REPEATER_URL' | 'USER', string>>;
+export type FarmctlEnv = Partial<Record<'NOTIFIER_URL' | 'REPEATER_URL' | 'POLLER_URL' | 'USER', string>>;
 
-const FLAGS = new Set(['down', 'up', 'auto-restore', 'json', 'help']);
+const FLAGS = new Set(['down', 'up', 'auto-restore', 'json', 'help', 'poll']);
 const VALUED = new Set([
-  'target', 'reason', 'until', 'for', 'at', 'message', 'component', 'kind', 'priority', 'operator', 'notifier', 'node',
+  'target', 'reason', 'until', 'for', 'at', 'message', 'component', 'kind', 'priority', 'operator', 'notifier', 'node', 'server', 'poller',
 ]);
 const REPEATABLE = new Set(['kind']);
 const NOTIFY_ONLY = ['resource', 'down', 'up', 'reason', 'until', 'for', 'at', 'auto-restore', 'message', 'component', 'priority', 'operator', 'notifier'];
 const STATUS_ONLY = ['node'];
+const SERVERS_ONLY = ['server', 'poll', 'poller'];
 const DOWN_ONLY = ['reason', 'until', 'for', 'at', 'auto-restore'];
 const KIND_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_MESSAGE = 1000;
@@ -214,6 +230,7 @@ function targetOf(o: RawOptions): string {
 
 function parseNotify(o: RawOptions, now: Date, env: FarmctlEnv): NotifyCommand {
   rejectOptions(o, STATUS_ONLY, 'only apply to status');
+  rejectOptions(o, SERVERS_ONLY, 'only apply to servers');
   const down = o.values.has('down');
   const up = o.values.has('up');
   if (down && up) throw new UsageError('--up and --down exclude each other');
@@ -268,6 +285,7 @@ function parseNotify(o: RawOptions, now: Date, env: FarmctlEnv): NotifyCommand {
 
 function parseStatus(o: RawOptions, env: FarmctlEnv): StatusCommand {
   rejectOptions(o, NOTIFY_ONLY, 'only apply to notify');
+  rejectOptions(o, SERVERS_ONLY, 'only apply to servers');
   const nodeUrl = parseHttpUrl('node', one(o, 'node') ?? (env.REPEATER_URL || DEFAULT_NODE_URL));
   const cmd: StatusCommand = { command: 'status', nodeUrl, json: o.values.has('json') };
   const target = one(o, 'target');
@@ -283,6 +301,16 @@ function parseStatus(o: RawOptions, env: FarmctlEnv): StatusCommand {
   return cmd;
 }
 
+function parseServers(o: RawOptions, env: FarmctlEnv): ServersCommand {
+  rejectOptions(o, [...NOTIFY_ONLY, ...STATUS_ONLY, 'target', 'kind'], 'do not apply to servers');
+  const pollerUrl = parseHttpUrl('poller', one(o, 'poller') ?? (env.POLLER_URL || DEFAULT_POLLER_URL));
+  const server = one(o, 'server');
+  if (server === '') throw new UsageError('--server must not be empty');
+  const poll = o.values.has('poll');
+  if (poll && server === undefined) throw new UsageError('--poll needs --server');
+  return { command: 'servers', pollerUrl, json: o.values.has('json'), server, poll };
+}
+
 /** Parses the arguments after `farmctl` (process.argv.slice(2)); `now` anchors `--for`. */
 export function parseFarmctlArgs(argv: readonly string[], now: Date, env: FarmctlEnv = {}): FarmctlCommand {
   if (argv.length === 0) throw new UsageError('a command is required');
@@ -293,5 +321,6 @@ export function parseFarmctlArgs(argv: readonly string[], now: Date, env: Farmct
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command === 'notify') return parseNotify(o, now, env);
   if (command === 'status') return parseStatus(o, env);
+  if (command === 'servers') return parseServers(o, env);
   throw new UsageError(`unknown command "${command}"`);
 }

@@ -1,9 +1,9 @@
 /**
  * `farmctl`: operators' command line for the availability fabric. `notify` posts a notification
- * to the notifier; `status` reads a repeater node's view. Run through `bin/farmctl.js` (after
+ * to the notifier; `status` reads a repeater node's view; `servers` reads (or polls through) the poller. Run through `bin/farmctl.js` (after
  * `npm run build`) or `npx farmctl`. Exit status: 0 ok, 1 request failed, 2 usage error.
  */
-import { FarmctlCommand, FarmctlEnv, NotifyCommand, SYNOPSIS, StatusCommand, USAGE, UsageError, parseFarmctlArgs } from './farmctl-args';
+import { FarmctlCommand, FarmctlEnv, NotifyCommand, SYNOPSIS, ServersCommand, StatusCommand, USAGE, UsageError, parseFarmctlArgs } from './farmctl-args';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -164,11 +164,53 @@ async function status(cmd: StatusCommand, io: FarmctlIo): Promise<number> {
   return EXIT_OK;
 }
 
+const deficiencyText = (d: unknown): string => `${str(field(d, 'kind'))}${field(d, 'service') ? ` ${str(field(d, 'service'))}` : ''}: ${clip(str(field(d, 'detail')))}`;
+
+function printServers(body: unknown, io: FarmctlIo): void {
+  const servers = field(body, 'servers');
+  const rows = (Array.isArray(servers) ? servers : []).map((s: unknown) => {
+    const ds = field(s, 'deficiencies');
+    return [str(field(s, 'id')), str(field(s, 'list')), str(field(s, 'nextPollAt')), Array.isArray(ds) && ds.length ? ds.map(deficiencyText).join('; ') : '-'];
+  });
+  for (const l of table(['SERVER', 'LIST', 'NEXT POLL', 'DEFICIENCIES'], rows)) io.out(l);
+  const down = field(body, 'applicationsDown');
+  const apps = down && typeof down === 'object' ? Object.keys(down) : [];
+  if (apps.length) io.out(`applications the poller holds unavailable: ${apps.join(', ')}`);
+}
+
+function printServer(body: unknown, io: FarmctlIo): void {
+  io.out(`${str(field(body, 'id'))}: ${str(field(body, 'list'))} list, next poll ${str(field(body, 'nextPollAt'))}, last answer ${str(field(body, 'lastAnswerAt')) || 'never'}`);
+  const ds = field(body, 'deficiencies');
+  for (const d of Array.isArray(ds) ? ds : []) io.out(`  deficiency ${deficiencyText(d)}`);
+  const c = field(body, 'lastCompilation');
+  const services = field(c, 'services');
+  if (Array.isArray(services)) {
+    for (const l of table(['SERVICE', 'STATUS', 'DETAIL'], services.map((s: unknown) => [str(field(s, 'name')), str(field(s, 'status')), clip(str(field(s, 'detail')))]))) io.out(`  ${l}`);
+  }
+  const clock = field(body, 'clock');
+  if (clock) io.out(`  clock offset ${Math.round(Number(field(clock, 'offsetMs')))} ms${field(clock, 'corrected') !== undefined ? `, corrected by ${Math.round(Number(field(clock, 'corrected')))} ms` : ''}`);
+}
+
+async function servers(cmd: ServersCommand, io: FarmctlIo): Promise<number> {
+  const path = cmd.server === undefined ? '/v1/servers' : `/v1/servers/${encodeURIComponent(cmd.server)}${cmd.poll ? '/poll' : ''}`;
+  const url = `${cmd.pollerUrl}${path}`;
+  const a = await request(io, 'poller', url, cmd.poll ? { method: 'POST' } : undefined);
+  if (a.status !== 200 || a.body === undefined) {
+    io.err(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
+    return EXIT_FAILED;
+  }
+  if (cmd.json) io.out(JSON.stringify(a.body, null, 2));
+  else if (cmd.server === undefined) printServers(a.body, io);
+  else printServer(a.body, io);
+  return EXIT_OK;
+}
+
 async function run(cmd: FarmctlCommand, io: FarmctlIo): Promise<number> {
   if (cmd.command === 'help') {
     io.out(USAGE);
     return EXIT_OK;
   }
+  if (cmd.command === 'servers') return servers(cmd, io);
   return cmd.command === 'notify' ? notify(cmd, io) : status(cmd, io);
 }
 
