@@ -48,3 +48,4 @@ export * from './monitoring/app-health';
 export * from './monitoring/poller';
 export * from './monitoring/clock-follower';
 export * from './monitoring/fast-compilation';
+export * from './redis/leader-lease';

@@ -18,6 +18,7 @@ export class HealthController {
     const ok = this.amqp.connected && this.redis.status === 'ready';
     res.status(ok ? 200 : 503).json({
       status: ok ? 'ok' : 'degraded',
+      role: this.poller.active ? 'active' : 'standby',
       broker: this.amqp.connected ? 'connected' : 'disconnected',
       redis: this.redis.status,
       servers: this.poller.engine.records.size,

@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, HttpCode, MessageEvent, NotFoundException, Param, Post, Sse } from '@nestjs/common';
+import { ConflictException, Controller, Delete, Get, HttpCode, MessageEvent, NotFoundException, Param, Post, Sse } from '@nestjs/common';
 import { Observable, map } from 'rxjs';
 import { ServerRecord, listOf } from '@farm/common';
 import { PollerService } from '../polling/poller.service';
@@ -25,8 +25,19 @@ function view(r: ServerRecord, full: boolean) {
 export class ServersController {
   constructor(private readonly poller: PollerService) {}
 
+  /** A standby answers from what the active poller wrote to Redis. */
+  private async fresh(): Promise<void> {
+    if (!this.poller.active) await this.poller.syncFromStore();
+  }
+
+  /** Polling and forgetting change state: only the active poller does them. */
+  private async mustBeActive(): Promise<void> {
+    if (!this.poller.active) throw new ConflictException(`this poller is standing by; the active poller is ${(await this.poller.leaseHolder()) ?? 'unknown'}`);
+  }
+
   @Get('servers')
-  list() {
+  async list() {
+    await this.fresh();
     const servers = this.poller.servers().map((r) => view(r, false));
     return {
       counts: { normal: servers.filter((s) => s.list === 'normal').length, critical: servers.filter((s) => s.list === 'critical').length },
@@ -36,7 +47,8 @@ export class ServersController {
   }
 
   @Get('servers/:id')
-  one(@Param('id') id: string) {
+  async one(@Param('id') id: string) {
+    await this.fresh();
     const r = this.poller.engine.records.get(id);
     if (!r) throw new NotFoundException(`no server ${id} is known to the poller`);
     return view(r, true);
@@ -46,6 +58,7 @@ export class ServersController {
   @Post('servers/:id/poll')
   @HttpCode(200)
   async poll(@Param('id') id: string) {
+    await this.mustBeActive();
     const r = await this.poller.pollNow(id);
     if (!r) throw new NotFoundException(`no server ${id} is registered or configured`);
     return view(r, true);
@@ -55,6 +68,7 @@ export class ServersController {
   @Delete('servers/:id')
   @HttpCode(204)
   async remove(@Param('id') id: string): Promise<void> {
+    await this.mustBeActive();
     if (!(await this.poller.remove(id))) throw new NotFoundException(`no server ${id} is known to the poller`);
   }
 

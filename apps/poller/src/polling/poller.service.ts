@@ -3,8 +3,9 @@ import Redis from 'ioredis';
 import { Observable, Subject } from 'rxjs';
 import {
   AMQP_CLIENT, AmqpClient, DeficiencyKind, INGRESS_ROUTING_KEY, MetricsService, Notification, Poller, PollerEnv, REDIS, RpcClient, ServerEvent, ServerRecord,
-  ConfigError, connectRedis, listOf, splitList, topology, validIntervals,
+  ConfigError, LeaderLease, connectRedis, listOf, monitoringKeys, splitList, topology, validIntervals,
 } from '@farm/common';
+import { hostname } from 'node:os';
 import { POLLER_ENV } from '../tokens';
 import { PollerStore } from './poller-store';
 
@@ -13,7 +14,11 @@ const REGISTRY_EVERY_TICKS = 5;
 
 export type PollerEvent = { type: 'server'; data: ServerEvent } | { type: 'notification'; data: Notification };
 
-/** Nest edge of the poller engine: wires RabbitMQ (queries, ingress) and Redis (lists), runs the tick. */
+/**
+ * Nest edge of the poller engine: wires RabbitMQ (queries, ingress) and Redis (lists), runs the
+ * tick. Several pollers may run for availability: the one holding the lease in Redis polls and
+ * notifies, the others stand by, answer reads from Redis, and take over when the lease lapses.
+ */
 @Injectable()
 export class PollerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger('Poller');
@@ -23,7 +28,11 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly events = new Subject<PollerEvent>();
   private timer?: NodeJS.Timeout;
   private ticks = 0;
+  private ticking = false;
   private readonly staticServers: string[];
+  private readonly lease: LeaderLease;
+  /** Whether this poller holds the lease (polls and notifies) or stands by. */
+  active = false;
 
   constructor(
     @Inject(POLLER_ENV) private readonly env: PollerEnv,
@@ -36,6 +45,8 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     this.store = new PollerStore(redis, env.FARM_NAMESPACE);
     this.rpc = new RpcClient(amqp);
     this.staticServers = splitList(env.POLLER_SERVERS);
+    const pollerId = env.POLLER_ID ?? `${hostname()}:${process.pid}`;
+    this.lease = new LeaderLease(redis, monitoringKeys(env.FARM_NAMESPACE).pollerLease, pollerId, Math.max(env.POLLER_LEASE_MS, 3 * env.POLL_TICK_MS));
     this.engine = new Poller(
       {
         request: (id, body, timeoutMs) => this.rpc.call(t.attendantQueue(id), body, timeoutMs),
@@ -73,15 +84,15 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationBootstrap(): Promise<void> {
     await connectRedis(this.redis);
-    this.engine.load(await this.store.loadRecords(), await this.store.loadHealth());
-    await this.refreshServers();
-    this.countLists();
+    await this.syncFromStore();
     void this.amqp.start();
+    await this.tick();
     this.timer = setInterval(() => void this.tick(), this.env.POLL_TICK_MS);
   }
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    if (this.active) await this.lease.release();
     this.events.complete();
     await this.amqp.stop();
     this.redis.disconnect();
@@ -92,8 +103,36 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   async tick(): Promise<void> {
-    if (this.ticks++ % REGISTRY_EVERY_TICKS === 0) await this.refreshServers().catch((err: Error) => this.log.warn(`registry unreadable: ${err.message}`));
-    this.engine.tick();
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const active = await this.lease.renew();
+      if (active !== this.active) {
+        // Taking over: start from what the last active poller left in Redis.
+        if (active) await this.syncFromStore();
+        this.active = active;
+        this.log.log(active ? `active (lease ${this.lease.id})` : `standing by (the lease is held by ${(await this.lease.holder().catch(() => null)) ?? 'nobody reachable'})`);
+      }
+      if (!active) return;
+      if (this.ticks++ % REGISTRY_EVERY_TICKS === 0) await this.refreshServers().catch((err: Error) => this.log.warn(`registry unreadable: ${err.message}`));
+      this.engine.tick();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Replaces the engine's state with what Redis holds (at start, on taking over, and for a standby's reads). */
+  async syncFromStore(): Promise<void> {
+    const [records, health] = await Promise.all([this.store.loadRecords(), this.store.loadHealth()]);
+    this.engine.records.clear();
+    this.engine.load(records, health);
+    await this.refreshServers();
+    this.countLists();
+  }
+
+  /** The active poller's id, for a standby's answers. */
+  leaseHolder(): Promise<string | null> {
+    return this.lease.holder();
   }
 
   /** Adds registered and configured servers the poller does not know yet. */

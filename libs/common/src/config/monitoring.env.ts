@@ -70,6 +70,14 @@ export class PollerEnv extends BaseEnv {
   @IsInt() @Min(1) @Max(3_600_000)
   CLOCK_MAX_DIFF_MS = 1000;
 
+  /** How long the active poller's lease lasts without renewal; a standby takes over after it. */
+  @IsInt() @Min(300) @Max(600_000)
+  POLLER_LEASE_MS = 10_000;
+
+  /** This poller's id for the lease (default: host name and process id). */
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'POLLER_ID must be 1-128 of [A-Za-z0-9._:-]' })
+  POLLER_ID?: string;
+
   /** Servers to poll besides those registered in Redis, comma-separated ids. */
   @IsOptional() @IsString() @Matches(/^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})?(,[A-Za-z0-9_-][A-Za-z0-9._-]{0,63})*$/, { message: 'POLLER_SERVERS must be comma-separated server ids' })
   POLLER_SERVERS?: string;

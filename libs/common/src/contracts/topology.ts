@@ -63,6 +63,8 @@ export interface MonitoringKeys {
   pollerServers: string;
   /** String: JSON AppHealth (hysteresis state and the poller's published notifications). */
   pollerHealth: string;
+  /** String with a TTL: the id of the active poller (the others stand by). */
+  pollerLease: string;
 }
 
 export function monitoringKeys(ns: string): MonitoringKeys {
@@ -71,6 +73,7 @@ export function monitoringKeys(ns: string): MonitoringKeys {
     clock: (id) => `${ns}:clock:${id}`,
     pollerServers: `${ns}:poller:servers`,
     pollerHealth: `${ns}:poller:health`,
+    pollerLease: `${ns}:poller:lease`,
   };
 }
 
