@@ -29,7 +29,7 @@ import { CycleRun, Mode, PollingSide } from './lib/polling-cycles';
 import { CpuLedger, PollingHost, startServices } from './lib/polling-hosts';
 import { HostStats, SERVICES_PER_SERVER, serverId } from './lib/polling-protocol';
 import { Goal, table } from './lib/report';
-import { errorMessage, round, sleep } from './lib/util';
+import { errorMessage, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const CFG = {
@@ -110,19 +110,7 @@ interface BigCycle {
   local_compile_ms: { tcp: number[]; memory: number[] };
 }
 
-async function section<T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> {
-  const t0 = Date.now();
-  log(`${name}: start`);
-  try {
-    const r = await fn();
-    log(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    return r;
-  } catch (err) {
-    errors[name] = errorMessage(err);
-    log(`${name}: FAILED: ${errors[name]}`);
-    return undefined;
-  }
-}
+const section = <T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> => runSection(log, name, errors, fn);
 
 async function main(): Promise<number> {
   const started = Date.now();

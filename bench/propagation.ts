@@ -24,7 +24,7 @@ import { HandshakeResult, runHandshake } from './lib/handshake';
 import { MicroResult, runMicro } from './lib/micro';
 import { Figures, goals, table } from './lib/report';
 import { PhaseResult, SystemBench } from './lib/system';
-import { errorMessage, round, sleep } from './lib/util';
+import { errorMessage, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const CFG = {
@@ -132,19 +132,7 @@ async function runFloorSteps(url: string, ns: string): Promise<FloorStep[]> {
   return out;
 }
 
-async function section<T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> {
-  const t0 = Date.now();
-  log(`${name}: start`);
-  try {
-    const r = await fn();
-    log(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    return r;
-  } catch (err) {
-    errors[name] = errorMessage(err);
-    log(`${name}: FAILED: ${errors[name]}`);
-    return undefined;
-  }
-}
+const section = <T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> => runSection(log, name, errors, fn);
 
 async function main(): Promise<number> {
   const started = Date.now();

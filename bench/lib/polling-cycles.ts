@@ -4,12 +4,12 @@
  * `RpcClient`, the same `Limiter` bound and the same timeout, every message and byte counted.
  */
 import Redis from 'ioredis';
-import { monitoringKeys, topology } from '../../libs/common/src/contracts/topology';
+import { topology } from '../../libs/common/src/contracts/topology';
 import { parseJson } from '../../libs/common/src/contracts/validation';
 import { RpcClient } from '../../libs/common/src/messaging/rpc';
-import type { DeficiencyKind } from '../../libs/common/src/monitoring/compilation';
-import { Limiter, Poller, PollerOptions } from '../../libs/common/src/monitoring/poller';
-import { PollerEnv, splitList } from '../../libs/common/src/config/monitoring.env';
+import { Limiter, Poller, PollerOptions, pollerOptions } from '../../libs/common/src/monitoring/poller';
+import { PollerEnv } from '../../libs/common/src/config/monitoring.env';
+import { PollerStore } from '../../libs/common/src/redis/poller.repository';
 import { SERVICES_PER_SERVER, serviceName } from './polling-protocol';
 
 export type Mode = 'per-service' | 'compilation';
@@ -30,17 +30,9 @@ export interface CycleRun {
   published: number;
 }
 
-/** The poller's settings, from its own environment class's defaults (POLL_CONCURRENCY, POLL_TIMEOUT_MS, ...). */
-export function pollerOptions(concurrency: number): PollerOptions {
-  const env = new PollerEnv();
-  return {
-    poll: { intervalsMs: env.POLL_INTERVALS_MS.split(',').map(Number), escalateOn: new Set(splitList(env.ESCALATE_ON) as DeficiencyKind[]) },
-    health: { notifyAfter: env.NOTIFY_AFTER, notifyOn: new Set(splitList(env.NOTIFY_ON) as DeficiencyKind[]) },
-    timeoutMs: env.POLL_TIMEOUT_MS,
-    concurrency,
-    clockMaxDiffMs: env.CLOCK_MAX_DIFF_MS,
-    name: 'bench-poller',
-  };
+/** The poller's settings from its own environment class's defaults, as the app builds them, at the bench's concurrency. */
+function benchPollerOptions(concurrency: number): PollerOptions {
+  return { ...pollerOptions(new PollerEnv(), 'bench-poller'), concurrency };
 }
 
 const CHECK_BODIES = Array.from({ length: SERVICES_PER_SERVER }, (_, i) => Buffer.from(JSON.stringify({ op: 'check', service: serviceName(i) })));
@@ -78,20 +70,20 @@ export class PollingSide {
     if (this.problems.length < 10) this.problems.push(p);
   }
 
-  /** A `Poller` wired as apps/poller wires it, except that nothing is published (only counted). */
+  /** A `Poller` wired as apps/poller wires it (its Redis store too), except that nothing is published (only counted). */
   poller(): Poller {
-    const keys = monitoringKeys(this.ns);
+    const store = new PollerStore(this.redis, this.ns);
     return new Poller(
       {
         request: (id, body, timeoutMs) => this.request(id, body, timeoutMs),
         canRequest: () => true,
-        saveRecord: async (r) => void (await this.redis.hset(keys.pollerServers, r.id, JSON.stringify(r))),
-        deleteRecord: async (id) => void (await this.redis.hdel(keys.pollerServers, id)),
-        saveHealth: async (h) => void (await this.redis.set(keys.pollerHealth, JSON.stringify(h))),
+        saveRecord: (r) => store.saveRecord(r),
+        deleteRecord: (id) => store.deleteRecord(id),
+        saveHealth: (h) => store.saveHealth(h),
         publish: async () => void this.published++,
         now: Date.now,
       },
-      pollerOptions(this.concurrency),
+      benchPollerOptions(this.concurrency),
     );
   }
 

@@ -72,3 +72,21 @@ export function notifierOptions(id: string): { persistent: true; priority: numbe
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Runs one part of a benchmark: logs its start and duration; a failure is recorded under its
+ * name in `errors` (and the run goes on to the next part) instead of ending the whole run.
+ */
+export async function runSection<T>(log: (m: string) => void, name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> {
+  const t0 = Date.now();
+  log(`${name}: start`);
+  try {
+    const r = await fn();
+    log(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  } catch (err) {
+    errors[name] = errorMessage(err);
+    log(`${name}: FAILED: ${errors[name]}`);
+    return undefined;
+  }
+}

@@ -1,15 +1,15 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, pollerOptions, topology } from '@farm/common';
 import { HealthController } from './http/health.controller';
 import { ServersController } from './http/servers.controller';
-import { PollerService, pollIntervals } from './polling/poller.service';
+import { PollerService } from './polling/poller.service';
 import { POLLER_ENV } from './tokens';
 
 /** The poller: lists in Redis, one query per server due, notifications through ingress. */
 @Module({})
 export class PollerModule {
   static forRoot(env: PollerEnv): DynamicModule {
-    pollIntervals(env);
+    pollerOptions(env); // a bad interval list stops the app at boot, naming the variable
     return {
       module: PollerModule,
       controllers: [ServersController, HealthController],

@@ -49,3 +49,5 @@ export * from './monitoring/poller';
 export * from './monitoring/clock-follower';
 export * from './monitoring/fast-compilation';
 export * from './redis/leader-lease';
+export * from './messaging/ingress';
+export * from './redis/poller.repository';

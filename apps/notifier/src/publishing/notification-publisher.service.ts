@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, ClockFollower, FARM_CLOCK, INGRESS_ROUTING_KEY, MetricsService, NotifierEnv, REDIS, parseNotification, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, ClockFollower, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, parseNotification, publishToIngress, topology } from '@farm/common';
 
 export const NOTIFIER_ENV = Symbol('NOTIFIER_ENV');
 
@@ -36,12 +36,7 @@ export class NotificationPublisher implements OnApplicationBootstrap, OnApplicat
     const n = parseNotification(body, { now: () => this.clock.clock.date() });
     if (!this.amqp.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
     try {
-      await this.amqp.publish(this.exchange, INGRESS_ROUTING_KEY, Buffer.from(JSON.stringify(n)), {
-        priority: n.priority,
-        messageId: n.id,
-        timestamp: Math.floor(Date.parse(n.timestamp) / 1000),
-        contentType: 'application/json',
-      });
+      await publishToIngress(this.amqp, this.exchange, n);
       this.metrics.published.inc({ exchange: 'ingress' });
     } catch (err) {
       this.metrics.publishFailed.inc({ exchange: 'ingress' });

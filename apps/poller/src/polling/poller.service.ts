@@ -2,12 +2,11 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import Redis from 'ioredis';
 import { Observable, Subject } from 'rxjs';
 import {
-  AMQP_CLIENT, AmqpClient, DeficiencyKind, INGRESS_ROUTING_KEY, MetricsService, Notification, Poller, PollerEnv, REDIS, RpcClient, ServerEvent, ServerRecord,
-  ConfigError, LeaderLease, connectRedis, listOf, monitoringKeys, splitList, topology, validIntervals,
+  AMQP_CLIENT, AmqpClient, LeaderLease, MetricsService, Notification, Poller, PollerEnv, PollerStore, REDIS, RpcClient, ServerEvent, ServerRecord,
+  connectRedis, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
 } from '@farm/common';
 import { hostname } from 'node:os';
 import { POLLER_ENV } from '../tokens';
-import { PollerStore } from './poller-store';
 
 /** How many ticks between two reads of the attendants' registry. */
 const REGISTRY_EVERY_TICKS = 5;
@@ -40,7 +39,6 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(REDIS) private readonly redis: Redis,
     private readonly metrics: MetricsService,
   ) {
-    const intervalsMs = pollIntervals(env);
     const t = topology(env.FARM_NAMESPACE);
     this.store = new PollerStore(redis, env.FARM_NAMESPACE);
     this.rpc = new RpcClient(amqp);
@@ -57,14 +55,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
         publish: (n) => this.publish(t.ingressExchange, n),
         now: Date.now,
       },
-      {
-        poll: { intervalsMs, escalateOn: new Set(splitList(env.ESCALATE_ON) as DeficiencyKind[]) },
-        health: { notifyAfter: env.NOTIFY_AFTER, notifyOn: new Set(splitList(env.NOTIFY_ON) as DeficiencyKind[]) },
-        timeoutMs: env.POLL_TIMEOUT_MS,
-        concurrency: env.POLL_CONCURRENCY,
-        clockMaxDiffMs: env.CLOCK_MAX_DIFF_MS,
-        name: 'poller',
-      },
+      pollerOptions(env),
     );
     this.engine.on('server', (e: ServerEvent) => {
       this.log.log(`${e.serverId}: ${e.list}${e.level > 1 ? ` (level ${e.level})` : ''}, ${e.deficiencies.length ? e.deficiencies.map((d) => `${d.kind}${d.service ? ` ${d.service}` : ''}`).join(', ') : 'no deficiency'}`);
@@ -160,9 +151,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async publish(exchange: string, n: Notification): Promise<void> {
-    await this.amqp.publish(exchange, INGRESS_ROUTING_KEY, Buffer.from(JSON.stringify(n)), {
-      priority: n.priority, messageId: n.id, contentType: 'application/json', timestamp: Math.floor(Date.parse(n.timestamp) / 1000),
-    });
+    await publishToIngress(this.amqp, exchange, n);
     this.metrics.published.inc({ exchange: 'ingress' });
   }
 
@@ -172,12 +161,4 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     this.metrics.serversByList.set({ list: 'normal' }, counts.normal);
     this.metrics.serversByList.set({ list: 'critical' }, counts.critical);
   }
-}
-
-/** The list intervals, validated (a ConfigError names the variable). */
-export function pollIntervals(env: PollerEnv): number[] {
-  const intervalsMs = env.POLL_INTERVALS_MS.split(',').map(Number);
-  const problem = validIntervals(intervalsMs);
-  if (problem) throw new ConfigError(`invalid configuration:\n  POLL_INTERVALS_MS=${JSON.stringify(env.POLL_INTERVALS_MS)}: ${problem}`);
-  return intervalsMs;
 }

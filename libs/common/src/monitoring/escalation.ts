@@ -99,7 +99,7 @@ export function dueServers(records: Iterable<ServerRecord>, now: number): Server
   return due.sort((a, b) => a.nextPollAt - b.nextPollAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** Parses `ESCALATE_ON`-style lists and interval lists, refusing what would make no sense. */
+/** Why an interval list (normal, critical, faster levels) makes no sense, or undefined when it is fine. */
 export function validIntervals(intervalsMs: number[]): string | undefined {
   if (intervalsMs.length < 2) return 'needs at least two intervals: normal, critical';
   for (let i = 0; i < intervalsMs.length; i++) {

@@ -1,13 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { BrokerUnavailableError } from '../domain/errors';
+import { PollerEnv, splitList } from '../config/monitoring.env';
+import { BrokerUnavailableError, ConfigError } from '../domain/errors';
 import type { Notification } from '../domain/notification';
 import { checkDto, parseJson, parseNotification } from '../contracts/validation';
 import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, hasPending, observe, observeSilence, recordObservations } from './app-health';
 import { ClockEstimate, estimateOffset } from './clock';
 import { Compilation, CompilationDto, Deficiency, SetClockReplyDto } from './compilation';
 import { certainlyValidCompilation } from './fast-compilation';
-import { PollChange, PollOutcome, PollSettings, ServerRecord, applyPoll, dueServers, listOf, newServerRecord } from './escalation';
+import { PollChange, PollOutcome, PollSettings, ServerRecord, applyPoll, dueServers, listOf, newServerRecord, validIntervals } from './escalation';
+import type { DeficiencyKind } from './compilation';
 
 /** What the poller needs from the world; the Nest app wires RabbitMQ and Redis, tests and benches may wire others. */
 export interface PollerPorts {
@@ -32,6 +34,21 @@ export interface PollerOptions {
   clockMaxDiffMs: number;
   /** Who the poller says it is in set-clock commands and notifications. */
   name: string;
+}
+
+/** The engine's settings from the poller's environment; a ConfigError names a bad interval list. */
+export function pollerOptions(env: PollerEnv, name = 'poller'): PollerOptions {
+  const intervalsMs = env.POLL_INTERVALS_MS.split(',').map(Number);
+  const problem = validIntervals(intervalsMs);
+  if (problem) throw new ConfigError(`invalid configuration:\n  POLL_INTERVALS_MS=${JSON.stringify(env.POLL_INTERVALS_MS)}: ${problem}`);
+  return {
+    poll: { intervalsMs, escalateOn: new Set(splitList(env.ESCALATE_ON) as DeficiencyKind[]) },
+    health: { notifyAfter: env.NOTIFY_AFTER, notifyOn: new Set(splitList(env.NOTIFY_ON) as DeficiencyKind[]) },
+    timeoutMs: env.POLL_TIMEOUT_MS,
+    concurrency: env.POLL_CONCURRENCY,
+    clockMaxDiffMs: env.CLOCK_MAX_DIFF_MS,
+    name,
+  };
 }
 
 export interface PersistedHealth extends AppHealth {

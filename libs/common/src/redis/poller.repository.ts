@@ -1,5 +1,7 @@
-import Redis from 'ioredis';
-import { PersistedHealth, ServerRecord, monitoringKeys } from '@farm/common';
+import type Redis from 'ioredis';
+import { monitoringKeys } from '../contracts/topology';
+import type { ServerRecord } from '../monitoring/escalation';
+import type { PersistedHealth } from '../monitoring/poller';
 
 /** The poller's lists and hysteresis state in Redis (they survive a poller restart), and the attendants' registry. */
 export class PollerStore {
