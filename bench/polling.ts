@@ -29,7 +29,7 @@ import { CycleRun, Mode, PollingSide } from './lib/polling-cycles';
 import { CpuLedger, PollingHost, startServices } from './lib/polling-hosts';
 import { HostStats, SERVICES_PER_SERVER, serverId } from './lib/polling-protocol';
 import { Goal, table } from './lib/report';
-import { errorMessage, round, runSection, sleep } from './lib/util';
+import { cleanUpOnExit, errorMessage, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const CFG = {
@@ -171,18 +171,7 @@ async function main(): Promise<number> {
     await brokers.stop();
     return problems;
   })());
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log(`${sig}: stopping hosts and cleaning up`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
-  for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
-    process.once(ev, (err: unknown) => {
-      log(`${ev}: ${errorMessage(err)}; stopping hosts and cleaning up`);
-      void cleanup().finally(() => process.exit(1));
-    });
-  }
+  cleanUpOnExit(log, 'stopping hosts', cleanup);
 
   const pids: Record<string, number | undefined> = { broker: findProcess('beam.smp'), redis: findProcess('redis-server'), poller: process.pid };
   hosts.forEach((h) => (pids[h.name] = h.pid));

@@ -24,7 +24,7 @@ import { HandshakeResult, runHandshake } from './lib/handshake';
 import { MicroResult, runMicro } from './lib/micro';
 import { Figures, goals, table } from './lib/report';
 import { PhaseResult, SystemBench } from './lib/system';
-import { errorMessage, round, runSection, sleep } from './lib/util';
+import { cleanUpOnExit, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const CFG = {
@@ -150,18 +150,7 @@ async function main(): Promise<number> {
     await brokers.stop();
     return problems;
   })());
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log(`${sig}: stopping repeaters and cleaning up`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
-  for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
-    process.once(ev, (err: unknown) => {
-      log(`${ev}: ${errorMessage(err)}; stopping repeaters and cleaning up`);
-      void cleanup().finally(() => process.exit(1));
-    });
-  }
+  cleanUpOnExit(log, 'stopping repeaters', cleanup);
   const load0 = loadavg();
   const idle = new CpuMeter({}).start();
   await sleep(1000);

@@ -90,3 +90,19 @@ export async function runSection<T>(log: (m: string) => void, name: string, erro
     return undefined;
   }
 }
+
+/** On Ctrl-C, SIGTERM or a crash, logs why, runs the benchmark's cleanup once, and exits. */
+export function cleanUpOnExit(log: (m: string) => void, stopping: string, cleanup: () => Promise<unknown>): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: ${stopping} and cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
+    process.once(ev, (err: unknown) => {
+      log(`${ev}: ${errorMessage(err)}; ${stopping} and cleaning up`);
+      void cleanup().finally(() => process.exit(1));
+    });
+  }
+}
