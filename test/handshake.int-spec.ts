@@ -5,7 +5,7 @@ import { waitFor } from '../libs/common/src/testing/wait-for';
 jest.setTimeout(90_000);
 
 function entry(target: string, i: number): Entry {
-  return canonicalEntry({ targetType: 'application', target, kind: '*', available: false, reason: 'outage', source: 'operator', timestamp: new Date(Date.UTC(2026, 10, 24) + i).toISOString(), id: `${target}-${i}`, priority: 0 });
+  return canonicalEntry({ targetType: 'application', target, kind: '*', available: false, reason: 'outage', source: 'operator', timestamp: new Date(Date.now() - 3_600_000 + i).toISOString(), id: `${target}-${i}`, priority: 0 });
 }
 
 interface Report {

@@ -165,6 +165,9 @@ export class TestFarm {
   }
 }
 
+/** Timestamps of test notifications start an hour before the run: recent (inside the retention window) and never in the future. */
+export const BASE_TIME = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
+
 export function notification(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { target: `app${i}`, available: false, reason: 'outage', message: `n${i}`, id: `id-${String(i).padStart(6, '0')}`, timestamp: new Date(Date.UTC(2026, 10, 24, 8) + i).toISOString(), ...over };
+  return { target: `app${i}`, available: false, reason: 'outage', message: `n${i}`, id: `id-${String(i).padStart(6, '0')}`, timestamp: new Date(BASE_TIME + i).toISOString(), ...over };
 }

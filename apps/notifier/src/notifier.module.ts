@@ -17,7 +17,7 @@ export class NotifierModule {
           provide: AMQP_CLIENT,
           useFactory: () => {
             const c = new AmqpClient({ url: env.RABBITMQ_URL, name: 'notifier', logger: new Logger('AMQP'), confirmTimeoutMs: env.PUBLISH_TIMEOUT_MS });
-            c.addSetup((ch) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE)));
+            c.addSetup((ch, conn) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE), conn, (m) => new Logger('AMQP').warn(m)));
             return c;
           },
         },

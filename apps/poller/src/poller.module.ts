@@ -19,7 +19,7 @@ export class PollerModule {
           provide: AMQP_CLIENT,
           useFactory: () => {
             const c = new AmqpClient({ url: env.RABBITMQ_URL, name: 'poller', logger: new Logger('AMQP') });
-            c.addSetup((ch) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE)));
+            c.addSetup((ch, conn) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE), conn, (m) => new Logger('AMQP').warn(m)));
             return c;
           },
         },

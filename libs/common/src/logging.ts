@@ -24,3 +24,14 @@ export function describeUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
+
+/**
+ * A value made safe for a log line: control characters (newlines included) escaped, so a
+ * client-supplied id or reason can never forge a line; long values cut.
+ */
+export function safe(value: unknown, max = 300): string {
+  const text = typeof value === 'string' ? value : String(value);
+  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
+  // eslint-disable-next-line no-control-regex
+  return cut.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, ClockFollower, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, parseNotification, publishToIngress, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, ClockFollower, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, TimeBounds, parseNotification, publishToIngress, topology } from '@farm/common';
 
 export const NOTIFIER_ENV = Symbol('NOTIFIER_ENV');
 
@@ -8,6 +8,7 @@ export const NOTIFIER_ENV = Symbol('NOTIFIER_ENV');
 @Injectable()
 export class NotificationPublisher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly exchange: string;
+  private readonly bounds: TimeBounds;
 
   constructor(
     @Inject(NOTIFIER_ENV) env: NotifierEnv,
@@ -17,6 +18,7 @@ export class NotificationPublisher implements OnApplicationBootstrap, OnApplicat
     @Inject(REDIS) private readonly redis: Redis,
   ) {
     this.exchange = topology(env.FARM_NAMESPACE).ingressExchange;
+    this.bounds = { now: () => this.clock.clock.now(), maxFutureMs: env.MAX_FUTURE_MS, retentionMs: env.RETENTION_MS };
   }
 
   onApplicationBootstrap(): void {
@@ -33,7 +35,7 @@ export class NotificationPublisher implements OnApplicationBootstrap, OnApplicat
   /** Resolves with the id and timestamp only once the broker has confirmed the message. */
   async publish(body: Buffer | unknown): Promise<{ id: string; timestamp: string }> {
     // Stamped by this server's corrected clock when the body carries no timestamp.
-    const n = parseNotification(body, { now: () => this.clock.clock.date() });
+    const n = parseNotification(body, { now: () => this.clock.clock.date(), bounds: this.bounds });
     if (!this.amqp.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
     try {
       await publishToIngress(this.amqp, this.exchange, n);

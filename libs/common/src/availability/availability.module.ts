@@ -39,7 +39,7 @@ export class AvailabilityModule {
           provide: AMQP_CLIENT,
           useFactory: () => {
             const client = new AmqpClient({ url: env.RABBITMQ_URL, name: `repeater ${env.NODE_ID}`, logger: new Logger('AMQP') });
-            client.addSetup((ch) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE)));
+            client.addSetup((ch, conn) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE), conn, (m) => new Logger('AMQP').warn(m)));
             return client;
           },
         },

@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
-import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
-import { parseJson, parseNotification } from '../contracts/validation';
-import { MAX_BATCH, decodeRebroadcast } from '../messaging/fanout-batcher';
-import { InvalidNotificationError } from '../domain/errors';
+import { amqpTimestamp, parseJson, parseNotification } from '../contracts/validation';
+import { MAX_REBROADCAST_BYTES, decodeRebroadcast } from '../messaging/fanout-batcher';
+import { safe } from '../logging';
 import { AmqpClient } from '../messaging/amqp-client';
 import { deadLetter } from '../messaging/dead-letter';
 import { assertNodeQueue } from '../messaging/farm-topology';
@@ -15,13 +14,17 @@ import { ReplicationService } from './replication.service';
 import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV } from './tokens';
 import type { ClockFollower } from '../monitoring/clock-follower';
 
-/** A re-broadcast batch may hold up to MAX_BATCH notifications of the contract's size. */
-const MAX_REBROADCAST_BYTES = MAX_BATCH * MAX_NOTIFICATION_BYTES;
+/**
+ * Largest re-broadcast body a node parses. The batcher sends at most MAX_BATCH notifications and
+ * at most MAX_REBROADCAST_BYTES per message (see FanoutBatcher); anything larger is not ours.
+ */
+export { MAX_REBROADCAST_BYTES };
 
 /**
- * The two AMQP consumers of a node. Same shape for both: validate, call one service, then ack;
- * invalid input is dead-lettered with its reason; anything else that fails is retried once by
- * the subscription's policy. Both start paused: the node's start-up sequence resumes them.
+ * The two AMQP consumers of a node. Same shape for both: validate, call one service; the
+ * subscription acks when it resolves. Poison (invalid, too large, out-of-bounds times) is
+ * thrown and dead-lettered with its reason; trouble (Redis, the broker) is retried by the
+ * subscription until it succeeds. Both start paused: the node's start-up sequence resumes them.
  */
 @Injectable()
 export class NodeConsumers implements OnModuleInit {
@@ -43,62 +46,67 @@ export class NodeConsumers implements OnModuleInit {
   }
 
   onModuleInit(): void {
+    const events = {
+      onTrouble: (queue: string) => {
+        this.metrics.consumerTrouble.inc({ queue: this.role(queue) });
+        this.metrics.consumerPaused.set({ queue: this.role(queue) }, 1);
+      },
+      onRecovered: (queue: string) => this.metrics.consumerPaused.set({ queue: this.role(queue) }, 0),
+    };
+    const nodeQueue = this.t.nodeQueue(this.env.NODE_ID);
     this.fanout = this.amqp.subscribe({
-      queue: this.t.nodeQueue(this.env.NODE_ID),
+      queue: nodeQueue,
       prefetch: this.env.PREFETCH,
       paused: true,
       assert: (ch) => assertNodeQueue(ch, this.t, this.env.NODE_ID, this.env.NODE_QUEUE_EXPIRES_MS),
       handler: (d) => this.onFanout(d),
-    });
+      refuse: async (d, reason) => {
+        await this.refuse(d, nodeQueue, reason);
+        this.fanoutHandled++;
+      },
+    }, events);
     this.ingress = this.amqp.subscribe({
       queue: this.t.ingressQueue,
       prefetch: this.env.PREFETCH,
       paused: true,
       handler: (d) => this.onIngress(d),
-    });
+      refuse: (d, reason) => this.refuse(d, this.t.ingressQueue, reason),
+    }, events);
   }
 
-  private async refuse(d: Delivery, queue: string, err: unknown): Promise<boolean> {
-    if (!(err instanceof InvalidNotificationError)) return false;
-    this.metrics.deadLettered.inc({ queue });
-    this.log.warn(`dead-lettering a message from ${queue}: ${err.message.slice(0, 200)}`);
-    await deadLetter(this.amqp, this.t.deadLetterExchange, d, queue, err.message);
-    return true;
+  private role(queue: string): string {
+    return queue === this.t.ingressQueue ? 'ingress' : 'node';
+  }
+
+  /** Dead-letters a poison message with its reason (confirmed), then acks it. */
+  private async refuse(d: Delivery, queue: string, reason: string): Promise<void> {
+    await deadLetter(this.amqp, this.t.deadLetterExchange, d, queue, reason);
+    this.metrics.deadLettered.inc({ queue: this.role(queue) });
+    this.log.warn(`dead-lettered a message from ${queue}: ${safe(reason.slice(0, 200))}`);
   }
 
   async onIngress(d: Delivery): Promise<void> {
     this.metrics.received.inc({ queue: 'ingress' });
     const props = d.msg.properties;
-    let n;
-    try {
-      n = parseNotification(d.content, {
-        priority: typeof props.priority === 'number' ? Math.min(9, Math.max(0, props.priority)) : undefined,
-        // Deterministic defaults, so a redelivered message yields the same id.
-        newId: () => (typeof props.messageId === 'string' && props.messageId.length > 0 && props.messageId.length <= 128 ? props.messageId : createHash('sha256').update(d.content).digest('hex').slice(0, 32)),
-        now: () => (typeof props.timestamp === 'number' && props.timestamp > 0 ? new Date(props.timestamp * 1000) : this.clock.clock.date()),
-      });
-    } catch (err) {
-      if (await this.refuse(d, this.t.ingressQueue, err)) return;
-      throw err;
-    }
+    const stamped = amqpTimestamp(props.timestamp);
+    const n = parseNotification(d.content, {
+      priority: typeof props.priority === 'number' ? Math.min(9, Math.max(0, props.priority)) : undefined,
+      // Deterministic defaults, so a redelivered message yields the same id.
+      newId: () => (typeof props.messageId === 'string' && props.messageId.length > 0 && props.messageId.length <= 128 ? props.messageId : createHash('sha256').update(d.content).digest('hex').slice(0, 32)),
+      now: () => stamped ?? this.clock.clock.date(),
+      bounds: { now: () => this.clock.clock.now(), maxFutureMs: this.env.MAX_FUTURE_MS, retentionMs: this.env.RETENTION_MS },
+    });
     await this.replication.fromIngress(n);
-    d.ack();
   }
 
+  /**
+   * Re-broadcasts come from the node that took the notification, which already checked its time
+   * bounds; they are not checked again here, so every node applies exactly the same set.
+   */
   async onFanout(d: Delivery): Promise<void> {
     this.metrics.received.inc({ queue: 'node' });
-    let batch;
-    try {
-      batch = decodeRebroadcast(parseJson(d.content, MAX_REBROADCAST_BYTES)).map((v) => parseNotification(v, { requireIdentity: true }));
-    } catch (err) {
-      if (await this.refuse(d, this.t.nodeQueue(this.env.NODE_ID), err)) {
-        this.fanoutHandled++;
-        return;
-      }
-      throw err;
-    }
+    const batch = decodeRebroadcast(parseJson(d.content, MAX_REBROADCAST_BYTES)).map((v) => parseNotification(v, { requireIdentity: true }));
     await this.replication.fromFanout(batch);
     this.fanoutHandled++;
-    d.ack();
   }
 }

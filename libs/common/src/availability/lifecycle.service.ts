@@ -6,6 +6,8 @@ import { AvailabilityState } from '../domain/availability-state';
 import { AmqpClient } from '../messaging/amqp-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { connectRedis } from '../redis/redis-connection';
+import { retryTrouble } from '../messaging/retry';
+import { DEAD_QUEUE_MAX_LENGTH } from '../messaging/farm-topology';
 import { NodeConsumers } from './consumers';
 import { RingService } from './ring.service';
 import { StateStoreService } from './state-store.service';
@@ -31,6 +33,7 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
   firstHandshake?: HandshakeReport;
   startupMs = 0;
   private startup?: Promise<void>;
+  private deadTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
@@ -63,7 +66,9 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
     // Both connections start at once, so a missing broker or store is reported at once.
     const amqpReady = this.amqp.start();
     await connectRedis(this.redis);
-    this.restored = await this.store.restore();
+    this.restored = await retryTrouble(() => this.store.restore(), {
+      onTrouble: (err, attempt) => attempt % 20 === 0 && this.log.warn(`cannot restore from Redis yet, retrying: ${(err as Error).message}`),
+    });
     this.log.log(`restored ${this.restored} entries from Redis`);
     await amqpReady;
     await this.sync.server.resume();
@@ -72,9 +77,24 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
     this.firstHandshake = await withTimeout(this.sync.run(), this.env.STARTUP_TIMEOUT_MS);
     if (!this.firstHandshake) this.log.warn(`first handshake did not finish within ${this.env.STARTUP_TIMEOUT_MS} ms; going on`);
     await this.consumers.ingress.resume();
+    this.watchDeadLetters();
     this.status = 'ready';
     this.startupMs = Date.now() - t0;
     this.log.log(`node ${this.env.NODE_ID} ready in ${this.startupMs} ms with ${this.state.count} entries`);
+  }
+
+  /** Watches the depth of `<ns>.dead`: a gauge, and a warning from 80 % of its limit on. */
+  private watchDeadLetters(): void {
+    const dead = topology(this.env.FARM_NAMESPACE).deadQueue;
+    const check = async (): Promise<void> => {
+      const n = await this.amqp.withChannel(async (ch) => (await ch.checkQueue(dead)).messageCount).catch(() => undefined);
+      if (n === undefined) return;
+      this.metrics.deadLetters.set(n);
+      if (n >= DEAD_QUEUE_MAX_LENGTH * 0.8) this.log.warn(`${dead} holds ${n} messages, ${Math.round((100 * n) / DEAD_QUEUE_MAX_LENGTH)} % of its limit of ${DEAD_QUEUE_MAX_LENGTH}: beyond it the oldest are dropped; read and clear them`);
+    };
+    void check();
+    this.deadTimer = setInterval(() => void check(), 30_000);
+    this.deadTimer.unref();
   }
 
   /** Takes what waited in this node's queue while it was down, before the handshake. */
@@ -92,8 +112,16 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
+  /** Dependencies the node cannot use now: `broker` (disconnected), `redis` (away or refusing writes). */
+  get degraded(): string[] {
+    const out: string[] = [];
+    if (!this.amqp.connected) out.push('broker');
+    if (this.store.degraded) out.push('redis');
+    return out;
+  }
+
   get healthy(): boolean {
-    return this.status === 'ready' && this.amqp.connected && this.redis.status === 'ready';
+    return this.status === 'ready' && this.degraded.length === 0;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -103,6 +131,7 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
 
   private async shutdown(): Promise<void> {
     this.status = 'stopping';
+    clearInterval(this.deadTimer);
     await this.ring.leave();
     await Promise.all([this.consumers.ingress?.pause(), this.consumers.fanout?.pause(), this.sync.server?.pause()].map((p) => p?.catch(() => undefined)));
     const deadline = Date.now() + 5000;

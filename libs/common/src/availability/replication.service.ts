@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { NodeEnv } from '../config/repeater.env';
 import { ORIGIN_HEADER, topology } from '../contracts/topology';
 import { AvailabilityState, StoredEntry } from '../domain/availability-state';
-import { Entry, Notification, toEntries } from '../domain/notification';
+import { Entry, Notification, keyOf, toEntries } from '../domain/notification';
 import { AmqpClient } from '../messaging/amqp-client';
 import { FanoutBatcher } from '../messaging/fanout-batcher';
 import { MetricsService } from '../metrics/metrics.service';
@@ -45,9 +45,15 @@ export class ReplicationService {
   async apply(entries: Entry[], via: Via): Promise<StoredEntry[]> {
     const at = preciseNow();
     const changed: StoredEntry[] = [];
+    let earlier: Promise<void>[] | undefined;
     for (const e of entries) {
       const s = this.state.apply(e);
       if (s) changed.push(s);
+      else {
+        // Already in the cache: its write may still be on its way (a redelivery during a Redis outage).
+        const p = this.store.pendingFor(keyOf(e));
+        if (p) (earlier ??= []).push(p);
+      }
     }
     if (changed.length > 0) {
       this.metrics.applied.inc({ via }, changed.length);
@@ -56,12 +62,19 @@ export class ReplicationService {
       for (const l of this.listeners) l(changed, via);
     }
     await this.store.persist(changed, via, at);
+    if (earlier) await Promise.all(earlier);
     return changed;
   }
 
-  /** First node to take a notification: apply, persist and re-broadcast (in parallel). */
+  /**
+   * First node to take a notification: apply, persist and re-broadcast (in parallel). Both must
+   * finish before it settles: a failed re-broadcast is thrown (trouble, the consumer retries)
+   * only once the write is stored, so a retry never acks ahead of the write.
+   */
   async fromIngress(n: Notification): Promise<void> {
-    await Promise.all([this.apply(toEntries(n), 'ingress'), this.fanout.add(n)]);
+    const [stored, sent] = await Promise.allSettled([this.apply(toEntries(n), 'ingress'), this.fanout.add(n)]);
+    if (stored.status === 'rejected') throw stored.reason;
+    if (sent.status === 'rejected') throw sent.reason;
   }
 
   /** Re-broadcast notifications from the first node: apply and persist; never re-broadcast again. */

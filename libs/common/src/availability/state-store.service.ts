@@ -5,6 +5,8 @@ import { redisKeys } from '../contracts/topology';
 import { AvailabilityState, StoredEntry } from '../domain/availability-state';
 import { MetricsService } from '../metrics/metrics.service';
 import { AuditLine, EntryRepository } from '../redis/entry.repository';
+import { RateLimitedLog, retryTrouble } from '../messaging/retry';
+import { expiredOf } from '../domain/retention';
 import { AVAILABILITY_STATE, NODE_ENV, REDIS } from './tokens';
 
 export type Via = AuditLine['via'];
@@ -19,11 +21,18 @@ export class StateStoreService implements OnModuleDestroy {
   private readonly log = new Logger('StateStore');
   readonly repo: EntryRepository;
   private watchTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
   private rewriting?: Promise<void>;
   private restored = false;
   private batch: Parameters<EntryRepository['put']>[0] = [];
-  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private waiters: (() => void)[] = [];
   private flushScheduled = false;
+  private writing = false;
+  /** Per entry key, the write that will store its newest applied version. */
+  private readonly pending = new Map<string, Promise<void>>();
+  private readonly troubleLog = new RateLimitedLog(5000);
+  /** Set while writes to Redis fail (the last error); cleared by the next write that succeeds. */
+  writeTrouble?: string;
 
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
@@ -34,9 +43,16 @@ export class StateStoreService implements OnModuleDestroy {
     this.repo = new EntryRepository(redis, redisKeys(env.FARM_NAMESPACE, env.NODE_ID), env.AUDIT_MAX);
   }
 
+  /** Whether the node cannot write its state now (Redis away, or refusing writes). */
+  get degraded(): boolean {
+    return this.writeTrouble !== undefined || this.redis.status !== 'ready';
+  }
+
   /**
    * Persists entries that changed the cache, with their audit lines. Writes asked for in the same
-   * event-loop turn go to Redis as one script call; each caller resolves when its batch is stored.
+   * event-loop turn go to Redis as one script call. The promise resolves once they are stored,
+   * and never rejects: while Redis refuses or is away, the write is retried with capped, jittered
+   * backoff for as long as the process lives (what the cache shows becomes durable before any ack).
    */
   persist(changed: StoredEntry[], via: Via, at: number): Promise<void> {
     if (changed.length === 0) return Promise.resolve();
@@ -48,27 +64,89 @@ export class StateStoreService implements OnModuleDestroy {
         audit: { at, node: this.env.NODE_ID, via, id: s.id, key: s.key, available: s.available, reason: s.entry.reason, operatorId: s.entry.operatorId, source: s.entry.source, timestamp: s.entry.timestamp },
       });
     }
-    return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
+    for (const s of changed) this.pending.set(s.key, done);
+    void done.then(() => {
+      for (const s of changed) if (this.pending.get(s.key) === done) this.pending.delete(s.key);
     });
+    this.schedule();
+    return done;
   }
 
-  private flush(): void {
+  /**
+   * The write still on its way for a key, if any: a duplicate delivery that changes nothing in the
+   * cache must still wait for it before its ack.
+   */
+  pendingFor(key: string): Promise<void> | undefined {
+    return this.pending.size === 0 ? undefined : this.pending.get(key);
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled || this.writing) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
+  /** One write at a time; what arrives meanwhile goes in the next. */
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    if (this.writing || this.batch.length === 0) return;
+    this.writing = true;
     const items = this.batch;
     const waiters = this.waiters;
     this.batch = [];
     this.waiters = [];
-    this.flushScheduled = false;
-    const writes: Promise<number>[] = [];
-    for (let i = 0; i < items.length; i += 500) writes.push(this.repo.put(items.slice(i, i + 500)));
-    Promise.all(writes).then(
-      () => waiters.forEach((w) => w.resolve()),
-      (err: Error) => waiters.forEach((w) => w.reject(err)),
-    );
+    try {
+      await retryTrouble(
+        async () => {
+          const writes: Promise<number>[] = [];
+          for (let i = 0; i < items.length; i += 500) writes.push(this.repo.put(items.slice(i, i + 500)));
+          await Promise.all(writes);
+        },
+        { onTrouble: (err) => this.onWriteTrouble(err) },
+      );
+      if (this.writeTrouble !== undefined) {
+        this.log.log(`Redis accepts writes again; ${items.length} entries stored`);
+        this.writeTrouble = undefined;
+        this.metrics.redisWritable.set(1);
+      }
+      waiters.forEach((w) => w());
+    } finally {
+      this.writing = false;
+      if (this.batch.length > 0) this.schedule();
+    }
+  }
+
+  private onWriteTrouble(err: unknown): void {
+    this.writeTrouble = (err as Error)?.message ?? String(err);
+    this.metrics.redisWritable.set(0);
+    this.metrics.redisWriteFailures.inc();
+    const line = this.troubleLog.next(`cannot write to Redis, retrying (the cache keeps serving): ${this.writeTrouble}`);
+    if (line) this.log.warn(line);
+  }
+
+  /**
+   * Drops entries that say "available" and are older than the retention window, from the cache
+   * and from Redis (only the version it holds; audited as `expire`). Every node runs the same
+   * rule, so digests agree once each has swept. Returns how many went.
+   */
+  async sweep(now = Date.now()): Promise<number> {
+    const gone = expiredOf(this.state.stored(), now, this.env.RETENTION_MS);
+    if (gone.length === 0) return 0;
+    for (const s of gone) this.state.remove(s);
+    this.metrics.entries.set(this.state.count);
+    this.metrics.expired.inc(gone.length);
+    const at = Date.now();
+    for (let i = 0; i < gone.length; i += 500) {
+      const items = gone.slice(i, i + 500).map((s) => ({
+        key: s.key,
+        json: s.json,
+        audit: { at, node: this.env.NODE_ID, via: 'expire' as const, id: s.id, key: s.key, available: s.available, source: s.entry.source, timestamp: s.entry.timestamp },
+      }));
+      await retryTrouble(() => this.repo.drop(items), { onTrouble: (err) => this.onWriteTrouble(err) });
+    }
+    this.log.log(`dropped ${gone.length} "available" entries older than the retention window (${this.env.RETENTION_MS} ms)`);
+    return gone.length;
   }
 
   /** Loads the node's entries from Redis into the cache; returns how many. */
@@ -79,7 +157,9 @@ export class StateStoreService implements OnModuleDestroy {
       n++;
     });
     if (!(await this.repo.hasMarker())) await this.repo.setMarker(new Date().toISOString());
+    await this.sweep();
     this.restored = true;
+    this.metrics.redisWritable.set(1);
     this.metrics.entries.set(this.state.count);
     this.startWatch();
     return n;
@@ -89,6 +169,8 @@ export class StateStoreService implements OnModuleDestroy {
     this.redis.on('ready', () => void this.checkLoss());
     this.watchTimer = setInterval(() => void this.checkLoss(), 2000);
     this.watchTimer.unref();
+    this.sweepTimer = setInterval(() => void this.sweep().catch((err: Error) => this.log.warn(`retention sweep failed: ${err.message}`)), this.env.RETENTION_SWEEP_MS);
+    this.sweepTimer.unref();
   }
 
   /** Writes everything back when the marker is gone (Redis restarted without persistence). */
@@ -113,5 +195,6 @@ export class StateStoreService implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
   }
 }

@@ -1,10 +1,15 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
-import { parseEntries } from '../contracts/validation';
+import { assertSafeShape, parseEntries, parseJson } from '../contracts/validation';
+import { LEAVES } from '../domain/availability-state';
+import { fnv1a32 } from '../domain/hashing';
+import { Entry, keyOf } from '../domain/notification';
+import { isAdmissible } from '../domain/retention';
+import { safe } from '../logging';
 import { AvailabilityState } from '../domain/availability-state';
 import { HandshakeEvent, choosePeers, followUpPeers } from '../domain/handshake-policy';
-import { LeafDigests, answerWants, decodeFingerprints, differingLeaves, encodeFingerprints, planExchange } from '../domain/sync-plan';
+import { LeafDigests, answerWants, chunkExchange, decodeFingerprints, differingLeaves, encodeFingerprints, planExchange } from '../domain/sync-plan';
 import { AmqpClient } from '../messaging/amqp-client';
 import { assertRpcQueue } from '../messaging/farm-topology';
 import { RpcClient, serveRpc } from '../messaging/rpc';
@@ -36,6 +41,13 @@ export interface HandshakeReport {
   bytesIn: number;
   digest: string;
 }
+
+/** Largest handshake request a node parses: a digest (4,096 leaves) or one chunk of an exchange. */
+export const MAX_RPC_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Entries plus wanted keys in one exchange request: 250 of the largest entries (16 KiB) fit in MAX_RPC_REQUEST_BYTES. */
+export const MAX_EXCHANGE_ITEMS = 250;
+/** Node ids, as NODE_ID allows them. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 type Request =
   | { op: 'digest'; from: string; leaves: LeafDigests }
@@ -81,22 +93,29 @@ export class SyncService implements OnModuleInit {
 
   async answer(body: Buffer): Promise<Buffer> {
     try {
-      const req = JSON.parse(body.toString('utf8')) as Request;
+      const req = parseJson(body, MAX_RPC_REQUEST_BYTES) as Request;
+      assertSafeShape(req);
+      if (req === null || typeof req !== 'object' || (req.from !== undefined && (typeof req.from !== 'string' || !NODE_ID_PATTERN.test(req.from)))) {
+        return Buffer.from(JSON.stringify({ error: 'bad request' }));
+      }
       if (req.op === 'digest') {
         const differing = differingLeaves(this.state.leafDigests(), req.leaves ?? {});
         if (differing.length === 0) return Buffer.from(JSON.stringify({ equal: true }));
         return Buffer.from(JSON.stringify({ equal: false, leaves: differing, fps: encodeFingerprints(this.state.inLeaves(differing)) }));
       }
       if (req.op === 'exchange') {
-        const entries = parseEntries({ entries: req.entries });
-        const leaves = (req.leaves ?? []).filter((l) => Number.isInteger(l) && l >= 0 && l < 1 << 16);
+        if (!Array.isArray(req.entries) || req.entries.length > MAX_EXCHANGE_ITEMS || !Array.isArray(req.want ?? []) || (req.want ?? []).length > MAX_EXCHANGE_ITEMS) {
+          return Buffer.from(JSON.stringify({ error: `an exchange carries at most ${MAX_EXCHANGE_ITEMS} entries and wants` }));
+        }
+        const entries = this.admissible(parseEntries({ entries: req.entries }));
+        const leaves = (Array.isArray(req.leaves) ? req.leaves : []).filter((l) => Number.isInteger(l) && l >= 0 && l < LEAVES);
         await this.replication.apply(entries, 'sync');
         const answer = answerWants(this.state.inLeaves(leaves), req.want ?? [], entries);
         return Buffer.from(JSON.stringify({ entries: answer }));
       }
       return Buffer.from(JSON.stringify({ error: 'unknown op' }));
     } catch (err) {
-      this.log.warn(`refused a handshake request: ${(err as Error).message.slice(0, 200)}`);
+      this.log.warn(`refused a handshake request: ${safe((err as Error).message, 200)}`);
       return Buffer.from(JSON.stringify({ error: (err as Error).message.slice(0, 500) }));
     }
   }
@@ -119,13 +138,17 @@ export class SyncService implements OnModuleInit {
       if (r1.equal) {
         result.equal = true;
       } else {
-        const leaves = r1.leaves ?? [];
+        const leaves = (r1.leaves ?? []).filter((l) => Number.isInteger(l) && l >= 0 && l < LEAVES);
         const plan = planExchange(this.state.inLeaves(leaves), decodeFingerprints(r1.fps ?? ''));
-        events.push({ type: 'sent', peer });
-        const r2 = await this.call<{ entries: unknown[] }>(peer, { op: 'exchange', from: this.env.NODE_ID, leaves, entries: plan.send, want: plan.want });
-        const changed = await this.replication.apply(parseEntries({ entries: r2.entries ?? [] }), 'sync');
-        result.sent = plan.send.length;
-        result.learned = changed.length;
+        // Round 2 in requests of bounded size, so a large difference never makes one huge message.
+        const chunks = chunkExchange(leaves, plan, (e) => fnv1a32(keyOf(e)) & (LEAVES - 1), (k) => parseInt(k, 16) & (LEAVES - 1), MAX_EXCHANGE_ITEMS);
+        for (const chunk of chunks) {
+          events.push({ type: 'sent', peer });
+          const r2 = await this.call<{ entries: unknown[] }>(peer, { op: 'exchange', from: this.env.NODE_ID, leaves: chunk.leaves, entries: chunk.send, want: chunk.want });
+          const changed = await this.replication.apply(this.admissible(parseEntries({ entries: r2.entries ?? [] })), 'sync');
+          result.sent += chunk.send.length;
+          result.learned += changed.length;
+        }
       }
       result.ok = true;
     } catch (err) {
@@ -134,6 +157,14 @@ export class SyncService implements OnModuleInit {
     events.push({ type: 'learned', peer, count: result.learned });
     result.ms = Date.now() - started;
     return result;
+  }
+
+  /** Entries from a peer that this node takes in: not stale, not too far ahead of its clock. */
+  private admissible(entries: Entry[]): Entry[] {
+    const now = Date.now();
+    const out = entries.filter((e) => isAdmissible({ available: e.available, ts: Date.parse(e.timestamp) }, now, this.env.RETENTION_MS, this.env.MAX_FUTURE_MS));
+    if (out.length < entries.length) this.metrics.refusedFromPeers.inc(entries.length - out.length);
+    return out;
   }
 
   async peers(): Promise<string[]> {

@@ -18,6 +18,20 @@ export class BaseEnv {
 
   @IsOptional() @IsInt() @Min(0) @Max(65535)
   HTTP_PORT?: number;
+
+  /**
+   * A notification whose timestamp is further ahead of the receiver's corrected clock than this is
+   * refused (400, or dead-lettered): the later timestamp wins, so one would silence every later one.
+   */
+  @IsInt() @Min(1000) @Max(7 * 24 * 3600 * 1000)
+  MAX_FUTURE_MS = 5 * 60 * 1000;
+
+  /**
+   * Notifications older than this are refused as stale, and entries that say "available" are
+   * dropped once this old (identically on every node), so the state stays bounded over years.
+   */
+  @IsInt() @Min(60_000)
+  RETENTION_MS = 30 * 24 * 3600 * 1000;
 }
 
 const NUMERIC = /^-?\d+$/;

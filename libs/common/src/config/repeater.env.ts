@@ -45,6 +45,10 @@ export class NodeEnv extends BaseEnv {
   @IsInt() @Min(0) @Max(10_000_000)
   AUDIT_MAX = 10_000;
 
+  /** How often the node drops "available" entries older than RETENTION_MS (also at every start). */
+  @IsInt() @Min(1000)
+  RETENTION_SWEEP_MS = 10 * 60 * 1000;
+
   /** Each node pings its two buddies this often. */
   @IsInt() @Min(50) @Max(60_000)
   PING_INTERVAL_MS = 1000;

@@ -153,6 +153,33 @@ export class AvailabilityState {
     return s;
   }
 
+  /** Drops an entry (retention); returns whether it was there in exactly this version. */
+  remove(s: StoredEntry): boolean {
+    const leaf = this.leaves[s.leaf];
+    if (leaf.get(s.key) !== s) return false;
+    leaf.delete(s.key);
+    this.leafHash[s.leaf * 2] ^= s.h0;
+    this.leafHash[s.leaf * 2 + 1] ^= s.h1;
+    this.size--;
+    const map = s.entry.targetType === 'resource' ? this.resources : this.apps;
+    const slot = map.get(s.entry.target);
+    if (slot !== undefined) {
+      if (s.entry.kind === ALL_KINDS) {
+        if (slot.all === s) slot.all = undefined;
+      } else if (slot.byKind?.get(s.entry.kind) === s) {
+        slot.byKind.delete(s.entry.kind);
+      }
+      if (slot.all === undefined && (slot.byKind === undefined || slot.byKind.size === 0)) {
+        // Views hold slots: forget them with the slot, or a later entry would go to a new slot they never see.
+        map.delete(s.entry.target);
+        this.views.clear();
+      }
+    }
+    this.digestCache = undefined;
+    this.version++;
+    return true;
+  }
+
   private slot(map: Map<string, Slot>, target: string): Slot {
     let slot = map.get(target);
     if (slot === undefined) {

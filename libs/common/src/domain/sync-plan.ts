@@ -74,3 +74,42 @@ export function answerWants(candidates: StoredEntry[], want: string[], sentByAsk
   }
   return out;
 }
+
+/** One round-2 request of a chunked exchange: a set of leaves, my entries and my wants in them. */
+export interface ExchangeChunk {
+  leaves: number[];
+  send: Entry[];
+  want: string[];
+}
+
+/**
+ * Splits round 2 into requests of at most `maxItems` entries sent plus keys wanted, by whole
+ * leaves (a peer answers for the leaves it is asked about), so no request grows with the size of
+ * the difference. A leaf heavier than `maxItems` alone still goes as one request of its own.
+ * `leafOf` maps an entry and a wanted key hash (8 hex) to its leaf.
+ */
+export function chunkExchange(leaves: number[], plan: ExchangePlan, leafOfEntry: (e: Entry) => number, leafOfWant: (keyHash: string) => number, maxItems: number): ExchangeChunk[] {
+  const weight = new Map<number, { send: Entry[]; want: string[] }>();
+  const slot = (l: number): { send: Entry[]; want: string[] } => {
+    let w = weight.get(l);
+    if (!w) weight.set(l, (w = { send: [], want: [] }));
+    return w;
+  };
+  for (const e of plan.send) slot(leafOfEntry(e)).send.push(e);
+  for (const k of plan.want) slot(leafOfWant(k)).want.push(k);
+  const chunks: ExchangeChunk[] = [];
+  let cur: ExchangeChunk = { leaves: [], send: [], want: [] };
+  for (const l of leaves) {
+    const w = weight.get(l) ?? { send: [], want: [] };
+    const size = w.send.length + w.want.length;
+    if (cur.leaves.length > 0 && cur.send.length + cur.want.length + size > maxItems) {
+      chunks.push(cur);
+      cur = { leaves: [], send: [], want: [] };
+    }
+    cur.leaves.push(l);
+    for (const e of w.send) cur.send.push(e);
+    for (const k of w.want) cur.want.push(k);
+  }
+  if (cur.leaves.length > 0) chunks.push(cur);
+  return chunks;
+}

@@ -1,6 +1,6 @@
 import { INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import express from 'express';
+import express, { NextFunction, Request, Response } from 'express';
 import { loadEnv } from '../config/env';
 import { ConfigError } from '../domain/errors';
 import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
@@ -27,6 +27,7 @@ export async function bootstrapHttp<E extends { HTTP_PORT?: number }>(name: stri
     throw err;
   }
   const app = await NestFactory.create(module as never, { bodyParser: false, logger: ['log', 'warn', 'error'] });
+  app.use(requireJsonBodies);
   app.use(express.raw({ type: () => true, limit: MAX_NOTIFICATION_BYTES }));
   app.useGlobalFilters(new FarmExceptionFilter());
   app.enableShutdownHooks();
@@ -34,4 +35,15 @@ export async function bootstrapHttp<E extends { HTTP_PORT?: number }>(name: stri
   const url = await app.getUrl();
   log.log(`${name} listening on ${url.replace('[::1]', '127.0.0.1').replace('0.0.0.0', '127.0.0.1')}`);
   return app;
+}
+
+/** A request that carries a body must say it is JSON: anything else is 415, before the body is read. */
+export function requireJsonBodies(req: Request, res: Response, next: NextFunction): void {
+  const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (hasBody && type !== 'application/json' && !type.endsWith('+json')) {
+    res.status(415).json({ errors: [{ field: '', message: `content type ${JSON.stringify(type || '(none)')} is not accepted; send application/json` }] });
+    return;
+  }
+  next();
 }

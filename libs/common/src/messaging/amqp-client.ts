@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 import { BrokerUnavailableError } from '../domain/errors';
 import { LoggerLike, consoleLogger, describeUrl } from '../logging';
-import { Subscription, SubscriptionSpec } from './subscription';
+import { Subscription, SubscriptionEvents, SubscriptionSpec } from './subscription';
 
-export type SetupFn = (channel: amqp.Channel) => Promise<void>;
+export type SetupFn = (channel: amqp.Channel, conn: amqp.ChannelModel) => Promise<void>;
 
 export interface AmqpClientOptions {
   url: string;
@@ -59,8 +59,8 @@ export class AmqpClient extends EventEmitter {
     this.setups.push(fn);
   }
 
-  subscribe(spec: SubscriptionSpec): Subscription {
-    const sub = new Subscription(spec, this.log);
+  subscribe(spec: SubscriptionSpec, events: SubscriptionEvents = {}): Subscription {
+    const sub = new Subscription(spec, this.log, events);
     this.subscriptions.push(sub);
     if (this.conn && this.connected) void sub.attach(this.conn);
     return sub;
@@ -93,7 +93,7 @@ export class AmqpClient extends EventEmitter {
     try {
       const setupChannel = await conn.createChannel();
       setupChannel.on('error', () => undefined);
-      for (const fn of this.setups) await fn(setupChannel);
+      for (const fn of this.setups) await fn(setupChannel, conn);
       await setupChannel.close();
       await this.openPublisher(conn);
       this.conn = conn;
@@ -178,6 +178,11 @@ export class AmqpClient extends EventEmitter {
         reject(new BrokerUnavailableError(`publish failed: ${(err as Error).message}`));
       }
     });
+  }
+
+  /** Queues whose consumers are paused because a delivery is in trouble (a dependency failing). */
+  troubledQueues(): string[] {
+    return this.subscriptions.filter((s) => s.troubled > 0).map((s) => s.queue);
   }
 
   /** Runs a function on a short-lived channel (for checks that may close their channel). */

@@ -2,6 +2,14 @@ import { Notification } from '../domain/notification';
 
 /** Most notifications in one re-broadcast message. */
 export const MAX_BATCH = 500;
+/**
+ * Upper bound of one normalised notification's JSON: every field is bounded by the contract
+ * (message 1000 characters, 32 request kinds of 64, ids of 128...), so even with every character
+ * escaped it stays below this (a unit test builds the largest one).
+ */
+export const MAX_NORMALISED_BYTES = 16 * 1024;
+/** Largest re-broadcast body a node parses: a full batch of the largest notifications. */
+export const MAX_REBROADCAST_BYTES = MAX_BATCH * MAX_NORMALISED_BYTES + 64;
 
 /** Body of a re-broadcast: one notification, or several taken in the same event-loop turn. */
 export function encodeRebroadcast(batch: Notification[]): Buffer {

@@ -79,12 +79,10 @@ export function serveRpc(client: AmqpClient, spec: { queue: string; prefetch: nu
     prefetch: spec.prefetch,
     assert: spec.assert,
     paused: spec.paused,
+    // The answer goes back, then the subscription acks. A handler that throws is in trouble and is
+    // retried; handlers answer bad requests with an error reply instead of throwing.
     handler: async (d: Delivery) => {
-      try {
-        d.reply(await spec.handler(d.content));
-      } finally {
-        d.ack();
-      }
+      d.reply(await spec.handler(d.content));
     },
   });
 }

@@ -1,18 +1,28 @@
 import type * as amqp from 'amqplib';
 import { LoggerLike } from '../logging';
+import { BackoffSettings, RateLimitedLog, backoffDelay, isPoison, retryTrouble, sleep } from './retry';
+
+/** The two channel calls the batcher makes (amqplib's Channel has them; tests give a recorder). */
+export interface AckChannel {
+  ack(msg: amqp.Message, allUpTo?: boolean): void;
+  nack(msg: amqp.Message, allUpTo?: boolean, requeue?: boolean): void;
+}
 
 /**
  * Acks of one channel, coalesced: a delivery that is done waits until every earlier one is
- * done too, then one `ack(multiple)` covers the whole run, once per event-loop turn. Nacks go out
- * at once, one by one. Fewer frames for the broker and fewer writes for us.
+ * settled too, then one `ack(multiple)` covers the whole run, once per event-loop turn. Nacks go
+ * out at once, one by one, and a rejected tag is never named by a later ack: RabbitMQ closes the
+ * channel ("unknown delivery tag") when an ack names a tag it no longer holds. A multiple ack
+ * whose range merely spans a rejected tag is fine: it settles only the tags still outstanding.
  */
 export class AckBatcher {
   private readonly outstanding: number[] = [];
   private head = 0;
   private readonly done = new Set<number>();
+  private readonly rejected = new Set<number>();
   private scheduled = false;
 
-  constructor(private readonly channel: amqp.Channel) {}
+  constructor(private readonly channel: AckChannel) {}
 
   track(tag: number): void {
     this.outstanding.push(tag);
@@ -20,23 +30,30 @@ export class AckBatcher {
 
   ack(tag: number): void {
     this.done.add(tag);
+    this.schedule();
+  }
+
+  nack(msg: amqp.Message, requeue: boolean): void {
+    this.channel.nack(msg, false, requeue);
+    this.rejected.add(msg.fields.deliveryTag);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
   }
 
-  nack(msg: amqp.Message, requeue: boolean): void {
-    this.channel.nack(msg, false, requeue);
-    this.ack(msg.fields.deliveryTag);
-  }
-
   flush(): void {
     this.scheduled = false;
     let last = -1;
-    while (this.head < this.outstanding.length && this.done.has(this.outstanding[this.head])) {
-      last = this.outstanding[this.head++];
-      this.done.delete(last);
+    while (this.head < this.outstanding.length) {
+      const tag = this.outstanding[this.head];
+      if (this.done.delete(tag)) last = tag;
+      else if (!this.rejected.delete(tag)) break;
+      this.head++;
     }
     if (this.head > 1024) {
       this.outstanding.splice(0, this.head);
@@ -53,7 +70,7 @@ export class AckBatcher {
 
 /** One delivery; acks and nacks go to the channel it came on, once, and only while it is open. */
 export class Delivery {
-  private settled = false;
+  private done = false;
 
   constructor(
     readonly msg: amqp.ConsumeMessage,
@@ -68,6 +85,16 @@ export class Delivery {
 
   get redelivered(): boolean {
     return this.msg.fields.redelivered;
+  }
+
+  /** Whether it was acked or rejected already. */
+  get settled(): boolean {
+    return this.done;
+  }
+
+  /** Whether its channel is still the consumer's: once it is gone, the broker redelivers the message elsewhere. */
+  get alive(): boolean {
+    return this.isCurrent(this.channel);
   }
 
   ack(): void {
@@ -96,8 +123,8 @@ export class Delivery {
   }
 
   private settle(fn: () => void): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.done) return;
+    this.done = true;
     // A delivery tag is only valid on its own channel: after a reconnect the broker
     // redelivers it anyway, and acking it elsewhere would close the new channel.
     if (!this.isCurrent(this.channel)) return;
@@ -117,35 +144,57 @@ export interface SubscriptionSpec {
   exclusive?: boolean;
   /** Start without consuming until resume() (e.g. until restore and handshake are done). */
   paused?: boolean;
+  /**
+   * Does the work of one delivery. Resolving means done: the subscription acks it (unless the
+   * handler settled it itself). Throwing poison (see `isPoison`) refuses it for good; throwing
+   * anything else is trouble: the same delivery is handled again, with backoff, until it works.
+   */
   handler: (d: Delivery) => Promise<void>;
+  /** Refuses a poison delivery with its reason (e.g. a confirmed dead-letter); default: reject without requeue. */
+  refuse?: (d: Delivery, reason: string) => Promise<void>;
+  backoff?: BackoffSettings;
+}
+
+export interface SubscriptionEvents {
+  /** A handler failed on trouble; the delivery will be retried. */
+  onTrouble?: (queue: string, err: unknown) => void;
+  /** Every troubled delivery of the subscription finished. */
+  onRecovered?: (queue: string) => void;
 }
 
 /**
- * Policy for a handler that threw instead of settling: retry once (requeue), and dead-letter a
- * message that already failed once, so nothing loops forever.
+ * A consumer that survives reconnects: re-attached to every new connection, pausable, and
+ * applying the poison/trouble rule. While any delivery is in trouble the consumer stops taking
+ * new ones (its consumer is cancelled; what it holds stays unacked), retries the troubled ones
+ * with capped, jittered backoff, and resumes once they all went through.
  */
-export function settleAfterError(d: Delivery): void {
-  d.nack(!d.redelivered);
-}
-
-/** A consumer that survives reconnects: re-attached to every new connection, pausable. */
 export class Subscription {
   private conn?: amqp.ChannelModel;
   private ch?: amqp.Channel;
   private tag?: string;
   private paused: boolean;
   private acks?: { channel: amqp.Channel; batcher: AckBatcher };
+  private readonly troubleLog = new RateLimitedLog(5000);
   inFlight = 0;
+  /** Deliveries currently being retried because of trouble. */
+  troubled = 0;
+  /** Total retries since start (for metrics and tests). */
+  retries = 0;
 
   constructor(
     private readonly spec: SubscriptionSpec,
     private readonly log: LoggerLike,
+    private readonly events: SubscriptionEvents = {},
   ) {
     this.paused = spec.paused ?? false;
   }
 
   get consuming(): boolean {
     return this.tag !== undefined;
+  }
+
+  get queue(): string {
+    return this.spec.queue;
   }
 
   async attach(conn: amqp.ChannelModel): Promise<void> {
@@ -162,7 +211,7 @@ export class Subscription {
     await ch.prefetch(this.spec.prefetch);
     if (this.spec.assert) await this.spec.assert(ch);
     this.ch = ch;
-    if (!this.paused) await this.startConsuming();
+    if (this.wantsDeliveries) await this.startConsuming();
   }
 
   detach(): void {
@@ -171,16 +220,24 @@ export class Subscription {
     this.tag = undefined;
   }
 
+  private get wantsDeliveries(): boolean {
+    return !this.paused && this.troubled === 0;
+  }
+
   async pause(): Promise<void> {
     this.paused = true;
-    const { ch, tag } = this;
-    this.tag = undefined;
-    if (ch && tag) await ch.cancel(tag).catch(() => undefined);
+    await this.stopConsuming();
   }
 
   async resume(): Promise<void> {
     this.paused = false;
-    if (this.ch && !this.tag) await this.startConsuming();
+    if (this.ch && !this.tag && this.wantsDeliveries) await this.startConsuming();
+  }
+
+  private async stopConsuming(): Promise<void> {
+    const { ch, tag } = this;
+    this.tag = undefined;
+    if (ch && tag) await ch.cancel(tag).catch(() => undefined);
   }
 
   private async startConsuming(): Promise<void> {
@@ -193,18 +250,60 @@ export class Subscription {
       (msg) => {
         if (msg === null) return; // consumer cancelled by the broker (queue deleted)
         acks.track(msg.fields.deliveryTag);
-        const d = new Delivery(msg, ch, acks, isCurrent);
         this.inFlight++;
-        this.spec
-          .handler(d)
-          .catch((err: Error) => {
-            this.log.error(`handler for ${this.spec.queue} failed: ${err.message}`);
-            settleAfterError(d);
-          })
-          .finally(() => this.inFlight--);
+        void this.handle(new Delivery(msg, ch, acks, isCurrent)).finally(() => this.inFlight--);
       },
       { noAck: false, exclusive: this.spec.exclusive ?? false },
     );
-    this.tag = consumerTag;
+    // Trouble or a pause may have come while consume() was on its way.
+    if (this.ch !== ch || !this.wantsDeliveries) await ch.cancel(consumerTag).catch(() => undefined);
+    else this.tag = consumerTag;
+  }
+
+  /** Runs the handler until it settles the delivery: done, refused as poison, or moot (its channel is gone). */
+  private async handle(d: Delivery): Promise<void> {
+    let troubled = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.spec.handler(d);
+          d.ack();
+          return;
+        } catch (err) {
+          if (isPoison(err)) {
+            await this.refusePoison(d, err.message);
+            return;
+          }
+          if (!troubled) {
+            troubled = true;
+            if (this.troubled++ === 0) void this.stopConsuming();
+          }
+          this.retries++;
+          this.events.onTrouble?.(this.spec.queue, err);
+          const line = this.troubleLog.next(`handler for ${this.spec.queue} is in trouble, retrying (not a bad message): ${(err as Error)?.message ?? String(err)}`);
+          if (line) this.log.warn(line);
+          // Its channel is gone: the broker has already put the message back for another consumer.
+          if (!d.alive) return;
+          await sleep(backoffDelay(attempt, this.spec.backoff));
+          if (!d.alive) return;
+        }
+      }
+    } finally {
+      if (troubled && --this.troubled === 0) {
+        this.events.onRecovered?.(this.spec.queue);
+        this.log.log(`${this.spec.queue}: trouble is over; consuming again`);
+        if (this.ch && !this.tag && this.wantsDeliveries) void this.startConsuming().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Poison: dead-lettered with its reason; the refusal itself is retried on trouble (its confirm). */
+  private async refusePoison(d: Delivery, reason: string): Promise<void> {
+    const refuse = this.spec.refuse;
+    if (!refuse) {
+      d.nack(false);
+      return;
+    }
+    await retryTrouble(() => refuse(d, reason), { backoff: this.spec.backoff, keepGoing: () => d.alive }).catch(() => undefined);
   }
 }

@@ -15,6 +15,13 @@ export class MetricsService {
   readonly handshakes = new Counter({ name: 'farm_handshakes_total', help: 'Union-merge handshakes run, by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly brokerUp = new Gauge({ name: 'farm_broker_connected', help: '1 while connected to RabbitMQ', registers: [this.registry] });
   readonly redisUp = new Gauge({ name: 'farm_redis_connected', help: '1 while connected to Redis', registers: [this.registry] });
+  readonly redisWritable = new Gauge({ name: 'farm_redis_writable', help: '1 while writes to Redis succeed, 0 while they fail and are retried', registers: [this.registry] });
+  readonly redisWriteFailures = new Counter({ name: 'farm_redis_write_failures_total', help: 'Failed Redis writes (each retried until it succeeds)', registers: [this.registry] });
+  readonly consumerTrouble = new Counter({ name: 'farm_consumer_retries_total', help: 'Deliveries retried because a dependency failed (trouble, not poison)', labelNames: ['queue'], registers: [this.registry] });
+  readonly consumerPaused = new Gauge({ name: 'farm_consumer_paused', help: '1 while a consumer is paused by trouble', labelNames: ['queue'], registers: [this.registry] });
+  readonly expired = new Counter({ name: 'farm_entries_expired_total', help: 'Available entries dropped after the retention window', registers: [this.registry] });
+  readonly refusedFromPeers = new Counter({ name: 'farm_handshake_entries_refused_total', help: 'Entries from peers not taken in (stale or too far in the future)', registers: [this.registry] });
+  readonly deadLetters = new Gauge({ name: 'farm_dead_letters', help: 'Messages waiting in <ns>.dead (limit DEAD_QUEUE_MAX_LENGTH; the oldest are dropped beyond it)', registers: [this.registry] });
   readonly redisRewrites = new Counter({ name: 'farm_redis_state_rewrites_total', help: 'Times the node found its Redis state lost and wrote it back', registers: [this.registry] });
 
   readonly compileSeconds = new Histogram({ name: 'farm_attendant_compile_seconds', help: 'Time to compile one attendant answer', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });

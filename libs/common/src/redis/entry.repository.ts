@@ -33,11 +33,27 @@ if written > 0 and max > 0 then redis.call('LTRIM', KEYS[2], 0, max - 1) end
 return written
 `;
 
+/** Deletes entries only where Redis holds exactly the given version (a newer write is kept); audits each. */
+const DROP_ENTRIES = `
+local max = tonumber(ARGV[1])
+local dropped = 0
+for i = 2, #ARGV, 3 do
+  local field, json, audit = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HGET', KEYS[1], field) == json then
+    redis.call('HDEL', KEYS[1], field)
+    if audit ~= '' then redis.call('LPUSH', KEYS[2], audit) end
+    dropped = dropped + 1
+  end
+end
+if dropped > 0 and max > 0 then redis.call('LTRIM', KEYS[2], 0, max - 1) end
+return dropped
+`;
+
 export interface AuditLine {
   /** Wall-clock milliseconds (sub-ms precision) when the node applied it. */
   at: number;
   node: string;
-  via: 'ingress' | 'fanout' | 'sync' | 'rewrite';
+  via: 'ingress' | 'fanout' | 'sync' | 'rewrite' | 'expire';
   id: string;
   key: string;
   available: boolean;
@@ -47,7 +63,10 @@ export interface AuditLine {
   timestamp: string;
 }
 
-type WithPut = Redis & { farmPutEntries(k1: string, k2: string, ...args: (string | number)[]): Promise<number> };
+type WithPut = Redis & {
+  farmPutEntries(k1: string, k2: string, ...args: (string | number)[]): Promise<number>;
+  farmDropEntries(k1: string, k2: string, ...args: (string | number)[]): Promise<number>;
+};
 
 export class EntryRepository {
   private readonly redis: WithPut;
@@ -58,6 +77,7 @@ export class EntryRepository {
     private readonly auditMax: number,
   ) {
     if (!('farmPutEntries' in redis)) redis.defineCommand('farmPutEntries', { numberOfKeys: 2, lua: PUT_ENTRIES });
+    if (!('farmDropEntries' in redis)) redis.defineCommand('farmDropEntries', { numberOfKeys: 2, lua: DROP_ENTRIES });
     this.redis = redis as WithPut;
   }
 
@@ -67,6 +87,14 @@ export class EntryRepository {
     const args: (string | number)[] = [this.auditMax];
     for (const it of items) args.push(it.key, it.entry.timestamp, it.entry.id, it.json, it.audit ? JSON.stringify(it.audit) : '');
     return this.redis.farmPutEntries(this.keys.entries, this.keys.audit, ...args);
+  }
+
+  /** Drops entries held in exactly these versions (retention); returns how many went. */
+  async drop(items: { key: string; json: string; audit?: AuditLine }[]): Promise<number> {
+    if (items.length === 0) return 0;
+    const args: (string | number)[] = [this.auditMax];
+    for (const it of items) args.push(it.key, it.json, it.audit ? JSON.stringify(it.audit) : '');
+    return this.redis.farmDropEntries(this.keys.entries, this.keys.audit, ...args);
   }
 
   /** Every stored entry, read in slices so a large state never blocks Redis nor sits in memory twice. */
