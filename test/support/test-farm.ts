@@ -1,6 +1,6 @@
 import * as amqp from 'amqplib';
 import Redis from 'ioredis';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mailboxQueue, topology } from '../../libs/common/src/contracts/topology';
@@ -31,7 +31,8 @@ export class TestFarm {
   constructor(name: string, private readonly baseEnv: Record<string, string> = {}) {
     this.ns = uniqueNamespace(name);
     this.t = topology(this.ns);
-    this.redis = new Redis(REDIS_URL(), { maxRetriesPerRequest: null });
+    this.redis = new Redis(baseEnv.REDIS_URL ?? REDIS_URL(), { maxRetriesPerRequest: null });
+    this.redis.on('error', () => undefined);
   }
 
   env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
@@ -142,6 +143,28 @@ export class TestFarm {
       if (!m) return out;
       out.push({ reason: String(m.properties.headers?.['x-reject-reason'] ?? ''), body: m.content.toString('utf8').slice(0, 200) });
     }
+  }
+
+  /** Lines of every process log of this farm that match the pattern (e.g. channel errors). */
+  logLines(pattern: RegExp): string[] {
+    const apps = [...this.nodes.values(), ...this.attendants.values(), ...(this.notifier ? [this.notifier] : []), ...(this.poller ? [this.poller] : [])];
+    const out: string[] = [];
+    for (const a of apps) {
+      let text = '';
+      try {
+        text = readFileSync(a.logFile, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) if (pattern.test(line)) out.push(`${a.opts.name}: ${line}`);
+    }
+    return out;
+  }
+
+  /** Entry ids a node holds in Redis. */
+  async storedIds(nodeId: string): Promise<Set<string>> {
+    const all = await this.redis.hvals(`${this.ns}:node:${nodeId}:entries`);
+    return new Set(all.map((j) => (JSON.parse(j) as { id: string }).id));
   }
 
   async cleanup(): Promise<void> {
