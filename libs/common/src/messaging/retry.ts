@@ -59,7 +59,7 @@ export async function retryTrouble<T>(work: () => Promise<T>, opts: RetryOptions
 
 /** Logs at most one line per `everyMs` for a repeating complaint, saying how many were folded. */
 export class RateLimitedLog {
-  private last = 0;
+  private last = -Infinity;
   private folded = 0;
   constructor(private readonly everyMs = 5000) {}
 
