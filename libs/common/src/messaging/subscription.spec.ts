@@ -32,7 +32,7 @@ class RecordingChannel implements AckChannel {
     else this.outstanding.delete(tag);
   }
 
-  nack(msg: amqp.Message, allUpTo = false, requeue = true): void {
+  nack(msg: amqp.Message, _allUpTo = false, requeue = true): void {
     const tag = msg.fields.deliveryTag;
     this.frames.push(`nack ${tag}${requeue ? ' requeue' : ''}`);
     this.check(tag);
