@@ -40,8 +40,11 @@ export class TestRedis {
         c.disconnect();
       }
     }, 10_000, 50);
-    this.admin = new Redis(this.url, { maxRetriesPerRequest: null });
-    this.admin.on('error', () => undefined);
+    // One admin client for the server's whole life: it reconnects by itself after a restart.
+    if (!this.admin) {
+      this.admin = new Redis(this.url, { maxRetriesPerRequest: null });
+      this.admin.on('error', () => undefined);
+    }
     return this;
   }
 
