@@ -6,6 +6,16 @@ jest.setTimeout(180_000);
 
 const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
 
+/**
+ * The suite restarts the broker, which it may only do to the documented local one: with
+ * RABBITMQ_URL pointing elsewhere it fails, saying why, instead of stopping a broker it does not own.
+ */
+function assertLocalBroker(): void {
+  const url = new URL(process.env.RABBITMQ_URL || 'amqp://guest:guest@127.0.0.1:5672');
+  const local = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && (url.port === '' || url.port === '5672');
+  if (!local) throw new Error(`refusing to restart the broker at ${url.hostname}:${url.port || 5672}: this suite restarts only the local broker (127.0.0.1:5672) with rabbitmqctl`);
+}
+
 /** Kills this farm's Redis connections, as a Redis restart would. */
 async function dropRedisClients(farm: TestFarm): Promise<number> {
   const list = (await farm.redis.call('CLIENT', 'LIST')) as string;
@@ -40,7 +50,7 @@ describe('faults', () => {
     expect([...perKey.values()].filter((n) => n !== 1)).toEqual([]);
   });
 
-  it('Redis restarted empty: nodes keep serving, notice the loss and write their state back', async () => {
+  it('Redis wiped under the nodes (their keys deleted, their connections dropped): nodes keep serving, notice the loss and write their state back', async () => {
     const before = await farm.snapshot('a');
     const keys = await farm.redis.keys(`${farm.ns}:node:*`);
     await farm.redis.del(...keys);
@@ -64,10 +74,12 @@ describe('faults', () => {
   });
 
   it('a broker restart during a stream loses no confirmed notification; 503 while it is down', async () => {
+    assertLocalBroker();
     const notifier = await farm.startNotifier();
     const start = (await farm.snapshot('a')).count;
     const accepted = new Set<string>();
     let refused = 0;
+    const unexpected: number[] = [];
     let stop = false;
     const stream = (async () => {
       for (let i = 0; !stop; i++) {
@@ -76,7 +88,8 @@ describe('faults', () => {
         if (r.status === 202) accepted.add(n.id as string);
         else {
           refused++;
-          expect([0, 503]).toContain(r.status);
+          // collected, not asserted here: an assertion in this loop would surface later as a timeout
+          if (r.status !== 0 && r.status !== 503) unexpected.push(r.status);
           await new Promise((res) => setTimeout(res, 50));
         }
       }
@@ -97,9 +110,14 @@ describe('faults', () => {
     stop = true;
     await stream;
     expect(refused).toBeGreaterThan(0);
+    expect(unexpected).toEqual([]);
     for (const id of ids) await farm.node(id).ready(60_000);
     const snaps = await farm.converged(start + accepted.size, ids, 60_000);
-    const held = new Set(snaps[0].entries.map((e) => e.id));
-    expect([...accepted].filter((id) => !held.has(id))).toEqual([]);
+    for (const snap of snaps) {
+      const held = new Set(snap.entries.map((e) => e.id));
+      expect([...accepted].filter((id) => !held.has(id))).toEqual([]);
+    }
+    expect(await farm.deadLetters()).toEqual([]);
+    expect(farm.logLines(/unknown delivery tag|PRECONDITION_FAILED/)).toEqual([]);
   });
 });

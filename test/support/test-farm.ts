@@ -102,10 +102,18 @@ export class TestFarm {
   /** One confirm channel for the suite (opened once, even when asked concurrently). */
   channel(): Promise<amqp.ConfirmChannel> {
     this.ch ??= (async () => {
-      this.conn = await amqp.connect(RABBITMQ_URL());
-      this.conn.on('error', () => undefined);
-      const ch = await this.conn.createConfirmChannel();
+      const conn = await amqp.connect(RABBITMQ_URL());
+      this.conn = conn;
+      conn.on('error', () => undefined);
+      // After a broker restart the next call opens a new connection.
+      conn.on('close', () => {
+        if (this.conn === conn) this.ch = undefined;
+      });
+      const ch = await conn.createConfirmChannel();
       ch.on('error', () => undefined);
+      ch.on('close', () => {
+        if (this.conn === conn) this.ch = undefined;
+      });
       return ch;
     })();
     return this.ch;

@@ -12,8 +12,9 @@ export class HealthController {
 
   @Get('v1/health')
   health(@Res() res: Response): void {
+    // The notifier's one dependency for accepting notifications is the broker (Redis only carries its clock correction).
     const up = this.publisher.amqp.connected;
-    res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'degraded', broker: up ? 'connected' : 'disconnected', lastReconnectMs: this.publisher.amqp.lastReconnectMs });
+    res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'degraded', ...(up ? {} : { degraded: 'broker' }), broker: up ? 'connected' : 'disconnected', lastReconnectMs: this.publisher.amqp.lastReconnectMs });
   }
 
   @Get('metrics')

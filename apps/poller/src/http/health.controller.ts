@@ -15,9 +15,11 @@ export class HealthController {
 
   @Get('v1/health')
   health(@Res() res: Response): void {
-    const ok = this.amqp.connected && this.redis.status === 'ready';
+    const degraded = [...(this.amqp.connected ? [] : ['broker']), ...(this.redis.status === 'ready' ? [] : ['redis'])];
+    const ok = degraded.length === 0;
     res.status(ok ? 200 : 503).json({
       status: ok ? 'ok' : 'degraded',
+      ...(ok ? {} : { degraded: degraded.join(',') }),
       role: this.poller.active ? 'active' : 'standby',
       broker: this.amqp.connected ? 'connected' : 'disconnected',
       redis: this.redis.status,
