@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CheckResult, CheckSpec } from './attendant-config.types';
 import { processScanner, runCheck } from './checks';
+import { waitFor } from '../testing/wait-for';
 
 const PLUGINS = '/usr/lib/nagios/plugins';
 const DEFAULT_TIMEOUT_MS = 2000;
@@ -28,6 +29,15 @@ function listen<T extends net.Server>(server: T): Promise<number> {
 }
 
 const close = (server: net.Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+/** Whether a process exists and is not a zombie (an orphan may wait to be reaped by a lazy init). */
+function isRunning(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 /** A port nothing listens on: bound once, then released. */
 async function closedPort(): Promise<number> {
@@ -125,11 +135,19 @@ describe('runCheck', () => {
       expect(down.detail).toMatch(/refused/i);
     });
 
-    it('kills a command that outlives its timeout and reports unknown quickly', async () => {
-      const r = await timed({ kind: 'command', command: 'sleep', args: ['5'], timeoutMs: 200 });
-      expect(r.status).toBe('unknown');
-      expect(r.detail).toContain('timed out after 200 ms');
-      expect(r.ms).toBeLessThan(200 + 200);
+    it('kills a command that outlives its timeout, and its children, and reports unknown quickly', async () => {
+      // The shell writes its own pid and its child's, then waits: both must be gone after the timeout.
+      const dir = mkdtempSync(join(tmpdir(), 'check-kill-'));
+      const pids = join(dir, 'pids');
+      try {
+        const r = await timed({ kind: 'command', command: '/bin/sh', args: ['-c', `sleep 30 & echo $$ $! > ${pids}; wait`], timeoutMs: 300 });
+        expect(r).toMatchObject({ status: 'unknown', detail: '/bin/sh timed out after 300 ms' });
+        expect(r.ms).toBeLessThan(300 + 200);
+        const [shell, child] = readFileSync(pids, 'utf8').trim().split(' ').map(Number);
+        for (const pid of [shell, child]) await waitFor(`process ${pid} to be gone`, () => !isRunning(pid), 2000);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('reports a missing command as unknown', async () => {
