@@ -7,7 +7,7 @@ import { checkDto } from './validation';
 /** The definition of the contract: what parseNotification's slow path accepts. */
 const dtoAccepts = (v: unknown): boolean => checkDto(NotificationDto, v).value !== undefined;
 
-const RUNS = 3000;
+const RUNS = 2000;
 /** Share of samples each branch of a property must reach, or the property says little. */
 const MIN_SHARE = 0.2;
 
@@ -43,7 +43,7 @@ describe('certainlyValidNotification', () => {
         expect(dtoAccepts(value)).toBe(true);
         expect(certainlyValidNotification(value)).toBe(true);
       }),
-      { numRuns: 1000 },
+      { numRuns: 500 },
     );
   });
 

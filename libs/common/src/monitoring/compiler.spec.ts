@@ -55,10 +55,9 @@ describe('Compiler', () => {
     // wait until the answer budget ends and be reported unknown, and at most one would be in flight.
     const barrier = barrierRunner(3);
     const c = new Compiler('srv-1', config([100, 201, 302], 2000), new FarmClock(), () => probes, barrier.run);
-    const t0 = Date.now();
     const out = await c.compile();
     expect(barrier.maxInFlight).toBe(3);
-    expect(Date.now() - t0).toBeLessThan(1000); // well within the budget of 2000 ms
+    // No check waited out the budget (that would read unknown): all three met at the barrier.
     expect(out.services.map((s) => s.status)).toEqual(['ok', 'warning', 'critical']);
     expect(out.deficiencies.map((d) => `${d.kind}:${d.service}`)).toEqual(['service-warning:s1', 'service-critical:s2', 'login-probe:login-probe']);
     expect(checkDto(CompilationDto, JSON.parse(JSON.stringify(out))).errors).toBeUndefined();
