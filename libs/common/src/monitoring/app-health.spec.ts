@@ -51,9 +51,14 @@ describe('availability notifications from poll results', () => {
 
   it('a non-mandatory service never raises a notification; a shared one affects every application', () => {
     let h = emptyHealth();
+    for (let i = 0; i < 5; i++) {
+      const alone = feed(h, 's1', ['cache']);
+      expect(alone.changes).toEqual([]);
+      h = alone.health;
+    }
     h = feed(h, 's1', ['cache', 'db']).health;
     const r = feed(h, 's1', ['cache', 'db']);
-    expect(r.changes.map((c) => [c.application, c.available]).sort()).toEqual([['mail', false], ['web', false]]);
+    expect(r.changes.map((c) => [c.application, c.available, c.components]).sort()).toEqual([['mail', false, ['s1/db']], ['web', false, ['s1/db']]]);
   });
 
   it('keeps an application down while any server still fails it', () => {

@@ -76,10 +76,18 @@ describe('RingWatcher', () => {
     const watcher = await watch(w, 'a');
     const dead = w.table.a.buddyA as string;
     const other = w.table[dead].buddyA === 'a' ? w.table[dead].buddyB : w.table[dead].buddyA;
+    const probes: string[] = [];
+    const probeVia = w.ports.probeVia;
+    w.ports.probeVia = async (via: string, target: string, timeoutMs: number) => {
+      probes.push(`${via.slice(7)}->${target}`);
+      return probeVia(via, target, timeoutMs);
+    };
     w.down.add(dead);
     await jest.advanceTimersByTimeAsync(2000);
     expect(w.removed).toEqual([]);
+    expect(probes).toEqual([]);
     await jest.advanceTimersByTimeAsync(1000);
+    expect(probes).toEqual([`${other}->${dead}`]);
     expect(w.removed).toEqual([dead]);
     expect(w.told).toEqual([`${other}:${dead}->a`]);
     expect(watcher.stats.declaredDead).toBe(1);
