@@ -136,7 +136,8 @@ describe('parseFarmctlArgs: notify', () => {
   });
 
   it('takes values starting with a dash through --name=value', () => {
-    expect(parseFarmctlArgs(['notify', '--target', 'mail', '--up', '--message=--all good--'], NOW).command).toBe('notify');
+    const cmd = parseFarmctlArgs(['notify', '--target', 'mail', '--up', '--message=--all good--', '--component=-disk'], NOW);
+    expect(cmd).toMatchObject({ command: 'notify', body: { target: 'mail', available: true, message: '--all good--', component: '-disk' } });
   });
 });
 

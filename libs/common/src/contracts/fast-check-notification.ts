@@ -15,6 +15,8 @@ const TARGET_TYPE_SET = new Set<unknown>(TARGET_TYPES);
 const REASON_SET = new Set<unknown>(REASONS);
 const SOURCE_SET = new Set<unknown>(SOURCES);
 const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** class-validator reads a year below 1000 as an unpadded number: refused, or judged by the local zone. */
+const FIRST_CERTAIN_MS = Date.UTC(1000, 0, 1);
 
 function optString(v: unknown, max: number): boolean {
   return v === undefined || (typeof v === 'string' && v.length <= max);
@@ -24,7 +26,7 @@ function optTime(v: unknown): boolean {
   if (v === undefined) return true;
   if (typeof v !== 'string' || !CANONICAL_TIME.test(v)) return false;
   const t = Date.parse(v);
-  return !Number.isNaN(t) && new Date(t).toISOString() === v;
+  return t >= FIRST_CERTAIN_MS && new Date(t).toISOString() === v;
 }
 
 export function certainlyValidNotification(value: unknown): boolean {

@@ -26,7 +26,11 @@ describe('parseNotification', () => {
       operatorId: 'op7', source: 'monitor', downAt: '2026-11-24T12:00:00Z', expectedUpAt: '2026-11-24T13:00:00+01:00',
       autoRestore: true, requestKinds: ['send', 'send', 'read'], timestamp: '2026-11-24T09:00:00.123Z', id: 'x', priority: 7,
     });
-    expect(n).toMatchObject({ downAt: '2026-11-24T12:00:00.000Z', expectedUpAt: '2026-11-24T12:00:00.000Z', requestKinds: ['send', 'read'], priority: 7, source: 'monitor' });
+    expect(n).toEqual({
+      target: 'db', targetType: 'resource', available: false, reason: 'maintenance', component: 'disk', message: 'swap',
+      operatorId: 'op7', source: 'monitor', downAt: '2026-11-24T12:00:00.000Z', expectedUpAt: '2026-11-24T12:00:00.000Z',
+      autoRestore: true, requestKinds: ['send', 'read'], timestamp: '2026-11-24T09:00:00.123Z', id: 'x', priority: 7,
+    });
   });
 
   it('takes the AMQP priority when the body has none', () => {

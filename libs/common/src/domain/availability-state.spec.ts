@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { arbEntry } from '../testing/arbitraries';
 import { AvailabilityState } from './availability-state';
-import { Entry } from './notification';
+import { Entry, serializeEntry } from './notification';
 import { foldEntries } from './order';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -17,28 +17,61 @@ function stateOf(entries: Entry[], deps: Record<string, string[]> = {}): Availab
   return s;
 }
 
+/** Lists of entries, the second often folding to the same state as the first or to one entry more. */
+const arbStatePair: fc.Arbitrary<[Entry[], Entry[]]> = fc.array(arbEntry, { maxLength: 20 }).chain((x) => {
+  const reordered = fc.shuffledSubarray(x, { minLength: x.length, maxLength: x.length });
+  return fc.tuple(
+    fc.constant(x),
+    fc.oneof(
+      fc.array(arbEntry, { maxLength: 20 }),
+      reordered,
+      fc.tuple(reordered, arbEntry).map(([ys, e]) => [...ys, e]),
+    ),
+  );
+});
+
+/** An entry that brings its target back up, later than any arbEntry, so that it overrides some. */
+const arbLateUp: fc.Arbitrary<Entry> = arbEntry.map((e) => {
+  const up: Entry = { ...e, available: true, timestamp: new Date(Date.parse(e.timestamp) + 30_000).toISOString() };
+  delete up.reason;
+  return up;
+});
+
 describe('AvailabilityState', () => {
   it('holds the same entries and digest whatever the arrival order, and matches the pure fold', () => {
+    const seen = { samples: 0, reordered: 0 };
     fc.assert(
       fc.property(fc.array(arbEntry, { maxLength: 40 }).chain((es) => fc.tuple(fc.constant(es), fc.shuffledSubarray(es, { minLength: es.length, maxLength: es.length }))), ([es, shuffled]) => {
+        seen.samples++;
         const a = stateOf(es);
         const b = stateOf(shuffled);
+        // The interesting case: one key met twice with different entries, in another order.
+        if (a.count < new Set(es.map(serializeEntry)).size && es.some((e, i) => e !== shuffled[i])) seen.reordered++;
         expect(b.digest()).toBe(a.digest());
         expect(b.entries()).toEqual(a.entries());
         expect(a.entries()).toEqual([...foldEntries(es).entries()].sort(([x], [y]) => (x < y ? -1 : 1)).map(([, e]) => e));
       }),
+      { numRuns: 200 },
     );
+    expect(seen.reordered / seen.samples).toBeGreaterThanOrEqual(0.2);
   });
 
-  it('gives different digests to different states', () => {
+  it('gives different digests to different states, and the same digest to the same state', () => {
+    const seen = { samples: 0, same: 0, different: 0 };
     fc.assert(
-      fc.property(fc.array(arbEntry, { maxLength: 20 }), fc.array(arbEntry, { maxLength: 20 }), (x, y) => {
+      fc.property(arbStatePair, ([x, y]) => {
+        seen.samples++;
         const a = stateOf(x);
         const b = stateOf(y);
         const sameEntries = JSON.stringify(a.entries()) === JSON.stringify(b.entries());
+        if (sameEntries) seen.same++;
+        else seen.different++;
         expect(a.digest() === b.digest()).toBe(sameEntries);
       }),
+      { numRuns: 200 },
     );
+    expect(seen.same / seen.samples).toBeGreaterThanOrEqual(0.2);
+    expect(seen.different / seen.samples).toBeGreaterThanOrEqual(0.2);
   });
 
   it('reports a change only for a newer entry; the same entry twice is one entry', () => {
@@ -108,8 +141,9 @@ describe('lookup', () => {
 
   it('agrees with a brute-force reading of the rule', () => {
     const deps = { mail: ['db'], web: [] };
+    const seen = { samples: 0, down: 0, upOverDown: 0 };
     fc.assert(
-      fc.property(fc.array(arbEntry, { maxLength: 30 }), fc.constantFrom('mail', 'web'), fc.constantFrom('*', 'send', 'read'), (es, app, kind) => {
+      fc.property(fc.tuple(fc.array(arbEntry, { maxLength: 30, size: 'medium' }), fc.oneof(fc.constant([]), fc.array(arbLateUp, { minLength: 1, maxLength: 3 }))).map(([xs, ups]) => [...xs, ...ups]), fc.constantFrom('mail', 'web'), fc.constantFrom('*', 'send', 'read'), (es, app, kind) => {
         const s = stateOf(es, deps);
         const state = [...foldEntries(es).values()];
         const relevant = state.filter((e) => {
@@ -119,9 +153,16 @@ describe('lookup', () => {
         });
         const best = relevant.sort((a, b) => (a.timestamp !== b.timestamp ? (a.timestamp < b.timestamp ? 1 : -1) : a.id < b.id ? 1 : a.id > b.id ? -1 : JSON.stringify(a) < JSON.stringify(b) ? 1 : -1))[0];
         const d = s.check(app, kind, T0 + 10_000_000);
+        seen.samples++;
         expect(d.available).toBe(best === undefined || best.available);
-        if (best && !best.available) expect(d.decidedBy?.id).toBe(best.id);
+        if (best && !best.available) {
+          seen.down++;
+          expect(d.decidedBy?.id).toBe(best.id);
+        } else if (relevant.some((e) => !e.available)) seen.upOverDown++;
       }),
+      { numRuns: 500 },
     );
+    expect(seen.down / seen.samples).toBeGreaterThanOrEqual(0.2);
+    expect(seen.upOverDown / seen.samples).toBeGreaterThanOrEqual(0.2);
   });
 });

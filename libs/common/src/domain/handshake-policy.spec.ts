@@ -7,15 +7,24 @@ describe('choosePeers', () => {
   });
 
   it('picks up to count distinct live nodes other than this one', () => {
+    const seen = { samples: 0, picked: 0, all: 0 };
     fc.assert(
-      fc.property(fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'd', 'e')), fc.integer({ min: 0, max: 6 }), (live, count) => {
+      fc.property(fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'd', 'e'), { size: 'medium' }), fc.integer({ min: 0, max: 6 }), (live, count) => {
+        const others = live.filter((p) => p !== 'a').length;
+        seen.samples++;
+        if (count > 0 && count < others) seen.picked++;
+        else if (others > 0 && count >= others) seen.all++;
         const peers = choosePeers('a', [], live, count);
         expect(peers).not.toContain('a');
         expect(new Set(peers).size).toBe(peers.length);
         expect(peers.length).toBe(Math.min(count, live.filter((p) => p !== 'a').length));
         for (const p of peers) expect(live).toContain(p);
       }),
+      { numRuns: 300 },
     );
+    // Both a real choice among more live nodes than wanted, and taking every live node, run often.
+    expect(seen.picked / seen.samples).toBeGreaterThanOrEqual(0.2);
+    expect(seen.all / seen.samples).toBeGreaterThanOrEqual(0.2);
   });
 
   it('starts alone when nobody else is up', () => {

@@ -47,21 +47,30 @@ describe('buddy ring', () => {
   });
 
   it('keeps a single valid cycle through any sequence of announces and deletes', () => {
+    const seen = { samples: 0, cutFromThree: 0 };
     const op = fc.oneof(
       fc.record({ kind: fc.constant('announce' as const), id: fc.integer({ min: 0, max: 30 }), pick: fc.nat() }),
       fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      fc.property(fc.array(op, { maxLength: 80, size: 'medium' }), (ops) => {
         let t: RingTable = {};
+        let cutFromThree = false;
         for (const o of ops) {
           const ids = Object.keys(t).sort();
           if (o.kind === 'announce') t = announce(t, `n${o.id}`, `http://n${o.id}`, ids.length ? ids[o.pick % ids.length] : undefined);
-          else if (ids.length) t = remove(t, ids[o.pick % ids.length]).table;
+          else if (ids.length) {
+            // A cut from a ring of three or more must relink two live buddies.
+            if (ids.length >= 3) cutFromThree = true;
+            t = remove(t, ids[o.pick % ids.length]).table;
+          }
           expect(isValidRing(t)).toBe(true);
         }
+        seen.samples++;
+        if (cutFromThree) seen.cutFromThree++;
       }),
       { numRuns: 300 },
     );
+    expect(seen.cutFromThree / seen.samples).toBeGreaterThanOrEqual(0.2);
   });
 });

@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CheckResult, CheckSpec } from './attendant-config.types';
-import { SERVICE_STATUSES } from './compilation';
 import { processScanner, runCheck } from './checks';
+import { waitFor } from '../testing/wait-for';
 
 const PLUGINS = '/usr/lib/nagios/plugins';
 const DEFAULT_TIMEOUT_MS = 2000;
@@ -28,6 +29,15 @@ function listen<T extends net.Server>(server: T): Promise<number> {
 }
 
 const close = (server: net.Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+/** Whether a process exists and is not a zombie (an orphan may wait to be reaped by a lazy init). */
+function isRunning(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 /** A port nothing listens on: bound once, then released. */
 async function closedPort(): Promise<number> {
@@ -99,7 +109,7 @@ describe('runCheck', () => {
     });
 
     it('does not reject on a malformed URL', async () => {
-      expect((await runCheck({ kind: 'http', url: 'not a url' }, DEFAULT_TIMEOUT_MS)).status).toBe('unknown');
+      expect(await runCheck({ kind: 'http', url: 'not a url' }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'unknown', detail: 'check failed: Invalid URL' });
     });
   });
 
@@ -125,11 +135,19 @@ describe('runCheck', () => {
       expect(down.detail).toMatch(/refused/i);
     });
 
-    it('kills a command that outlives its timeout and reports unknown quickly', async () => {
-      const r = await timed({ kind: 'command', command: 'sleep', args: ['5'], timeoutMs: 200 });
-      expect(r.status).toBe('unknown');
-      expect(r.detail).toContain('timed out after 200 ms');
-      expect(r.ms).toBeLessThan(200 + 200);
+    it('kills a command that outlives its timeout, and its children, and reports unknown quickly', async () => {
+      // The shell writes its own pid and its child's, then waits: both must be gone after the timeout.
+      const dir = mkdtempSync(join(tmpdir(), 'check-kill-'));
+      const pids = join(dir, 'pids');
+      try {
+        const r = await timed({ kind: 'command', command: '/bin/sh', args: ['-c', `sleep 30 & echo $$ $! > ${pids}; wait`], timeoutMs: 300 });
+        expect(r).toMatchObject({ status: 'unknown', detail: '/bin/sh timed out after 300 ms' });
+        expect(r.ms).toBeLessThan(300 + 200);
+        const [shell, child] = readFileSync(pids, 'utf8').trim().split(' ').map(Number);
+        for (const pid of [shell, child]) await waitFor(`process ${pid} to be gone`, () => !isRunning(pid), 2000);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('reports a missing command as unknown', async () => {
@@ -151,16 +169,36 @@ describe('runCheck', () => {
   });
 
   describe('process', () => {
-    it('finds the test runner itself, by comm and by argv[0]', async () => {
+    it('finds the test runner itself by its comm', async () => {
       const comm = readFileSync('/proc/self/comm', 'utf8').trim();
       expect((await runCheck({ kind: 'process', name: comm }, DEFAULT_TIMEOUT_MS)).status).toBe('ok');
-      expect((await runCheck({ kind: 'process', name: 'node' }, DEFAULT_TIMEOUT_MS)).status).toBe('ok');
+    });
+
+    it('finds a live process by its comm alone and by its argv[0] alone', async () => {
+      // A symlink to sleep gives the process its comm; spawn's argv0 gives it another argv[0].
+      const dir = mkdtempSync(join(tmpdir(), 'proc-names-'));
+      const comm = `farmcomm${process.pid}`.slice(0, 15);
+      const argv0 = `farm-argv0-${process.pid}`;
+      symlinkSync('/bin/sleep', join(dir, comm));
+      const child = spawn(join(dir, comm), ['30'], { argv0, stdio: 'ignore' });
+      try {
+        await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+        expect(readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim()).toBe(comm);
+        expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')[0]).toBe(argv0);
+        expect(await runCheck({ kind: 'process', name: comm }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'ok', detail: `1 process named ${comm}` });
+        expect(await runCheck({ kind: 'process', name: argv0 }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'ok', detail: `1 process named ${argv0}` });
+      } finally {
+        child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('is critical when no process (or too few) has the name', async () => {
       const name = `no-such-${process.pid}-${Date.now()}`;
       expect(await runCheck({ kind: 'process', name }, DEFAULT_TIMEOUT_MS)).toEqual({ status: 'critical', detail: `no process named ${name}` });
-      expect((await runCheck({ kind: 'process', name: 'node', minCount: 100_000 }, DEFAULT_TIMEOUT_MS)).detail).toMatch(/^only \d+ process/);
+      const few = await runCheck({ kind: 'process', name: 'node', minCount: 100_000 }, DEFAULT_TIMEOUT_MS);
+      expect(few.status).toBe('critical');
+      expect(few.detail).toMatch(/^only \d+ process(es)? named node, expected at least 100000$/);
     });
 
     describe('processScanner on a fake /proc', () => {
@@ -213,17 +251,81 @@ describe('runCheck', () => {
   });
 
   describe('systemd', () => {
-    it('settles in time with a status and a detail, whatever this machine runs', async () => {
-      const r = await timed({ kind: 'systemd', unit: 'ssh.service', timeoutMs: 1000 });
-      expect(SERVICE_STATUSES).toContain(r.status);
-      expect(r.detail.length).toBeGreaterThan(0);
+    /**
+     * A stand-in `systemctl` first on PATH: it insists on `is-active -- UNIT` and the C locale,
+     * and answers as the unit's name says.
+     */
+    const FAKE_SYSTEMCTL = `#!/bin/sh
+[ "$1" = is-active ] && [ "$2" = -- ] || { echo "unexpected arguments: $*" >&2; exit 64; }
+[ "$LC_ALL" = C ] || { echo "locale is not C" >&2; exit 65; }
+case "$3" in
+  up.service) echo active; exit 0 ;;
+  starting.service) echo activating; exit 3 ;;
+  reloading.service) echo reloading; exit 3 ;;
+  failed.service) echo failed; exit 3 ;;
+  stopped.service) echo inactive; exit 3 ;;
+  nobus.service) echo "Failed to connect to bus: No such file or directory" >&2; exit 1 ;;
+  mute.service) exit 1 ;;
+  hang.service) exec sleep 10 ;;
+esac
+exit 70
+`;
+    let binDir: string;
+    let savedPath: string | undefined;
+
+    beforeAll(() => {
+      binDir = mkdtempSync(join(tmpdir(), 'fake-systemctl-'));
+      writeFileSync(join(binDir, 'systemctl'), FAKE_SYSTEMCTL, { mode: 0o755 });
+    });
+    afterAll(() => rmSync(binDir, { recursive: true, force: true }));
+
+    describe('against a stand-in systemctl', () => {
+      beforeEach(() => {
+        savedPath = process.env.PATH;
+        process.env.PATH = `${binDir}:${savedPath ?? ''}`;
+      });
+      afterEach(() => {
+        process.env.PATH = savedPath;
+      });
+
+      it.each([
+        ['up.service', { status: 'ok', detail: 'active' }],
+        ['starting.service', { status: 'warning', detail: 'activating' }],
+        ['reloading.service', { status: 'warning', detail: 'reloading' }],
+        ['failed.service', { status: 'critical', detail: 'failed' }],
+        ['stopped.service', { status: 'critical', detail: 'inactive' }],
+        ['nobus.service', { status: 'unknown', detail: 'nobus.service: Failed to connect to bus: No such file or directory' }],
+        ['mute.service', { status: 'unknown', detail: 'mute.service: systemctl exited with status 1 and no state' }],
+      ])('maps %s to %j', async (unit, expected) => {
+        expect(await runCheck({ kind: 'systemd', unit }, DEFAULT_TIMEOUT_MS)).toEqual(expected);
+      });
+
+      it('kills a systemctl that outlives the timeout and reports unknown', async () => {
+        const r = await timed({ kind: 'systemd', unit: 'hang.service', timeoutMs: 300 });
+        expect(r).toMatchObject({ status: 'unknown', detail: 'systemctl timed out after 300 ms' });
+        expect(r.ms).toBeLessThan(300 + 200);
+      });
+    });
+
+    it('gives the status this machine\'s systemd calls for on a unit that does not exist', async () => {
+      // Known without asking systemctl: no systemctl at all, no systemd as PID 1, or a unit
+      // systemd does not know, which it reports inactive.
+      const unit = `farm-no-such-unit-${process.pid}.service`;
+      const hasSystemctl = (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, 'systemctl')));
+      const booted = existsSync('/run/systemd/system');
+      const r = await timed({ kind: 'systemd', unit, timeoutMs: 1000 });
+      if (!hasSystemctl) expect(r).toMatchObject({ status: 'unknown', detail: 'cannot run systemctl: ENOENT' });
+      else if (!booted) {
+        expect(r.status).toBe('unknown');
+        expect(r.detail).toMatch(new RegExp(`^${unit.replace(/\./g, '\\.')}: (System has not been booted with systemd|Failed to connect to bus)`));
+      } else expect(r).toMatchObject({ status: 'critical', detail: 'inactive' });
       expect(r.ms).toBeLessThan(1000 + 200);
     });
   });
 
   it('never rejects, even on a spec it does not know', async () => {
     const r = await runCheck({ kind: 'bogus' } as unknown as CheckSpec, DEFAULT_TIMEOUT_MS);
-    expect(r.status).toBe('unknown');
+    expect(r).toEqual({ status: 'unknown', detail: 'unknown check kind bogus' });
   });
 
   it('bounds a check whose counter never answers', async () => {

@@ -24,14 +24,40 @@ const fakeRunner: CheckRunner = (spec) =>
     setTimeout(() => resolve({ status, detail: `port ${port}` }), port / 10);
   });
 
+/**
+ * A runner whose checks each wait until `n` checks have started (a barrier), then answer as
+ * fakeRunner's status rule says; it records the most checks in flight at once.
+ */
+function barrierRunner(n: number): { run: CheckRunner; readonly maxInFlight: number } {
+  let started = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let open!: () => void;
+  const allStarted = new Promise<void>((resolve) => (open = resolve));
+  const run: CheckRunner = async (spec) => {
+    started++;
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    if (started === n) open();
+    await allStarted;
+    inFlight--;
+    const port = (spec as { port: number }).port;
+    return { status: (['ok', 'warning', 'critical'] as const)[port % 10] ?? 'unknown', detail: `port ${port}` };
+  };
+  return { run, get maxInFlight() { return maxInFlight; } };
+}
+
 const probes: ProbeState = { loggedIn: true, login: { ok: false, at: '2026-11-24T10:00:00.000+00:00', durationMs: 3, detail: 'no new message' }, refresh: null };
 
 describe('Compiler', () => {
   it('runs every check in parallel and compiles a valid answer with its deficiencies', async () => {
-    const c = new Compiler('srv-1', config([100, 201, 302]), new FarmClock(), () => probes, fakeRunner);
-    const t0 = Date.now();
+    // Each check waits until all three have started: run one after another, the first would
+    // wait until the answer budget ends and be reported unknown, and at most one would be in flight.
+    const barrier = barrierRunner(3);
+    const c = new Compiler('srv-1', config([100, 201, 302], 2000), new FarmClock(), () => probes, barrier.run);
     const out = await c.compile();
-    expect(Date.now() - t0).toBeLessThan(100); // 10 + 20 + 30 ms in parallel, not in sequence... with margin
+    expect(barrier.maxInFlight).toBe(3);
+    // No check waited out the budget (that would read unknown): all three met at the barrier.
     expect(out.services.map((s) => s.status)).toEqual(['ok', 'warning', 'critical']);
     expect(out.deficiencies.map((d) => `${d.kind}:${d.service}`)).toEqual(['service-warning:s1', 'service-critical:s2', 'login-probe:login-probe']);
     expect(checkDto(CompilationDto, JSON.parse(JSON.stringify(out))).errors).toBeUndefined();

@@ -103,20 +103,30 @@ describe('escalation between the normal and critical lists', () => {
   });
 
   it('property: the level stays in range, is 0 exactly after a clean poll, and fixes the next poll time', () => {
+    const seen = { samples: 0, climbedAndBack: 0, top: 0 };
     fc.assert(
       fc.property(settingsArb, fc.array(fc.array(deficiencyArb, { maxLength: 4 }), { maxLength: 30 }), (s, polls) => {
         let r = newServerRecord('x', 0);
+        const reached = { climbed: false, top: false, backToNormal: false };
         for (const ds of polls) {
           const before = r.level;
           const now = r.nextPollAt;
           r = applyPoll(r, answer(...ds), s, now).record;
+          if (r.level > before) reached.climbed = true;
+          if (r.level === s.intervalsMs.length - 1) reached.top = true;
+          if (before > 0 && r.level === 0) reached.backToNormal = true;
           expect(r.level).toBeGreaterThanOrEqual(0);
           expect(r.level).toBeLessThan(s.intervalsMs.length);
           expect(r.level === 0).toBe(ds.length === 0 || (before === 0 && !ds.some((d) => s.escalateOn.has(d.kind))));
           expect(r.nextPollAt).toBe(now + s.intervalsMs[r.level]);
           expect(r.level).toBe(nextLevel(before, ds, s));
         }
+        seen.samples++;
+        if (reached.climbed && reached.backToNormal) seen.climbedAndBack++;
+        if (reached.top) seen.top++;
       }),
     );
+    expect(seen.climbedAndBack / seen.samples).toBeGreaterThanOrEqual(0.2);
+    expect(seen.top / seen.samples).toBeGreaterThanOrEqual(0.2);
   });
 });

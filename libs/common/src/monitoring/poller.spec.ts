@@ -118,10 +118,17 @@ describe('Poller engine', () => {
     await p.cycle(['s1']);
     expect(w.published).toEqual([]);
     expect(w.health!.outbox.map((n) => n.available)).toEqual([false]);
+    // It recovers while the broker still refuses: the second notification queues behind the first.
+    w.servers.set('s1', []);
+    await p.cycle(['s1']);
+    await p.cycle(['s1']);
+    expect(w.published).toEqual([]);
+    const queued = w.health!.outbox.map((n) => [n.id, n.available]);
+    expect(queued.map(([, available]) => available)).toEqual([false, true]);
     w.publishFails = false;
     p.tick();
     await p.flushOutbox();
-    expect(w.published.map((n) => n.available)).toEqual([false]);
+    expect(w.published.map((n) => [n.id, n.available])).toEqual(queued);
     expect(w.health!.outbox).toEqual([]);
   });
 

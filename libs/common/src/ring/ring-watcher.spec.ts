@@ -55,10 +55,20 @@ describe('RingWatcher', () => {
 
   it('pings exactly its two buddies each round', async () => {
     const w = world(['a', 'b', 'c', 'd']);
+    const pinged: string[] = [];
+    const ping = w.ports.ping;
+    w.ports.ping = async (address: string, timeoutMs: number) => {
+      pinged.push(address.slice(7));
+      return ping(address, timeoutMs);
+    };
     const watcher = await watch(w, 'a');
+    const { buddyA, buddyB } = w.table.a;
+    expect(buddyA).not.toBe(buddyB);
     await jest.advanceTimersByTimeAsync(5000);
     expect(watcher.stats.rounds).toBe(5);
     expect(watcher.stats.pings).toBe(10);
+    expect(pinged).toHaveLength(10);
+    for (let round = 0; round < 5; round++) expect(pinged.slice(2 * round, 2 * round + 2).sort()).toEqual([buddyA, buddyB].sort());
   });
 
   it('cuts out a buddy after the misses and a failed indirect probe, and tells the other buddy', async () => {
@@ -66,10 +76,18 @@ describe('RingWatcher', () => {
     const watcher = await watch(w, 'a');
     const dead = w.table.a.buddyA as string;
     const other = w.table[dead].buddyA === 'a' ? w.table[dead].buddyB : w.table[dead].buddyA;
+    const probes: string[] = [];
+    const probeVia = w.ports.probeVia;
+    w.ports.probeVia = async (via: string, target: string, timeoutMs: number) => {
+      probes.push(`${via.slice(7)}->${target}`);
+      return probeVia(via, target, timeoutMs);
+    };
     w.down.add(dead);
     await jest.advanceTimersByTimeAsync(2000);
     expect(w.removed).toEqual([]);
+    expect(probes).toEqual([]);
     await jest.advanceTimersByTimeAsync(1000);
+    expect(probes).toEqual([`${other}->${dead}`]);
     expect(w.removed).toEqual([dead]);
     expect(w.told).toEqual([`${other}:${dead}->a`]);
     expect(watcher.stats.declaredDead).toBe(1);
@@ -78,8 +96,17 @@ describe('RingWatcher', () => {
   it('spares a buddy that the indirect probe reaches', async () => {
     const w = world(['a', 'b', 'c', 'd']);
     const watcher = await watch(w, 'a');
-    w.ports.ping = async (address: string) => address !== `http://${w.table.a.buddyA}`;
+    const unpingable = w.table.a.buddyA as string;
+    const probes: string[] = [];
+    w.ports.ping = async (address: string) => address !== `http://${unpingable}`;
+    w.ports.probeVia = async (via: string, target: string) => {
+      probes.push(`${via.slice(7)}->${target}`);
+      return true;
+    };
     await jest.advanceTimersByTimeAsync(6000);
+    // Three misses, a probe that reaches it; three more, another probe.
+    const other = w.table[unpingable].buddyA === 'a' ? w.table[unpingable].buddyB : w.table[unpingable].buddyA;
+    expect(probes).toEqual([`${other}->${unpingable}`, `${other}->${unpingable}`]);
     expect(w.removed).toEqual([]);
     expect(watcher.stats.declaredDead).toBe(0);
   });
@@ -91,10 +118,19 @@ describe('RingWatcher', () => {
     await jest.advanceTimersByTimeAsync(6000);
     expect(w.removed).toEqual([]);
     expect(watcher.stats.suspectingSelf).toBe(true);
+    // Both buddies answer again: the suspicion ends.
     w.down.clear();
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(watcher.stats.suspectingSelf).toBe(false);
+    // The store goes away while one buddy is down: suspicion again, every round, and no cut.
+    const suspicions = watcher.stats.selfSuspicions;
+    const pings = watcher.stats.pings;
     w.storeUp = false;
     w.down.add(w.table.a.buddyA as string);
     await jest.advanceTimersByTimeAsync(6000);
+    expect(watcher.stats.suspectingSelf).toBe(true);
+    expect(watcher.stats.selfSuspicions).toBe(suspicions + 6);
+    expect(watcher.stats.pings).toBe(pings);
     expect(w.removed).toEqual([]);
   });
 
