@@ -94,21 +94,28 @@ describe('faults', () => {
         }
       }
     })();
-    await waitFor('some accepted', () => accepted.size > 100);
-    execFileSync(RABBITMQCTL, ['stop_app'], { stdio: 'ignore' });
     try {
-      // while the broker is away: lookups still answer from the caches, the notifier refuses
-      expect((await farm.node('b').get<{ available: boolean }>('/v1/availability/app1')).available).toBe(false);
-      expect((await notifier.post('/v1/notifications', { target: 'x', available: true })).status).toBe(503);
-      await new Promise((r) => setTimeout(r, 1500));
+      await waitFor('some accepted', () => accepted.size > 100);
+      await waitFor('the first accepted applied on b', async () => (await farm.node('b').get<{ available: boolean }>('/v1/availability/app10000')).available === false);
+      execFileSync(RABBITMQCTL, ['stop_app'], { stdio: 'ignore' });
+      try {
+        // while the broker is away: lookups still answer from the caches, the notifier refuses, health says why
+        expect((await farm.node('b').get<{ available: boolean }>('/v1/availability/app10000')).available).toBe(false);
+        expect((await notifier.post('/v1/notifications', { target: 'x', available: true })).status).toBe(503);
+        const h = await fetch(`${farm.node('b').url}/v1/health`);
+        expect({ status: h.status, degraded: ((await h.json()) as { degraded?: string }).degraded }).toEqual({ status: 503, degraded: 'broker' });
+        await new Promise((r) => setTimeout(r, 1500));
+      } finally {
+        execFileSync(RABBITMQCTL, ['start_app'], { stdio: 'ignore' });
+      }
+      await waitFor('accepted again after the restart', async () => (await fetch(`${notifier.url}/v1/health`)).status === 200, 60_000, 200);
+      const after = accepted.size;
+      await waitFor('more accepted', () => accepted.size > after + 100, 30_000);
     } finally {
-      execFileSync(RABBITMQCTL, ['start_app'], { stdio: 'ignore' });
+      // the stream stops whatever happened, so a failure surfaces here and not as a timeout later
+      stop = true;
+      await stream;
     }
-    await waitFor('accepted again after the restart', async () => (await fetch(`${notifier.url}/v1/health`)).status === 200, 60_000, 200);
-    const after = accepted.size;
-    await waitFor('more accepted', () => accepted.size > after + 100, 30_000);
-    stop = true;
-    await stream;
     expect(refused).toBeGreaterThan(0);
     expect(unexpected).toEqual([]);
     for (const id of ids) await farm.node(id).ready(60_000);
