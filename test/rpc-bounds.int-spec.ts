@@ -1,0 +1,83 @@
+import * as amqp from 'amqplib';
+import { TestFarm, RABBITMQ_URL, notification } from './support/test-farm';
+import { waitFor } from '../libs/common/src/testing/wait-for';
+
+jest.setTimeout(90_000);
+
+/** Resident memory of a node, from its Prometheus metrics. */
+async function rssMb(farm: TestFarm, id: string): Promise<number> {
+  const text = await (await fetch(`${farm.node(id).url}/metrics`)).text();
+  const m = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  return Number(m?.[1]) / 1024 / 1024;
+}
+
+describe('bounded handshake requests and re-broadcasts', () => {
+  const farm = new TestFarm('rpcbounds');
+  let conn: amqp.ChannelModel;
+  let ch: amqp.Channel;
+  const replies = new Map<string, (body: string) => void>();
+
+  /** Sends a raw request to a node's handshake queue and waits for its reply (direct reply-to). */
+  function call(node: string, body: Buffer, timeoutMs = 10_000): Promise<string> {
+    const id = `${Date.now()}-${Math.random()}`;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no reply from ${node} within ${timeoutMs} ms`)), timeoutMs);
+      replies.set(id, (b) => {
+        clearTimeout(t);
+        resolve(b);
+      });
+      ch.sendToQueue(farm.t.rpcQueue(node), body, { replyTo: 'amq.rabbitmq.reply-to', correlationId: id });
+    });
+  }
+
+  beforeAll(async () => {
+    await Promise.all(['a', 'b'].map((id) => farm.startNode(id)));
+    conn = await amqp.connect(RABBITMQ_URL());
+    conn.on('error', () => undefined);
+    ch = await conn.createChannel();
+    await ch.consume('amq.rabbitmq.reply-to', (m) => m && replies.get(m.properties.correlationId as string)?.(m.content.toString('utf8')), { noAck: true });
+  });
+  afterAll(async () => {
+    await conn?.close().catch(() => undefined);
+    await farm.cleanup();
+  });
+
+  it('answers a 10 MB exchange with an error without parsing it, and the node keeps its memory', async () => {
+    const before = await rssMb(farm, 'a');
+    const big = Buffer.from(JSON.stringify({ op: 'exchange', from: 'b', leaves: [], want: [], entries: [{ pad: 'x'.repeat(10 * 1024 * 1024) }] }));
+    const answer = JSON.parse(await call('a', big)) as { error?: string };
+    expect(answer.error).toMatch(/exceeds/);
+    expect(await rssMb(farm, 'a')).toBeLessThan(before + 60);
+    expect((await fetch(`${farm.node('a').url}/v1/health`)).status).toBe(200);
+  });
+
+  it('refuses a request whose sender id is not a node id, so it never reaches a log line', async () => {
+    const answer = JSON.parse(await call('a', Buffer.from(JSON.stringify({ op: 'digest', from: 'b\n[Nest] 1 - FORGED LOG LINE', leaves: {} })))) as { error?: string };
+    expect(answer.error).toBe('bad request');
+    expect(farm.logLines(/^\[Nest\] 1 - FORGED/)).toEqual([]);
+  });
+
+  it('does not take in entries dated far in the future from a handshake request', async () => {
+    const count = (await farm.snapshot('a')).count;
+    const entry = { targetType: 'application', target: '*', kind: '*', available: true, source: 'operator', timestamp: '9999-12-31T23:59:59.999Z', id: 'forever', priority: 0 };
+    const answer = JSON.parse(await call('a', Buffer.from(JSON.stringify({ op: 'exchange', from: 'b', leaves: [], want: [], entries: [entry] })))) as { entries?: unknown[] };
+    expect(answer.entries).toEqual([]);
+    await farm.publish(notification(1, { target: 'marker' }));
+    await waitFor('marker applied on a', async () => (await farm.snapshot('a')).count === count + 1);
+    expect((await farm.snapshot('a')).entries.map((e) => e.id)).not.toContain('forever');
+  });
+
+  it('dead-letters a 10 MB message on the fanout exchange on every node, with the reason', async () => {
+    const pub = await conn.createConfirmChannel();
+    pub.publish(farm.t.fanoutExchange, '', Buffer.alloc(10 * 1024 * 1024, 'a'), { persistent: true });
+    await pub.waitForConfirms();
+    await pub.close();
+    const dead: { reason: string }[] = [];
+    await waitFor('both nodes refused it', async () => {
+      dead.push(...(await farm.deadLetters()));
+      return dead.length >= 2;
+    }, 20_000, 200);
+    expect(dead.map((d) => d.reason)).toEqual([expect.stringMatching(/exceeds/), expect.stringMatching(/exceeds/)]);
+    for (const id of ['a', 'b']) expect((await fetch(`${farm.node(id).url}/v1/health`)).status).toBe(200);
+  });
+});
