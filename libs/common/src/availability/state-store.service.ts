@@ -131,7 +131,7 @@ export class StateStoreService implements OnModuleDestroy {
    * rule, so digests agree once each has swept. Returns how many went.
    */
   async sweep(now = Date.now()): Promise<number> {
-    const gone = expiredOf(this.state.stored(), now, this.env.RETENTION_MS);
+    const gone = expiredOf(this.state.stored(), now, this.env.RETENTION_MS, this.env.FUTURE_DROP_MS);
     if (gone.length === 0) return 0;
     for (const s of gone) this.state.remove(s);
     this.metrics.entries.set(this.state.count);
@@ -145,7 +145,7 @@ export class StateStoreService implements OnModuleDestroy {
       }));
       await retryTrouble(() => this.repo.drop(items), { onTrouble: (err) => this.onWriteTrouble(err) });
     }
-    this.log.log(`dropped ${gone.length} "available" entries older than the retention window (${this.env.RETENTION_MS} ms)`);
+    this.log.log(`dropped ${gone.length} entries: "available" and older than the retention window (${this.env.RETENTION_MS} ms), or dated more than ${this.env.FUTURE_DROP_MS} ms ahead`);
     return gone.length;
   }
 

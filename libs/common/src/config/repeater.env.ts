@@ -49,6 +49,13 @@ export class NodeEnv extends BaseEnv {
   @IsInt() @Min(1000)
   RETENTION_SWEEP_MS = 10 * 60 * 1000;
 
+  /**
+   * Entries dated further ahead than this (only an older version could have let them in) are
+   * dropped at start and at every sweep. Far above MAX_FUTURE_MS plus any clock correction.
+   */
+  @IsInt() @Min(60_000)
+  FUTURE_DROP_MS = 24 * 3600 * 1000;
+
   /** Each node pings its two buddies this often. */
   @IsInt() @Min(50) @Max(60_000)
   PING_INTERVAL_MS = 1000;

@@ -13,6 +13,16 @@ describe('retention', () => {
     expect(isExpired({ available: true, ts: 9.5 * DAY }, 10 * DAY, DAY)).toBe(false);
   });
 
+  it('entries dated beyond the drop bound expire whatever they say; entries inside it never do for being ahead', () => {
+    expect(isExpired({ available: false, ts: 10 * DAY + 2 * DAY }, 10 * DAY, DAY, DAY)).toBe(true);
+    expect(isExpired({ available: true, ts: 10 * DAY + 2 * DAY }, 10 * DAY, DAY, DAY)).toBe(true);
+    fc.assert(
+      fc.property(fc.boolean(), fc.integer({ min: 0, max: DAY }), (available, ahead) => {
+        expect(isExpired({ available, ts: 10 * DAY + ahead }, 10 * DAY, DAY, DAY)).toBe(false);
+      }),
+    );
+  });
+
   it('entries from peers are admitted unless expired or too far ahead', () => {
     expect(isAdmissible({ available: false, ts: 10 * DAY + 1000 }, 10 * DAY, DAY, 5000)).toBe(true);
     expect(isAdmissible({ available: false, ts: 10 * DAY + 6000 }, 10 * DAY, DAY, 5000)).toBe(false);

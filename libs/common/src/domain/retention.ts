@@ -12,9 +12,14 @@ export interface Aged {
   ts: number;
 }
 
-/** Whether an entry is due to be dropped: it says "available" and is older than the window. */
-export function isExpired(e: Aged, now: number, retentionMs: number): boolean {
-  return e.available && e.ts < now - retentionMs;
+/**
+ * Whether an entry is due to be dropped: it says "available" and is older than the window, or it
+ * is dated more than `futureDropMs` ahead, which no current node accepts (only an older version
+ * could have let it in, and it would win every later comparison). `futureDropMs` is far larger
+ * than the ingress bound plus any clock difference, so no node ever drops what another accepted.
+ */
+export function isExpired(e: Aged, now: number, retentionMs: number, futureDropMs = Infinity): boolean {
+  return (e.available && e.ts < now - retentionMs) || e.ts > now + futureDropMs;
 }
 
 /** Whether an entry received from a peer may be taken in: not expired, not too far in the future. */
@@ -23,8 +28,8 @@ export function isAdmissible(e: Aged, now: number, retentionMs: number, maxFutur
 }
 
 /** The entries due to be dropped. */
-export function expiredOf<T extends Aged>(entries: Iterable<T>, now: number, retentionMs: number): T[] {
+export function expiredOf<T extends Aged>(entries: Iterable<T>, now: number, retentionMs: number, futureDropMs = Infinity): T[] {
   const out: T[] = [];
-  for (const e of entries) if (isExpired(e, now, retentionMs)) out.push(e);
+  for (const e of entries) if (isExpired(e, now, retentionMs, futureDropMs)) out.push(e);
   return out;
 }
