@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { GiveUp, waitFor } from './wait-for';
+import { flushCoverageBeforeKill } from './coverage-flush';
 
 /** Repository root (this file lives in libs/common/src/testing, or under dist/out/...). */
 export const REPO_ROOT = resolve(__dirname.includes(`${join('dist', 'out')}`) ? join(__dirname, '..', '..', '..', '..', '..', '..') : join(__dirname, '..', '..', '..', '..'));
@@ -86,6 +87,8 @@ export class AppProcess {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    // Coverage runs only: a SIGKILLed process writes no coverage, so it writes it just before.
+    if (sig === 'SIGKILL') await flushCoverageBeforeKill(p);
     p.kill(sig);
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     await exited;
