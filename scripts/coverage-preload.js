@@ -5,9 +5,11 @@
  * coverage gathered so far (`v8.takeCoverage()`, which also resets the counters, so the final
  * write at exit holds only what ran after) and then a marker file `flushed-<pid>` beside it.
  *
- * Why: the integration tests end app processes with SIGKILL (a crash, or the farm's cleanup),
- * and a SIGKILLed process writes no coverage. `AppProcess.stop('SIGKILL')` therefore sends
- * SIGWINCH first and waits for the marker (libs/common/src/testing/coverage-flush.ts).
+ * Why: the integration tests' teardown (`TestFarm.cleanup`) ends every app process with
+ * SIGKILL, and a SIGKILLed process writes no coverage. The teardown therefore sends SIGWINCH
+ * first and waits for the marker (`AppProcess.flushCoverage`, in
+ * libs/common/src/testing/coverage-flush.ts). Crashes inside tests (`stop('SIGKILL')`) stay
+ * immediate: those processes' coverage is lost, as the tests' timing must not change.
  * SIGWINCH is free: its default action is to do nothing, and NestJS's shutdown hooks do not
  * listen to it (they do listen to SIGUSR2). Outside coverage runs nothing of this is loaded.
  */

@@ -1,5 +1,5 @@
 import { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Whether Linux reports the process as stopped (SIGSTOP): it could not answer a signal now. */
@@ -14,17 +14,18 @@ function isStopped(pid: number): boolean {
 }
 
 /**
- * In a coverage run (NODE_V8_COVERAGE set, see scripts/coverage.js), asks an app process that
- * is about to be SIGKILLed to write its V8 coverage first, since SIGKILL loses it: sends
+ * In a coverage run (NODE_V8_COVERAGE set, see scripts/coverage.js), asks an app process that a
+ * teardown is about to SIGKILL to write its V8 coverage first, since SIGKILL loses it: sends
  * SIGWINCH (scripts/coverage-preload.js answers it) and waits up to `timeoutMs` for the marker
- * file. A stopped process is skipped (its run is lost). Outside coverage runs it does nothing,
- * so the tests' crashes stay immediate.
+ * file. A stopped (SIGSTOP) or exited process is skipped. Outside coverage runs it does nothing.
+ * Bounded well under jest's default hook timeout (5 s): a slow answer only loses coverage.
  */
-export async function flushCoverageBeforeKill(p: ChildProcess, timeoutMs = 2000): Promise<void> {
+export async function flushCoverageBeforeKill(p: ChildProcess, timeoutMs = 2500): Promise<void> {
   const dir = process.env.NODE_V8_COVERAGE;
   const pid = p.pid;
   if (!dir || pid === undefined || p.exitCode !== null || p.signalCode !== null || isStopped(pid)) return;
   const marker = join(dir, `flushed-${pid}`);
+  rmSync(marker, { force: true });
   p.kill('SIGWINCH');
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(marker) && Date.now() < deadline && p.exitCode === null && p.signalCode === null) {

@@ -87,12 +87,18 @@ export class AppProcess {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise<void>((r) => p.once('exit', () => r()));
-    // Coverage runs only: a SIGKILLed process writes no coverage, so it writes it just before.
-    if (sig === 'SIGKILL') await flushCoverageBeforeKill(p);
     p.kill(sig);
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     await exited;
     clearTimeout(t);
+  }
+
+  /**
+   * Coverage runs only (scripts/coverage.js): has the process write its V8 coverage now, for a
+   * teardown that SIGKILLs it (which would lose it). Does nothing outside coverage runs.
+   */
+  flushCoverage(timeoutMs?: number): Promise<void> {
+    return this.proc ? flushCoverageBeforeKill(this.proc, timeoutMs) : Promise.resolve();
   }
 
   async get<T = unknown>(path: string): Promise<T> {
