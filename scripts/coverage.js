@@ -5,10 +5,10 @@
  * 1. Runs jest (arguments are passed on, e.g. `--runInBand` or a test path) with jest's own
  *    V8 coverage (`--coverage`, settings in jest.config.js): the code that runs inside jest,
  *    i.e. the unit tests and whatever the integration specs import.
- * 2. The same run sets NODE_V8_COVERAGE, so every process the integration tests start (the
- *    apps from dist/apps/<app>/main.js, `bin/farmctl.js`) writes its raw V8 coverage into
- *    RAW_DIR/v8 when it exits; scripts/coverage-preload.js (put in NODE_OPTIONS) lets
- *    `AppProcess.stop('SIGKILL')` have a process write it just before it is killed.
+ * 2. The same run loads scripts/coverage-preload.js into every node process (NODE_OPTIONS), so
+ *    every process the integration tests start (the apps from dist/apps/<app>/main.js,
+ *    `bin/farmctl.js`) writes its raw V8 coverage into RAW_DIR/v8 as it runs (see there for
+ *    when: every second, on exit, and when the test farm's teardown asks before its SIGKILL).
  * 3. Merges the raw V8 coverage of all processes per compiled script, maps it back to the .ts
  *    sources through tsc's source maps (v8-to-istanbul), merges jest's map in, adds every
  *    measured source file that nothing loaded at 0 %, and writes coverage/ (HTML report
@@ -31,11 +31,10 @@ const libReport = require('istanbul-lib-report');
 const reports = require('istanbul-reports');
 
 const ROOT = path.join(__dirname, '..');
-/** Raw data of a run: NODE_V8_COVERAGE files (v8/) and jest's istanbul map (jest/). */
+/** Raw data of a run: the app processes' V8 coverage (v8/) and jest's istanbul map (jest/). */
 const RAW_DIR = path.join(ROOT, '.coverage-raw');
 const V8_DIR = path.join(RAW_DIR, 'v8');
 const JEST_DIR = path.join(RAW_DIR, 'jest');
-const JEST_PID_FILE = path.join(RAW_DIR, 'jest.pid');
 const REPORT_DIR = path.join(ROOT, 'coverage');
 const DIST_OUT = path.join(ROOT, 'dist', 'out');
 const PRELOAD = path.join(__dirname, 'coverage-preload.js');
@@ -68,21 +67,20 @@ function measuredFiles() {
   return out.sort();
 }
 
-/** Runs jest with coverage on, NODE_V8_COVERAGE for its child processes; resolves to its exit code. */
+/** Runs jest with coverage on, and the preload for the processes it starts; resolves to jest's exit code. */
 function runJest(args) {
   fs.rmSync(RAW_DIR, { recursive: true, force: true });
   fs.mkdirSync(V8_DIR, { recursive: true });
   const jestBin = require.resolve('jest/bin/jest');
   const env = {
     ...process.env,
-    NODE_V8_COVERAGE: V8_DIR,
+    FARM_COVERAGE_DIR: V8_DIR,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(PRELOAD)}`.trim(),
   };
   const jestArgs = ['--coverage', `--coverageDirectory=${JEST_DIR}`, '--coverageReporters=json', ...args];
   console.log(`[coverage] jest ${jestArgs.join(' ')} (child processes write V8 coverage to ${path.relative(ROOT, V8_DIR)})`);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [jestBin, ...jestArgs], { cwd: ROOT, env, stdio: 'inherit' });
-    fs.writeFileSync(JEST_PID_FILE, String(child.pid));
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 }
@@ -96,36 +94,34 @@ function distScript(url) {
 }
 
 /**
- * Reads every raw V8 coverage file of the run (several per process when it flushed before a
- * SIGKILL; the counters restart after each write, so they add up) and merges them per script.
- * jest's own process is skipped: its code is measured by jest itself.
+ * Reads the raw V8 coverage the app processes wrote (one file per process, one line per write;
+ * V8's counters restart after each write, so the lines add up) and merges it per script. A
+ * line cut short by a SIGKILL in the middle of a write is skipped.
  */
 function mergeRawV8() {
-  const jestPid = fs.existsSync(JEST_PID_FILE) ? fs.readFileSync(JEST_PID_FILE, 'utf8').trim() : '';
   const byUrl = new Map();
-  let files = 0;
-  const pids = new Set();
-  const names = fs.existsSync(V8_DIR) ? fs.readdirSync(V8_DIR) : [];
+  let lines = 0;
+  let processes = 0;
+  const names = fs.existsSync(V8_DIR) ? fs.readdirSync(V8_DIR).filter((n) => /^proc-\d+-\d+\.jsonl$/.test(n)) : [];
   for (const name of names) {
-    const m = /^coverage-(\d+)-.*\.json$/.exec(name);
-    if (!m || m[1] === jestPid) continue;
-    let data;
-    try {
-      data = JSON.parse(fs.readFileSync(path.join(V8_DIR, name), 'utf8'));
-    } catch (err) {
-      console.warn(`[coverage] skipping unreadable ${name}: ${err.message}`);
-      continue;
-    }
-    const ours = (data.result ?? []).filter((s) => distScript(s.url));
-    if (!ours.length) continue;
-    files += 1;
-    pids.add(m[1]);
-    for (const script of ours) {
-      const prev = byUrl.get(script.url);
-      byUrl.set(script.url, prev ? mergeScriptCovs([prev, script]) : script);
+    processes += 1;
+    for (const line of fs.readFileSync(path.join(V8_DIR, name), 'utf8').split('\n')) {
+      if (!line) continue;
+      let data;
+      try {
+        data = JSON.parse(line);
+      } catch {
+        console.warn(`[coverage] ${name}: skipping a line cut short (the process was killed while writing)`);
+        continue;
+      }
+      lines += 1;
+      for (const script of data.result.filter((s) => distScript(s.url))) {
+        const prev = byUrl.get(script.url);
+        byUrl.set(script.url, prev ? mergeScriptCovs([prev, script]) : script);
+      }
     }
   }
-  return { scripts: [...byUrl.values()], files, processes: pids.size };
+  return { scripts: [...byUrl.values()], lines, processes };
 }
 
 /** Maps one merged compiled script back to its .ts source through tsc's source map. */
@@ -136,14 +132,17 @@ async function toIstanbul(script) {
   return converter.toIstanbul();
 }
 
-/** Zero coverage of a source file nothing loaded: its compiled script with one range never run. */
+/**
+ * Zero coverage of a source file nothing loaded: its compiled script as one range never run
+ * (v8-to-istanbul zeroes every line for a function named '(empty-report)', as c8 --all does).
+ */
 async function zeroCoverage(source) {
   const compiled = path.join(DIST_OUT, path.relative(ROOT, source)).replace(/\.ts$/, '.js');
   if (!fs.existsSync(compiled)) return undefined;
   const length = fs.readFileSync(compiled, 'utf8').length;
   return toIstanbul({
     url: pathToFileURL(compiled).href,
-    functions: [{ functionName: '', isBlockCoverage: true, ranges: [{ startOffset: 0, endOffset: length, count: 0 }] }],
+    functions: [{ functionName: '(empty-report)', isBlockCoverage: true, ranges: [{ startOffset: 0, endOffset: length, count: 0 }] }],
   });
 }
 
@@ -162,7 +161,7 @@ async function buildCoverageMap() {
     if (zero) map.merge(zero);
     else console.warn(`[coverage] ${path.relative(ROOT, source)}: no compiled script in dist/ (run npm run build); left out`);
   }
-  console.log(`[coverage] merged ${raw.files} V8 coverage files of ${raw.processes} app processes, ${fromJest ? "jest's map" : "no jest map"}, ${map.files().length} source files`);
+  console.log(`[coverage] merged ${raw.lines} V8 coverage writes of ${raw.processes} app processes, ${fromJest ? "jest's map" : "no jest map"}, ${map.files().length} source files`);
   return map;
 }
 

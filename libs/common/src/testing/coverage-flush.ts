@@ -14,14 +14,15 @@ function isStopped(pid: number): boolean {
 }
 
 /**
- * In a coverage run (NODE_V8_COVERAGE set, see scripts/coverage.js), asks an app process that a
- * teardown is about to SIGKILL to write its V8 coverage first, since SIGKILL loses it: sends
- * SIGWINCH (scripts/coverage-preload.js answers it) and waits up to `timeoutMs` for the marker
- * file. A stopped (SIGSTOP) or exited process is skipped. Outside coverage runs it does nothing.
- * Bounded well under jest's default hook timeout (5 s): a slow answer only loses coverage.
+ * In a coverage run (FARM_COVERAGE_DIR set, see scripts/coverage.js), asks an app process that
+ * a teardown is about to SIGKILL to write its V8 coverage first, since SIGKILL loses what ran
+ * since the last periodic write: sends SIGWINCH (scripts/coverage-preload.js answers it) and
+ * waits up to `timeoutMs` for the marker file. A stopped (SIGSTOP) or exited process is
+ * skipped. Outside coverage runs it does nothing. Bounded well under jest's default hook
+ * timeout (5 s): a slow answer only loses a little coverage.
  */
 export async function flushCoverageBeforeKill(p: ChildProcess, timeoutMs = 2500): Promise<void> {
-  const dir = process.env.NODE_V8_COVERAGE;
+  const dir = process.env.FARM_COVERAGE_DIR;
   const pid = p.pid;
   if (!dir || pid === undefined || p.exitCode !== null || p.signalCode !== null || isStopped(pid)) return;
   const marker = join(dir, `flushed-${pid}`);
