@@ -11,7 +11,8 @@
  *    when: every second, on exit, and when the test farm's teardown asks before its SIGKILL).
  * 3. Merges the raw V8 coverage of all processes per compiled script, maps it back to the .ts
  *    sources through tsc's source maps (v8-to-istanbul), merges jest's map in, adds every
- *    measured source file that nothing loaded at 0 %, and writes coverage/ (HTML report
+ *    measured source file that nothing loaded at 0 %, leaves blank and comment lines out of
+ *    the line counts, and writes coverage/ (HTML report
  *    index.html, coverage-summary.json, coverage-final.json, lcov.info). Prints the totals and
  *    the files under LOW_LINES_PCT % of lines.
  *
@@ -161,8 +162,53 @@ async function buildCoverageMap() {
     if (zero) map.merge(zero);
     else console.warn(`[coverage] ${path.relative(ROOT, source)}: no compiled script in dist/ (run npm run build); left out`);
   }
+  dropNonCodeLines(map);
   console.log(`[coverage] merged ${raw.lines} V8 coverage writes of ${raw.processes} app processes, ${fromJest ? "jest's map" : "no jest map"}, ${map.files().length} source files`);
   return map;
+}
+
+/**
+ * Line numbers (1-based) of a source that hold no code: blank lines and lines inside comments.
+ * V8 coverage counts every line of a range that ran, comments included; istanbul's own
+ * instrumentation counts only code, and so do we, so that a file of long doc comments does not
+ * read as better tested than it is.
+ */
+function nonCodeLines(source) {
+  const out = new Set();
+  let inComment = false;
+  source.split('\n').forEach((raw, i) => {
+    let rest = raw.trim();
+    if (inComment) {
+      const end = rest.indexOf('*/');
+      if (end < 0) return out.add(i + 1);
+      inComment = false;
+      rest = rest.slice(end + 2).trim();
+    }
+    while (rest.startsWith('/*')) {
+      const end = rest.indexOf('*/', 2);
+      if (end < 0) {
+        inComment = true;
+        rest = '';
+        break;
+      }
+      rest = rest.slice(end + 2).trim();
+    }
+    if (rest === '' || rest.startsWith('//')) out.add(i + 1);
+  });
+  return out;
+}
+
+/** Removes the statements (v8-to-istanbul makes one per line) of lines that hold no code. */
+function dropNonCodeLines(map) {
+  for (const file of map.files()) {
+    const data = map.fileCoverageFor(file).data;
+    const skip = nonCodeLines(fs.readFileSync(file, 'utf8'));
+    for (const [id, loc] of Object.entries(data.statementMap)) {
+      if (!skip.has(loc.start.line)) continue;
+      delete data.statementMap[id];
+      delete data.s[id];
+    }
+  }
 }
 
 /** Writes the HTML report, coverage-summary.json, coverage-final.json and lcov.info into coverage/. */
