@@ -6,6 +6,9 @@ const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false, tsconfig: { isolatedModules: true } }] },
 };
 module.exports = {
+  // Used with --coverage (scripts/coverage.js): V8 coverage of every app and library source file.
+  coverageProvider: 'v8',
+  collectCoverageFrom: ['{apps,libs}/**/*.ts', '!**/*.spec.ts', '!libs/common/src/testing/**'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     {

@@ -177,6 +177,7 @@ export class TestFarm {
 
   async cleanup(): Promise<void> {
     const apps = [...this.nodes.values(), ...this.attendants.values(), ...(this.notifier ? [this.notifier] : []), ...(this.poller ? [this.poller] : [])];
+    await Promise.all(apps.map((p) => p.flushCoverage()));
     await Promise.all(apps.map((p) => p.stop('SIGKILL')));
     try {
       const conn = await amqp.connect(RABBITMQ_URL());

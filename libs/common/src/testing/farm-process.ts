@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { GiveUp, waitFor } from './wait-for';
+import { flushCoverageBeforeKill } from './coverage-flush';
 
 /** Repository root (this file lives in libs/common/src/testing, or under dist/out/...). */
 export const REPO_ROOT = resolve(__dirname.includes(`${join('dist', 'out')}`) ? join(__dirname, '..', '..', '..', '..', '..', '..') : join(__dirname, '..', '..', '..', '..'));
@@ -90,6 +91,14 @@ export class AppProcess {
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     await exited;
     clearTimeout(t);
+  }
+
+  /**
+   * Coverage runs only (scripts/coverage.js): has the process write its V8 coverage now, for a
+   * teardown that SIGKILLs it (which would lose it). Does nothing outside coverage runs.
+   */
+  flushCoverage(timeoutMs?: number): Promise<void> {
+    return this.proc ? flushCoverageBeforeKill(this.proc, timeoutMs) : Promise.resolve();
   }
 
   async get<T = unknown>(path: string): Promise<T> {
