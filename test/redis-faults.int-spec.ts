@@ -60,6 +60,14 @@ async function health(s: Scenario, id: string): Promise<{ status: number; body: 
   return { status: r.status, body: (await r.json()) as { status: string; degraded?: string } };
 }
 
+/** Waits until every node answers 503 naming redis among what it cannot use. */
+async function everyNodeDegraded(s: Scenario): Promise<void> {
+  await waitFor('every node reports redis degraded', async () => {
+    const hs = await Promise.all(NODES.map((id) => health(s, id)));
+    return hs.every((h) => h.status === 503 && h.body.degraded?.split(',').includes('redis'));
+  }, 15_000, 100);
+}
+
 /** Everything the issue asks after a fault. */
 async function assertNothingLost(s: Scenario): Promise<void> {
   const { farm } = s;
@@ -103,10 +111,7 @@ async function refusingWritesFor(ms: number, name: string): Promise<void> {
     const since = Date.now();
     await stream(s, 200, TOTAL, 0);
     // During the outage: health 503 naming redis, lookups still answer from the cache.
-    await waitFor('every node reports redis degraded', async () => {
-      const hs = await Promise.all(NODES.map((id) => health(s, id)));
-      return hs.every((h) => h.status === 503 && h.body.degraded?.split(',').includes('redis'));
-    }, 15_000, 100);
+    await everyNodeDegraded(s);
     const lookup = await s.farm.node('b').get<{ available: boolean }>('/v1/availability/app5');
     expect(lookup.available).toBe(false);
     // Nothing valid has been dead-lettered while Redis refuses (only poison may be there).
@@ -128,10 +133,7 @@ async function stoppedFor(ms: number, keepData: boolean, name: string): Promise<
     await s.redis.stop(!keepData);
     const since = Date.now();
     await stream(s, 300, TOTAL, 0);
-    await waitFor('every node reports redis degraded', async () => {
-      const hs = await Promise.all(NODES.map((id) => health(s, id)));
-      return hs.every((h) => h.status === 503 && h.body.degraded?.split(',').includes('redis'));
-    }, 15_000, 100);
+    await everyNodeDegraded(s);
     // Lookups answer from the cache while Redis is away.
     expect((await s.farm.node('c').get<{ available: boolean }>('/v1/availability/app5')).available).toBe(false);
     await new Promise((r) => setTimeout(r, Math.max(0, ms - (Date.now() - since))));
