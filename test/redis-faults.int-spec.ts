@@ -112,6 +112,11 @@ async function refusingWritesFor(ms: number, name: string): Promise<void> {
     await stream(s, 200, TOTAL, 0);
     // During the outage: health 503 naming redis, lookups still answer from the cache.
     await everyNodeDegraded(s);
+    // The consumers stopped taking deliveries: what arrived meanwhile waits in the ingress queue, and health says which queues wait.
+    const waiting = await (await s.farm.channel()).checkQueue(s.farm.t.ingressQueue);
+    expect(waiting.messageCount).toBeGreaterThan(0);
+    const h = await s.farm.node('a').get<{ pausedByTrouble: string[] }>('/v1/health');
+    expect(h.pausedByTrouble).toEqual(expect.arrayContaining([s.farm.t.ingressQueue]));
     const lookup = await s.farm.node('b').get<{ available: boolean }>('/v1/availability/app5');
     expect(lookup.available).toBe(false);
     // Nothing valid has been dead-lettered while Redis refuses (only poison may be there).

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
 import { amqpTimestamp, parseJson, parseNotification } from '../contracts/validation';
@@ -11,6 +11,7 @@ import { assertNodeQueue } from '../messaging/farm-topology';
 import { Delivery, Subscription } from '../messaging/subscription';
 import { MetricsService } from '../metrics/metrics.service';
 import { ReplicationService } from './replication.service';
+import { StateStoreService } from './state-store.service';
 import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV } from './tokens';
 import type { ClockFollower } from '../monitoring/clock-follower';
 
@@ -27,7 +28,7 @@ export { MAX_REBROADCAST_BYTES };
  * subscription until it succeeds. Both start paused: the node's start-up sequence resumes them.
  */
 @Injectable()
-export class NodeConsumers implements OnModuleInit {
+export class NodeConsumers implements OnModuleInit, OnApplicationBootstrap {
   private readonly log = new Logger('Consumers');
   private readonly t;
   ingress!: Subscription;
@@ -41,6 +42,7 @@ export class NodeConsumers implements OnModuleInit {
     @Inject(FARM_CLOCK) private readonly clock: ClockFollower,
     private readonly replication: ReplicationService,
     private readonly metrics: MetricsService,
+    private readonly store: StateStoreService,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
   }
@@ -72,6 +74,19 @@ export class NodeConsumers implements OnModuleInit {
       handler: (d) => this.onIngress(d),
       refuse: (d, reason) => this.refuse(d, this.t.ingressQueue, reason),
     }, events);
+  }
+
+  /**
+   * While the store cannot write, both consumers stop taking new deliveries (those in hand keep
+   * retrying their write); they take up again as soon as a write succeeds.
+   */
+  onApplicationBootstrap(): void {
+    this.store.onWriteTrouble((failing) => {
+      for (const sub of [this.ingress, this.fanout]) {
+        void (failing ? sub.hold('redis') : sub.release('redis')).catch(() => undefined);
+        this.metrics.consumerPaused.set({ queue: this.role(sub.queue) }, failing ? 1 : 0);
+      }
+    });
   }
 
   private role(queue: string): string {

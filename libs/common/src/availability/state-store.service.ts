@@ -43,6 +43,13 @@ export class StateStoreService implements OnModuleDestroy {
     this.repo = new EntryRepository(redis, redisKeys(env.FARM_NAMESPACE, env.NODE_ID), env.AUDIT_MAX);
   }
 
+  private readonly troubleListeners: ((failing: boolean) => void)[] = [];
+
+  /** Called with true when writes start failing and with false when they succeed again. */
+  onWriteTrouble(fn: (failing: boolean) => void): void {
+    this.troubleListeners.push(fn);
+  }
+
   /** Whether the node cannot write its state now (Redis away, or refusing writes). */
   get degraded(): boolean {
     return this.writeTrouble !== undefined || this.redis.status !== 'ready';
@@ -103,12 +110,13 @@ export class StateStoreService implements OnModuleDestroy {
           for (let i = 0; i < items.length; i += 500) writes.push(this.repo.put(items.slice(i, i + 500)));
           await Promise.all(writes);
         },
-        { onTrouble: (err) => this.onWriteTrouble(err) },
+        { onTrouble: (err) => this.noteWriteTrouble(err) },
       );
       if (this.writeTrouble !== undefined) {
         this.log.log(`Redis accepts writes again; ${items.length} entries stored`);
         this.writeTrouble = undefined;
         this.metrics.redisWritable.set(1);
+        for (const l of this.troubleListeners) l(false);
       }
       waiters.forEach((w) => w());
     } finally {
@@ -117,8 +125,10 @@ export class StateStoreService implements OnModuleDestroy {
     }
   }
 
-  private onWriteTrouble(err: unknown): void {
+  private noteWriteTrouble(err: unknown): void {
+    const first = this.writeTrouble === undefined;
     this.writeTrouble = (err as Error)?.message ?? String(err);
+    if (first) for (const l of this.troubleListeners) l(true);
     this.metrics.redisWritable.set(0);
     this.metrics.redisWriteFailures.inc();
     const line = this.troubleLog.next(`cannot write to Redis, retrying (the cache keeps serving): ${this.writeTrouble}`);
@@ -143,7 +153,7 @@ export class StateStoreService implements OnModuleDestroy {
         json: s.json,
         audit: { at, node: this.env.NODE_ID, via: 'expire' as const, id: s.id, key: s.key, available: s.available, source: s.entry.source, timestamp: s.entry.timestamp },
       }));
-      await retryTrouble(() => this.repo.drop(items), { onTrouble: (err) => this.onWriteTrouble(err) });
+      await retryTrouble(() => this.repo.drop(items), { onTrouble: (err) => this.noteWriteTrouble(err) });
     }
     this.log.log(`dropped ${gone.length} entries: "available" and older than the retention window (${this.env.RETENTION_MS} ms), or dated more than ${this.env.FUTURE_DROP_MS} ms ahead`);
     return gone.length;

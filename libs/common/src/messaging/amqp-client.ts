@@ -182,7 +182,7 @@ export class AmqpClient extends EventEmitter {
 
   /** Queues whose consumers are paused because a delivery is in trouble (a dependency failing). */
   troubledQueues(): string[] {
-    return this.subscriptions.filter((s) => s.troubled > 0).map((s) => s.queue);
+    return this.subscriptions.filter((s) => s.troubled > 0 || s.heldFor.length > 0).map((s) => s.queue);
   }
 
   /** Runs a function on a short-lived channel (for checks that may close their channel). */

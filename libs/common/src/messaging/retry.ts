@@ -17,7 +17,8 @@ export interface BackoffSettings {
   capMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffSettings = { baseMs: 50, capMs: 2000 };
+/** 50 ms doubling to 1 s: a recovered dependency is used again within a second. */
+export const DEFAULT_BACKOFF: BackoffSettings = { baseMs: 50, capMs: 1000 };
 
 /**
  * Delay before retry number `attempt` (0-based): exponential up to the cap, with "equal jitter"

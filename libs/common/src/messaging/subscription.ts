@@ -175,6 +175,7 @@ export class Subscription {
   private paused: boolean;
   private acks?: { channel: amqp.Channel; batcher: AckBatcher };
   private readonly troubleLog = new RateLimitedLog(5000);
+  private readonly holds = new Set<string>();
   inFlight = 0;
   /** Deliveries currently being retried because of trouble. */
   troubled = 0;
@@ -221,7 +222,27 @@ export class Subscription {
   }
 
   private get wantsDeliveries(): boolean {
-    return !this.paused && this.troubled === 0;
+    return !this.paused && this.troubled === 0 && this.holds.size === 0;
+  }
+
+  /** Reasons the consumer is held (e.g. `redis` while the store cannot write); see hold(). */
+  get heldFor(): string[] {
+    return [...this.holds];
+  }
+
+  /**
+   * Stops taking new deliveries because a dependency is known to fail (what is in hand goes on
+   * being retried); release() with the same reason resumes once nothing else holds it.
+   */
+  async hold(reason: string): Promise<void> {
+    if (this.holds.has(reason)) return;
+    this.holds.add(reason);
+    await this.stopConsuming();
+  }
+
+  async release(reason: string): Promise<void> {
+    if (!this.holds.delete(reason)) return;
+    if (this.ch && !this.tag && this.wantsDeliveries) await this.startConsuming();
   }
 
   async pause(): Promise<void> {
