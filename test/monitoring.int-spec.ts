@@ -7,6 +7,7 @@ import { TestFarm, RABBITMQ_URL } from './support/test-farm';
 import { AppProcess, REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { holdsFor } from './support/holds-for';
+import { counter, metricsPage } from './support/metrics';
 import { monitoringKeys } from '../libs/common/src/contracts/topology';
 
 /**
@@ -114,6 +115,18 @@ describe('monitoring: attendants and the poller', () => {
     expect(a.lastCompilation!.probes.refresh!.ok).toBe(true);
     const list = await poller.get<{ servers: { id: string; list: string }[] }>('/v1/servers');
     expect(list.servers.map((s) => s.id)).toEqual(expect.arrayContaining(['srv-a', 'srv-b']));
+
+    // One query per poll: over the next two polls of srv-a, its attendant answered two queries.
+    // (lastPolledAt is set once the answer is in, and polls are NORMAL_MS apart.)
+    const answered = async () => counter(await metricsPage(farm.attendants.get('srv-a')!.url), 'farm_attendant_requests_total');
+    const nextPoll = (after: string | null) => waitFor('srv-a polled again', async () => {
+      const at = (await server('srv-a')).lastPolledAt;
+      return at !== after ? at : undefined;
+    }, NORMAL_MS + 3000, 25);
+    const start = await nextPoll((await server('srv-a')).lastPolledAt);
+    const before = await answered();
+    await nextPoll(await nextPoll(start));
+    expect(await answered() - before).toBe(2);
 
     // The same through the CLI.
     const farmctl = (...args: string[]) => promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin', 'farmctl.js'), ...args, '--poller', poller.url]);

@@ -1,14 +1,9 @@
 import { TestFarm } from './support/test-farm';
+import { counter, metricsPage } from './support/metrics';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 
 jest.setTimeout(30_000);
-
-/** Sum of one counter's series in a Prometheus text page (0 when no series was ever counted). */
-function counter(metrics: string, name: string, labels = ''): number {
-  const line = new RegExp(`^${name}(\\{${labels}[^}]*\\})? (\\d+)$`, 'gm');
-  return [...metrics.matchAll(line)].reduce((sum, m) => sum + Number(m[2]), 0);
-}
 
 /** Two pollers for availability: one polls, the other stands by and takes over when it dies. */
 describe('poller standby and takeover', () => {
@@ -20,16 +15,10 @@ describe('poller standby and takeover', () => {
   let p2: AppProcess;
   const role = async (p: AppProcess) => (await p.get<{ role: string }>('/v1/health')).role;
   const polledAt = async (p: AppProcess) => (await p.get<{ lastPolledAt: string | null }>('/v1/servers/srv-1')).lastPolledAt;
-  /** A process's metrics page; fails on anything that is not one (a 0 read from an error page would prove nothing). */
-  const metrics = async (url: string) => {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    if (!text.includes('# TYPE farm_')) throw new Error(`no metrics at ${url}/metrics: ${text.slice(0, 200)}`);
-    return text;
-  };
   /** Polls a poller has made since it started (every outcome). */
-  const polls = async (p: AppProcess) => counter(await metrics(p.url), 'farm_poller_polls_total');
+  const polls = async (p: AppProcess) => counter(await metricsPage(p.url), 'farm_poller_polls_total');
   /** Queries the attendant of srv-1 has answered since it started. */
-  const queries = async () => counter(await metrics(farm.attendants.get('srv-1')!.url), 'farm_attendant_requests_total', 'op="query"');
+  const queries = async () => counter(await metricsPage(farm.attendants.get('srv-1')!.url), 'farm_attendant_requests_total', 'op="query"');
 
   beforeAll(async () => {
     await farm.startAttendant('srv-1', { probes: { login: { enabled: false }, refresh: { enabled: false } }, services: [{ name: 'redis', check: { kind: 'process', name: 'redis-server' } }] });

@@ -2,6 +2,8 @@ import { TestFarm, notification } from './support/test-farm';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 
 jest.setTimeout(60_000);
+/** A guarded route of an unavailable application answers within this (it does not try the work). */
+const FAIL_FAST_MS = 500;
 
 describe('propagation through the notifier, ingress and fanout', () => {
   const farm = new TestFarm('propagation');
@@ -22,8 +24,10 @@ describe('propagation through the notifier, ingress and fanout', () => {
 
     const lookup = await farm.node('b').get('/v1/availability/mail?kind=send');
     expect(lookup).toMatchObject({ target: 'mail', kind: 'send', available: false, reason: 'maintenance', message: 'disk swap', expectedUpAt: until });
+    const askedAt = Date.now();
     const r = await fetch(`${farm.node('c').url}/apps/web/read`);
     expect(r.status).toBe(503);
+    expect(Date.now() - askedAt).toBeLessThan(FAIL_FAST_MS);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(3500);
     expect(await r.json()).toMatchObject({ available: false, reason: 'maintenance' });
     expect((await fetch(`${farm.node('c').url}/apps/search/read`)).status).toBe(200);
