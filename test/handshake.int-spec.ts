@@ -4,6 +4,8 @@ import { TestFarm } from './support/test-farm';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 
 jest.setTimeout(90_000);
+/** A node's first handshake ends before it is ready: peers agree with it at once, give or take a read. */
+const READY_MS = 1000;
 
 function entry(target: string, i: number): Entry {
   return canonicalEntry({ targetType: 'application', target, kind: '*', available: false, reason: 'outage', source: 'operator', timestamp: new Date(Date.UTC(2026, 10, 24) + i).toISOString(), id: `${target}-${i}`, priority: 0 });
@@ -33,7 +35,7 @@ describe('union-merge handshake', () => {
   it('peers learn from a starting node, and it learns from them', async () => {
     await seed('b', [entry('only-b', 2), entry('only-b2', 3)]);
     await farm.startNode('b', { SYNC_PEERS: 'a' });
-    const [a, b] = await farm.converged(3, ['a', 'b']);
+    const [a, b] = await farm.converged(3, ['a', 'b'], READY_MS);
     expect(a.entries.map((e) => e.target).sort()).toEqual(['only-a', 'only-b', 'only-b2']);
     expect(b.digest).toBe(a.digest);
   });
@@ -50,7 +52,7 @@ describe('union-merge handshake', () => {
     expect((await farm.snapshot('a')).entries.map((e) => e.target).sort()).toEqual(['only-a', 'only-b', 'only-b2', 'only-c', 'only-d']);
     const firstHandshake = /handshake with (.*): learned (\d+), (\d+) follow-up\(s\)/.exec(readFileSync(d.logFile, 'utf8'));
     expect(firstHandshake?.slice(1)).toEqual(['a, c', '4', '1']);
-    await farm.converged(5, ['a', 'c', 'd']);
+    await farm.converged(5, ['a', 'c', 'd'], READY_MS);
     const report = await farm.node('d').post('/v1/sync');
     expect(report.status).toBe(200);
     expect((report.body as Report).learned).toBe(0);
