@@ -95,7 +95,7 @@ describe('monitoring: attendants and the poller', () => {
       POLL_INTERVALS_MS: `${NORMAL_MS},${CRITICAL_MS}`, POLL_TICK_MS: '50', POLL_TIMEOUT_MS: String(TIMEOUT_MS), NOTIFY_AFTER: String(NOTIFY_AFTER), CLOCK_MAX_DIFF_MS: '1000',
       POLLER_SERVERS: 'srv-static', POLLER_LEASE_MS: '1000',
     });
-  }, 60_000);
+  }, 90_000); // above the sum of its waits: each start-up may take 20 s
 
   afterAll(async () => {
     await farm.cleanup();

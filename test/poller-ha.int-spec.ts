@@ -25,7 +25,7 @@ describe('poller standby and takeover', () => {
     p1 = await new AppProcess({ app: 'poller', name: `${farm.ns}-p1`, env: { ...farm.env(), ...env, POLLER_ID: 'p1' } }).start().then((p) => p.ready());
     await waitFor('p1 active', async () => (await role(p1)) === 'active', 5000);
     p2 = await new AppProcess({ app: 'poller', name: `${farm.ns}-p2`, env: { ...farm.env(), ...env, POLLER_ID: 'p2' } }).start().then((p) => p.ready());
-  }, 60_000);
+  }, 90_000); // above the sum of its waits: each start-up may take 20 s
 
   afterAll(async () => {
     await Promise.all([p1, p2].map((p) => p?.stop('SIGKILL')));
