@@ -6,6 +6,8 @@ import { waitFor } from '../libs/common/src/testing/wait-for';
 jest.setTimeout(90_000);
 /** A node's first handshake ends before it is ready: peers agree with it at once, give or take a read. */
 const READY_MS = 1000;
+/** A process may take this long to listen at all on a loaded machine (as AppProcess.ready allows). */
+const STARTUP_MS = 20_000;
 
 function entry(target: string, i: number): Entry {
   return canonicalEntry({ targetType: 'application', target, kind: '*', available: false, reason: 'outage', source: 'operator', timestamp: new Date(Date.UTC(2026, 10, 24) + i).toISOString(), id: `${target}-${i}`, priority: 0 });
@@ -81,7 +83,7 @@ describe('union-merge handshake', () => {
       const syncing = await waitFor('e answers syncing', async () => {
         const r = await fetch(`${e.url}/v1/health`).catch(() => undefined);
         return r?.status === 503 ? ((await r.json()) as { status: string }) : undefined;
-      });
+      }, STARTUP_MS);
       expect(syncing.status).toBe('syncing');
       const consumers = await (await farm.channel()).checkQueue(farm.t.ingressQueue);
       expect(consumers.consumerCount).toBe(4); // a, b (stopped, still registered), c, d: not e yet
