@@ -2,6 +2,9 @@ import { TestFarm } from './support/test-farm';
 import { monitoringKeys } from '../libs/common/src/contracts/topology';
 import { ClockFollower } from '../libs/common/src/monitoring/clock-follower';
 
+/** Starting the notifier may take up to its 20 s readiness wait. */
+jest.setTimeout(40_000);
+
 /** The corrected clock the attendant keeps in Redis is the one this server's apps stamp with. */
 describe('the shared corrected clock', () => {
   const farm = new TestFarm('clock');

@@ -6,6 +6,8 @@ import * as amqp from 'amqplib';
 import { TestFarm, RABBITMQ_URL } from './support/test-farm';
 import { AppProcess, REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
+import { holdsFor } from './support/holds-for';
+import { counter, metricsPage } from './support/metrics';
 import { monitoringKeys } from '../libs/common/src/contracts/topology';
 
 /**
@@ -19,6 +21,11 @@ const NORMAL_MS = 1500;
 const CRITICAL_MS = 400;
 const TIMEOUT_MS = 1000;
 const NOTIFY_AFTER = 2;
+/** How long a server with only a warning left is watched to stay critical: three critical polls. */
+const WARNING_WATCH_MS = 3 * CRITICAL_MS;
+
+/** The longest test waits about 20 s (a first answer, then a service down and up again). */
+jest.setTimeout(60_000);
 
 type ServerView = {
   id: string; lastPolledAt: string | null; list: 'normal' | 'critical'; level: number; failures: number;
@@ -88,7 +95,7 @@ describe('monitoring: attendants and the poller', () => {
       POLL_INTERVALS_MS: `${NORMAL_MS},${CRITICAL_MS}`, POLL_TICK_MS: '50', POLL_TIMEOUT_MS: String(TIMEOUT_MS), NOTIFY_AFTER: String(NOTIFY_AFTER), CLOCK_MAX_DIFF_MS: '1000',
       POLLER_SERVERS: 'srv-static', POLLER_LEASE_MS: '1000',
     });
-  }, 60_000);
+  }, 90_000); // above the sum of its waits: each start-up may take 20 s
 
   afterAll(async () => {
     await farm.cleanup();
@@ -108,6 +115,18 @@ describe('monitoring: attendants and the poller', () => {
     expect(a.lastCompilation!.probes.refresh!.ok).toBe(true);
     const list = await poller.get<{ servers: { id: string; list: string }[] }>('/v1/servers');
     expect(list.servers.map((s) => s.id)).toEqual(expect.arrayContaining(['srv-a', 'srv-b']));
+
+    // One query per poll: over the next two polls of srv-a, its attendant answered two queries.
+    // (lastPolledAt is set once the answer is in, and polls are NORMAL_MS apart.)
+    const answered = async () => counter(await metricsPage(farm.attendants.get('srv-a')!.url), 'farm_attendant_requests_total');
+    const nextPoll = (after: string | null) => waitFor('srv-a polled again', async () => {
+      const at = (await server('srv-a')).lastPolledAt;
+      return at !== after ? at : undefined;
+    }, NORMAL_MS + 3000, 25);
+    const start = await nextPoll((await server('srv-a')).lastPolledAt);
+    const before = await answered();
+    await nextPoll(await nextPoll(start));
+    expect(await answered() - before).toBe(2);
 
     // The same through the CLI.
     const farmctl = (...args: string[]) => promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin', 'farmctl.js'), ...args, '--poller', poller.url]);
@@ -146,11 +165,19 @@ describe('monitoring: attendants and the poller', () => {
     expect(down.list).toBe('critical');
     expect(down.deficiencies.find((d) => d.service === 'imap')!.detail).toMatch(/Connection refused/i);
     await imap.start();
-    // The warning is a deficiency too: the server stays critical until every deficiency clears.
-    await new Promise((r) => setTimeout(r, 3 * CRITICAL_MS));
-    const s = await server('srv-b');
-    expect(s.deficiencies.map((d) => d.kind)).toEqual(['service-warning']);
-    expect(s.list).toBe('critical');
+    const recovered = await waitFor('check_tcp reports imap ok again', async () => {
+      const s = await server('srv-b');
+      return s.deficiencies.some((d) => d.kind === 'service-critical') ? undefined : s;
+    }, 4 * CRITICAL_MS + 3000);
+    // The warning is a deficiency too: the server stays critical until every deficiency clears,
+    // over the next critical polls as well.
+    expect(recovered.deficiencies.map((d) => d.kind)).toEqual(['service-warning']);
+    expect(recovered.list).toBe('critical');
+    await holdsFor('srv-b critical with its warning', async () => {
+      const s = await server('srv-b');
+      return s.list === 'critical' && s.deficiencies.map((d) => d.kind).join() === 'service-warning';
+    }, WARNING_WATCH_MS);
+    expect(Date.parse((await server('srv-b')).lastPolledAt!)).toBeGreaterThan(Date.parse(recovered.lastPolledAt!));
   });
 
   it('a stopped service moves its server to critical and makes the application unavailable on every repeater; restored, both return', async () => {

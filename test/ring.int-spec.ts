@@ -4,6 +4,7 @@ import { RingView } from '../libs/common/src/availability/ring.service';
 import { freePort } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { REDIS_URL, TestFarm } from './support/test-farm';
+import { holdsFor } from './support/holds-for';
 
 jest.setTimeout(120_000);
 
@@ -11,6 +12,10 @@ const INTERVAL = 500;
 const MISSES = 3;
 /** The issue's bound on detection and relink: PING_INTERVAL_MS x (PING_MISSES + 2). */
 const WINDOW = INTERVAL * (MISSES + 2);
+/** How long a paused node stays stopped: half the window, too short to be declared dead. */
+const PAUSE_MS = WINDOW / 2;
+/** How long the others are watched after the pause: a wrong declaration would come within a window of it. */
+const QUIET_MS = 2 * WINDOW;
 
 /** A TCP proxy to Redis that a test can cut, to make Redis unreachable for one node only. */
 async function redisProxy(): Promise<{ url: string; cut: () => void }> {
@@ -73,15 +78,18 @@ describe('buddy ring', () => {
   it('declares no node dead that was paused (SIGSTOP) for half the window', async () => {
     await farm.startNode('n3');
     await waitFor('n3 back in', async () => (await view()).servers.length === 5);
-    const before = await Promise.all(['n1', 'n2', 'n4', 'n5'].map((id) => stats(id)));
+    const others = ['n1', 'n2', 'n4', 'n5'];
+    const deaths = async () => (await Promise.all(others.map((id) => stats(id)))).map((s) => s.declaredDead);
+    const before = await deaths();
+    const untouched = async () => (await view()).servers.length === 5 && JSON.stringify(await deaths()) === JSON.stringify(before);
     farm.node('n3').signal('SIGSTOP');
-    await new Promise((r) => setTimeout(r, WINDOW / 2));
-    farm.node('n3').signal('SIGCONT');
-    await new Promise((r) => setTimeout(r, 2 * WINDOW));
-    const v = await view();
-    expect(v.servers).toHaveLength(5);
-    const after = await Promise.all(['n1', 'n2', 'n4', 'n5'].map((id) => stats(id)));
-    expect(after.map((s) => s.declaredDead)).toEqual(before.map((s) => s.declaredDead));
+    try {
+      await holdsFor('five nodes and no death declared while n3 is paused', untouched, PAUSE_MS);
+    } finally {
+      farm.node('n3').signal('SIGCONT');
+    }
+    await waitFor('n3 answering again', async () => (await fetch(`${farm.node('n3').url}/v1/health`)).status === 200, WINDOW);
+    await holdsFor('five nodes and no death declared after the pause', untouched, QUIET_MS);
   });
 
   it('brings a node that was wrongly removed back by itself', async () => {

@@ -29,14 +29,16 @@ class RequestFailed extends Error {}
 
 async function request(io: FarmctlIo, what: string, url: string, init?: RequestInit): Promise<Answer> {
   let res: Response;
+  let text: string;
   try {
+    // The time limit covers the body too: a server that sends headers and then stalls fails the same way.
     res = await io.fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    text = await res.text();
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
     const detail = e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
     throw new RequestFailed(`cannot reach the ${what} at ${url}: ${detail}`);
   }
-  const text = await res.text();
   let body: unknown;
   try {
     body = text ? JSON.parse(text) : undefined;

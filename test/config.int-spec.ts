@@ -1,0 +1,76 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { uniqueNamespace } from '../libs/common/src/testing/brokers';
+import { REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
+import { RABBITMQ_URL, REDIS_URL } from './support/test-farm';
+
+/** Exit status of an app stopped by its configuration (EX_CONFIG). */
+const EX_CONFIG = 78;
+/** An app that validates its environment first exits within this even on a loaded machine (start-up is
+ * mostly loading modules); one that got past its configuration would keep running. */
+const EXIT_WITHIN_MS = 20_000;
+
+jest.setTimeout(30_000);
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Starts an app from dist/ with an otherwise valid environment changed by `change` (undefined
+ * removes a variable), and waits for it to exit; kills it if it is still running after
+ * EXIT_WITHIN_MS (then `signal` is SIGKILL and the test fails on the exit code).
+ */
+async function runApp(app: 'notifier' | 'repeater' | 'poller', change: Record<string, string | undefined>): Promise<Exit> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    FARM_NAMESPACE: uniqueNamespace(`config-${app}`),
+    RABBITMQ_URL: RABBITMQ_URL(),
+    REDIS_URL: REDIS_URL(),
+    HTTP_PORT: String(await freePort()),
+    NODE_ID: app === 'repeater' ? 'cfg-node' : undefined,
+    NO_COLOR: '1',
+    ...change,
+  };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', app, 'main.js')], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const killer = setTimeout(() => child.kill('SIGKILL'), EXIT_WITHIN_MS);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('close', (c, s) => r([c, s])));
+  clearTimeout(killer);
+  return { code, signal, stdout, stderr };
+}
+
+/** The variables an error report names, one per line `  NAME=value: why`. */
+const named = (stderr: string): string[] => [...stderr.matchAll(/^ {2}([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+
+describe('an app started with an invalid environment', () => {
+  const cases: [app: 'notifier' | 'repeater' | 'poller', variable: string, value: string | undefined, why: RegExp][] = [
+    ['notifier', 'HTTP_PORT', 'abc', /HTTP_PORT="abc": .*integer/],
+    ['notifier', 'RABBITMQ_URL', 'http://127.0.0.1:5672', /RABBITMQ_URL="http:\/\/127\.0\.0\.1:5672": RABBITMQ_URL must be an amqp:\/\/ or amqps:\/\/ URL/],
+    ['repeater', 'NODE_ID', undefined, /NODE_ID=null: .*NODE_ID is required/],
+    ['repeater', 'HTTP_PORT', '70000', /HTTP_PORT="70000": .*65535/],
+    ['poller', 'POLL_INTERVALS_MS', 'fast', /POLL_INTERVALS_MS="fast": POLL_INTERVALS_MS must be at least two comma-separated numbers/],
+    ['poller', 'RABBITMQ_URL', 'rabbit://127.0.0.1', /RABBITMQ_URL="rabbit:\/\/127\.0\.0\.1": RABBITMQ_URL must be an amqp:\/\/ or amqps:\/\/ URL/],
+  ];
+
+  const titled = cases.map(([app, variable, value, why]) => [app, value === undefined ? `${variable} unset` : `${variable}=${value}`, variable, value, why] as const);
+
+  it.each(titled)('%s with %s exits 78 at once, naming that variable only, without a stack trace', async (app, _title, variable, value, why) => {
+    const t0 = Date.now();
+    const r = await runApp(app, { [variable]: value });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: EX_CONFIG, signal: null });
+    expect(Date.now() - t0).toBeLessThan(EXIT_WITHIN_MS);
+    expect(r.stderr).toMatch(new RegExp(`^${app}: invalid configuration:\\n`));
+    expect(r.stderr).toMatch(why);
+    expect(named(r.stderr)).toEqual([variable]);
+    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    expect(r.stdout).not.toMatch(/listening on/);
+  });
+});
