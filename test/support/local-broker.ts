@@ -14,7 +14,12 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
  * 127.0.0.1:5672), or undefined when it is. A test never restarts a broker it does not own.
  */
 export function notLocalBroker(url: string | undefined = process.env.RABBITMQ_URL): string | undefined {
-  const u = new URL(url || DEFAULT_RABBITMQ_URL);
+  let u: URL;
+  try {
+    u = new URL(url || DEFAULT_RABBITMQ_URL);
+  } catch {
+    return 'refusing to restart the broker: RABBITMQ_URL is not a URL this test can recognise as the documented local broker (127.0.0.1:5672)';
+  }
   const port = u.port || '5672';
   if (u.protocol === 'amqp:' && LOCAL_HOSTS.has(u.hostname) && port === '5672') return undefined;
   return `refusing to restart the broker at ${describeUrl(url ?? '')}: this test stops and starts RabbitMQ with rabbitmqctl, which it does only for the documented local broker (RABBITMQ_URL unset or amqp://…@127.0.0.1:5672)`;
