@@ -1,6 +1,8 @@
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mailboxQueue } from '../libs/common/src/contracts/topology';
-import { AppProcess } from '../libs/common/src/testing/farm-process';
+import Redis from 'ioredis';
+import { mailboxQueue, monitoringKeys } from '../libs/common/src/contracts/topology';
+import { AppProcess, freePort } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { assertLocalBroker, localBrokerCtl } from './support/local-broker';
 import { TestFarm } from './support/test-farm';
@@ -202,5 +204,91 @@ describe('attendant: probe failure paths against the real broker and repeater', 
     c = await compilation();
     expect(c.loggedIn).toBe(true);
     expect(c.deficiencies).toEqual([]);
+  }, TEST_TIMEOUT_MS);
+});
+
+/** A redis-server of the test's own, on a free port, without persistence: stopping it loses everything. */
+class OwnRedis {
+  private proc?: ChildProcess;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+    this.proc = proc;
+    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await waitFor(`redis-server on ${this.port}`, async () => (await probe.connect().then(() => probe.ping(), () => undefined)) === 'PONG', 10_000, 100);
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+    p.kill('SIGKILL');
+    await exited;
+  }
+}
+
+describe('attendant: its Redis going away and coming back empty', () => {
+  const farm = new TestFarm('attendant-redis');
+  const serverId = 'srv-redis';
+  let own: OwnRedis;
+  let reader: Redis;
+  let attendant: AppProcess;
+
+  const registration = () => reader.hget(monitoringKeys(farm.ns).attendants, serverId);
+  const health = async () => {
+    const r = await fetch(`${attendant.url}/v1/health`);
+    return { status: r.status, body: (await r.json()) as { redis: string; broker: string; loggedIn: boolean } };
+  };
+
+  beforeAll(async () => {
+    own = new OwnRedis(await freePort());
+    await own.start();
+    reader = new Redis(own.url, { maxRetriesPerRequest: null });
+    reader.on('error', () => undefined);
+    attendant = await farm.startAttendant(serverId, {
+      probes: { login: { intervalMs: HOUR_MS }, refresh: { enabled: false } },
+      services: [{ name: 'web-server', applications: ['web'], check: { kind: 'process', name: 'node' } }],
+    }, { REDIS_URL: own.url, REGISTER_INTERVAL_MS: '300' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await farm.cleanup();
+    reader?.disconnect();
+    await own?.stop();
+  }, 60_000);
+
+  it('keeps answering and probing while its Redis is away, says degraded, and registers again once Redis is back empty', async () => {
+    await waitFor('registered in its Redis', registration, 10_000, 50);
+    await waitFor('the first login probe reported', async () => (await attendant.get<CompilationView>('/v1/compilation')).probes.login?.ok, 20_000, 100);
+
+    await own.stop();
+    const degraded = await waitFor('the attendant says its Redis is away', async () => {
+      const h = await health();
+      return h.status === 503 ? h : undefined;
+    }, 10_000, 50);
+    expect(degraded.body).toMatchObject({ broker: 'connected', loggedIn: true });
+    expect(degraded.body.redis).not.toBe('ready');
+    // The compilation needs no Redis: it still answers at once, and so does the probe.
+    const t0 = Date.now();
+    const c = await attendant.get<CompilationView & { services: { name: string; status: string }[] }>('/v1/compilation');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(c.services).toEqual([expect.objectContaining({ name: 'web-server', status: 'ok' })]);
+    expect(c.deficiencies).toEqual([]);
+    expect((await attendant.post('/v1/probes/login')).body).toMatchObject({ ok: true });
+
+    await own.start(); // the same port, empty: the registration is gone
+    await waitFor('registered again in the new Redis', registration, 10_000, 50);
+    await waitFor('healthy again', async () => (await health()).status === 200, 10_000, 50);
+    expect(attendant.proc!.exitCode).toBeNull();
   }, TEST_TIMEOUT_MS);
 });
