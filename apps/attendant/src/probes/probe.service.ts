@@ -43,7 +43,8 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
   onApplicationBootstrap(): void {
     const { login, refresh } = this.config.probes;
     if (login.enabled) {
-      this.timers.push(setTimeout(() => void this.runLogin(), 0));
+      // The first run waits for the attendant's own broker link, which delivers the probe's message.
+      void this.untilConnected().then(() => this.runLogin());
       this.timers.push(setInterval(() => void this.runLogin(), login.intervalMs));
     }
     if (refresh.enabled && this.repeaterUrl) this.timers.push(setInterval(() => void this.runRefresh(), refresh.intervalMs));
@@ -53,6 +54,12 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     await this.logOff();
+  }
+
+  /** Resolves once the attendant's own AMQP connection is up (at once if it is). */
+  private untilConnected(): Promise<void> {
+    if (this.amqp.connected) return Promise.resolve();
+    return new Promise((resolve) => this.amqp.once('connected', () => resolve()));
   }
 
   /** Probe A once; also what `POST /v1/probes/login` runs. */
@@ -69,7 +76,7 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
       const ch = this.ch as amqp.Channel;
       const nonce = randomUUID();
       // The server's mail system delivers a message to the user's mailbox...
-      await this.amqp.publish('', this.mailbox, Buffer.from(JSON.stringify({ probe: nonce, at: this.clock.clock.stamp() })), { messageId: nonce, persistent: false });
+      await withTimeout(this.amqp.publish('', this.mailbox, Buffer.from(JSON.stringify({ probe: nonce, at: this.clock.clock.stamp() })), { messageId: nonce, persistent: false }), 'delivering the message');
       // ...and the user's client asks whether something new arrived, then reads it.
       const { messageCount } = await withTimeout(ch.checkQueue(this.mailbox), 'checking the mailbox');
       if (messageCount < 1) throw new Error('no new message arrived in the mailbox');
@@ -80,7 +87,7 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
       return this.report('login', true, t0, steps.join(', '));
     } catch (err) {
       await this.logOff();
-      return this.report('login', false, t0, `${steps.length ? `${steps.join(', ')}; then ` : ''}${(err as Error).message}; logged off`);
+      return this.report('login', false, t0, `${steps.length ? `${steps.join(', ')}; then ` : ''}${reason(err)}; logged off`);
     } finally {
       this.running.login = false;
     }
@@ -108,7 +115,13 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
     conn.on('close', () => {
       if (this.conn === conn) this.dropSession();
     });
-    const ch = await conn.createChannel();
+    let ch: amqp.Channel;
+    try {
+      ch = await withTimeout(conn.createChannel(), 'opening a channel');
+    } catch (err) {
+      await conn.close().catch(() => undefined);
+      throw err;
+    }
     ch.on('error', () => undefined);
     ch.on('close', () => {
       if (this.ch === ch) this.dropSession();
@@ -169,10 +182,24 @@ function describe(err: unknown): string {
   return e.cause?.code ?? e.cause?.message ?? e.message;
 }
 
+/**
+ * What went wrong, readable. amqplib rejects some operations (`get`) with the broker's
+ * channel-close frame rather than an Error: its reply code and text are the reason.
+ */
+function reason(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  const fields = (err as { fields?: { replyCode?: unknown; replyText?: unknown } } | null)?.fields;
+  if (typeof fields?.replyText === 'string') return `${typeof fields.replyCode === 'number' ? `${fields.replyCode} ` : ''}${fields.replyText}`;
+  return String(err);
+}
+
+/** One step of a probe: its failure names the step and the reason; it fails after `ms` if nothing answers. */
 function withTimeout<T>(p: Promise<T>, what: string, ms = STEP_TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
-    p,
+    p.catch((err: unknown) => {
+      throw new Error(`${what} failed: ${reason(err)}`);
+    }),
     new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
     }),

@@ -10,6 +10,8 @@ class World implements PollerPorts {
   time = 1_000_000;
   brokerUp = true;
   publishFails = false;
+  /** The broker takes the message, and the poller dies before it learns of the confirm. */
+  dieOnPublish = false;
   inFlight = 0;
   maxInFlight = 0;
   published: Notification[] = [];
@@ -54,6 +56,7 @@ class World implements PollerPorts {
   async publish(n: Notification): Promise<void> {
     if (this.publishFails) throw new BrokerUnavailableError('not confirmed');
     this.published.push(n);
+    if (this.dieOnPublish) await new Promise<never>(() => undefined);
   }
 }
 
@@ -130,6 +133,30 @@ describe('Poller engine', () => {
     await p.flushOutbox();
     expect(w.published.map((n) => [n.id, n.available])).toEqual(queued);
     expect(w.health!.outbox).toEqual([]);
+  });
+
+  it('stores a decided notification before publishing it: after a crash before the confirm was recorded, the restarted poller sends it again, and later its clearing', async () => {
+    const w = new World();
+    w.servers.set('s1', ['smtp']);
+    const p = engine(w);
+    await p.cycle(['s1']);
+    w.dieOnPublish = true;
+    void p.cycle(['s1']); // the deciding poll: published, then the process "dies" before it records the confirm
+    while (w.published.length === 0) await new Promise((r) => setImmediate(r));
+    const [sent] = w.published;
+    // A new poller starts from what the store holds; meanwhile the service came back.
+    const after = new World();
+    after.time = w.time;
+    after.servers.set('s1', []);
+    const restarted = engine(after);
+    restarted.load(structuredClone([...w.records.values()]), structuredClone(w.health));
+    restarted.tick();
+    await restarted.flushOutbox();
+    expect(after.published.map((n) => [n.id, n.available])).toEqual([[sent.id, false]]); // the same id: idempotent on the repeaters
+    await restarted.cycle(['s1']);
+    await restarted.cycle(['s1']);
+    expect(after.published.map((n) => [n.target, n.available])).toEqual([['mail', false], ['mail', true]]);
+    expect(after.health!.outbox).toEqual([]);
   });
 
   it('marks silence unresponsive, but skips polls while its own broker link is down', async () => {

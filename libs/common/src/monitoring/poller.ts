@@ -247,11 +247,16 @@ export class Poller extends EventEmitter {
     if (!checked.value) throw new Error(`unexpected set-clock reply: ${raw.toString('utf8').slice(0, 200)}`);
   }
 
-  /** Adopts a new health state; writes it only when it differs (`dirty`), publishing what changed. */
+  /**
+   * Adopts a new health state; writes it when it differs (`dirty`) or brings changes, then
+   * publishes what changed. The decided notifications are in the store (outbox) before they are
+   * published: a poller that dies before it records the broker's confirm sends them again (same
+   * ids) after a restart, instead of forgetting it said "down" and never saying "available".
+   */
   private async commitHealth(health: AppHealth, changes: AppChange[], dirty = true): Promise<void> {
     this.health = { ...health, outbox: [...this.health.outbox, ...changes.map((c) => this.notificationFor(c))] };
+    if (changes.length || dirty) await this.ports.saveHealth(this.health);
     if (changes.length) await this.flushOutbox();
-    else if (dirty) await this.ports.saveHealth(this.health);
   }
 
   private notificationFor(c: AppChange): Notification {
