@@ -1,20 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { assertLocalBroker, startLocalBroker, stopLocalBroker } from './support/local-broker';
 import { TestFarm, notification } from './support/test-farm';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 
 jest.setTimeout(180_000);
-
-const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
-
-/**
- * The suite restarts the broker, which it may only do to the documented local one: with
- * RABBITMQ_URL pointing elsewhere it fails, saying why, instead of stopping a broker it does not own.
- */
-function assertLocalBroker(): void {
-  const url = new URL(process.env.RABBITMQ_URL || 'amqp://guest:guest@127.0.0.1:5672');
-  const local = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && (url.port === '' || url.port === '5672');
-  if (!local) throw new Error(`refusing to restart the broker at ${url.hostname}:${url.port || 5672}: this suite restarts only the local broker (127.0.0.1:5672) with rabbitmqctl`);
-}
 
 /** Kills this farm's Redis connections, as a Redis restart would. */
 async function dropRedisClients(farm: TestFarm): Promise<number> {
@@ -97,7 +85,7 @@ describe('faults', () => {
     try {
       await waitFor('some accepted', () => accepted.size > 100);
       await waitFor('the first accepted applied on b', async () => (await farm.node('b').get<{ available: boolean }>('/v1/availability/app10000')).available === false);
-      execFileSync(RABBITMQCTL, ['stop_app'], { stdio: 'ignore' });
+      await stopLocalBroker();
       try {
         // while the broker is away: lookups still answer from the caches, the notifier refuses, health says why
         expect((await farm.node('b').get<{ available: boolean }>('/v1/availability/app10000')).available).toBe(false);
@@ -106,7 +94,7 @@ describe('faults', () => {
         expect({ status: h.status, degraded: ((await h.json()) as { degraded?: string }).degraded }).toEqual({ status: 503, degraded: 'broker' });
         await new Promise((r) => setTimeout(r, 1500));
       } finally {
-        execFileSync(RABBITMQCTL, ['start_app'], { stdio: 'ignore' });
+        await startLocalBroker();
       }
       await waitFor('accepted again after the restart', async () => (await fetch(`${notifier.url}/v1/health`)).status === 200, 60_000, 200);
       const after = accepted.size;
