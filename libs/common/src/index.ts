@@ -15,6 +15,7 @@ export * from './config/notifier.env';
 export * from './config/dependencies';
 export * from './messaging/amqp-client';
 export * from './messaging/subscription';
+export * from './messaging/retry';
 export * from './messaging/rpc';
 export * from './messaging/farm-topology';
 export * from './redis/redis-connection';

@@ -15,7 +15,7 @@ export class HealthController {
 
   @Get('v1/health')
   health(@Res() res: Response): void {
-    const degraded = [...(this.amqp.connected ? [] : ['broker']), ...(this.redis.status === 'ready' ? [] : ['redis'])];
+    const degraded = [...(this.amqp.connected ? [] : ['broker']), ...(this.redis.status === 'ready' && this.poller.redisTrouble === undefined ? [] : ['redis'])];
     const ok = degraded.length === 0;
     res.status(ok ? 200 : 503).json({
       status: ok ? 'ok' : 'degraded',

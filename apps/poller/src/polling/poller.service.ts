@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import Redis from 'ioredis';
 import { Observable, Subject } from 'rxjs';
 import {
-  AMQP_CLIENT, AmqpClient, LeaderLease, MetricsService, Notification, Poller, PollerEnv, PollerStore, REDIS, RpcClient, ServerEvent, ServerRecord,
+  AMQP_CLIENT, AmqpClient, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, RpcClient, ServerEvent, ServerRecord, retryTrouble,
   connectRedis, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
 } from '@farm/common';
 import { hostname } from 'node:os';
@@ -30,6 +30,9 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   private ticking = false;
   private readonly staticServers: string[];
   private readonly lease: LeaderLease;
+  private readonly troubleLog = new RateLimitedLog(5000);
+  private readonly retry = { onTrouble: (err: unknown) => this.complain(err) };
+  private readonly healthWriter: LatestWriter<PersistedHealth>;
   /** Whether this poller holds the lease (polls and notifies) or stands by. */
   active = false;
 
@@ -43,15 +46,17 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     this.store = new PollerStore(redis, env.FARM_NAMESPACE);
     this.rpc = new RpcClient(amqp);
     this.staticServers = splitList(env.POLLER_SERVERS);
+    this.healthWriter = new LatestWriter((h: PersistedHealth) => this.store.saveHealth(h), this.retry);
     const pollerId = env.POLLER_ID ?? `${hostname()}:${process.pid}`;
     this.lease = new LeaderLease(redis, monitoringKeys(env.FARM_NAMESPACE).pollerLease, pollerId, Math.max(env.POLLER_LEASE_MS, 3 * env.POLL_TICK_MS));
     this.engine = new Poller(
       {
         request: (id, body, timeoutMs) => this.rpc.call(t.attendantQueue(id), body, timeoutMs),
         canRequest: () => this.amqp.connected,
-        saveRecord: (r) => this.store.saveRecord(r),
-        deleteRecord: (id) => this.store.deleteRecord(id),
-        saveHealth: (h) => this.store.saveHealth(h),
+        // Redis refusing or away is trouble: the write waits and is retried until it succeeds.
+        saveRecord: (r) => this.written(retryTrouble(() => this.store.saveRecord(r), this.retry)),
+        deleteRecord: (id) => this.written(retryTrouble(() => this.store.deleteRecord(id), this.retry)),
+        saveHealth: (h) => this.written(this.healthWriter.save(h)),
         publish: (n) => this.publish(t.ingressExchange, n),
         now: Date.now,
       },
@@ -62,6 +67,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
       this.events.next({ type: 'server', data: e });
       this.countLists();
     });
+    this.engine.on('trouble', (err: Error) => this.complain(err));
     this.engine.on('polled', (p: { outcome: string; ms: number }) => {
       this.metrics.polls.inc({ outcome: p.outcome });
       this.metrics.pollSeconds.observe(p.ms / 1000);
@@ -71,6 +77,20 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
       this.log.log(`notified: ${n.target} ${n.available ? 'available' : `unavailable (${n.component})`}`);
       this.events.next({ type: 'notification', data: n });
     });
+  }
+
+  /** Set while writes to Redis fail (the last error); the health endpoint reports it. */
+  redisTrouble?: string;
+
+  private async written(p: Promise<void>): Promise<void> {
+    await p;
+    this.redisTrouble = undefined;
+  }
+
+  private complain(err: unknown): void {
+    this.redisTrouble = (err as Error)?.message ?? String(err);
+    const line = this.troubleLog.next(`cannot write to Redis, retrying: ${(err as Error)?.message ?? String(err)}`);
+    if (line) this.log.warn(line);
   }
 
   async onApplicationBootstrap(): Promise<void> {

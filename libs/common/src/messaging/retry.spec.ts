@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { InvalidNotificationError } from '../domain/errors';
-import { RateLimitedLog, backoffDelay, isPoison, retryTrouble } from './retry';
+import { LatestWriter, RateLimitedLog, backoffDelay, isPoison, retryTrouble } from './retry';
 
 describe('poison or trouble', () => {
   it('only invalid input is poison', () => {
@@ -64,5 +64,23 @@ describe('poison or trouble', () => {
     expect(l.next('x', 10)).toBeUndefined();
     expect(l.next('x', 20)).toBeUndefined();
     expect(l.next('x', 1500)).toBe('x (and 2 more like it)');
+  });
+
+  it('a latest-value writer never lets an older value, retried late, overwrite a newer one', async () => {
+    const stored: number[] = [];
+    let failing = 2;
+    const w = new LatestWriter<number>(
+      async (v) => {
+        await new Promise((r) => setTimeout(r, 1));
+        if (failing-- > 0) throw new Error('OOM');
+        stored.push(v);
+      },
+      { backoff: { baseMs: 1, capMs: 2 } },
+    );
+    const saves = [1, 2, 3, 4].map((v) => w.save(v));
+    await Promise.all(saves);
+    // the first write (1) fails twice and then goes through; 2 and 3 are superseded by 4
+    expect(stored).toEqual([1, 4]);
+    expect(stored[stored.length - 1]).toBe(4);
   });
 });

@@ -76,3 +76,38 @@ export class RateLimitedLog {
     return out;
   }
 }
+
+/**
+ * Writes the latest of a value that keeps changing, one write at a time, retrying trouble until it
+ * succeeds: a write asked for while another is on its way waits for the next one, which carries
+ * the newest value, so an older value retried late can never overwrite a newer one.
+ */
+export class LatestWriter<T> {
+  private latest?: { value: T };
+  private running?: Promise<void>;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly write: (value: T) => Promise<void>,
+    private readonly opts: RetryOptions = {},
+  ) {}
+
+  /** Resolves once this value, or a newer one, is written. */
+  save(value: T): Promise<void> {
+    this.latest = { value };
+    const done = new Promise<void>((r) => this.waiters.push(r));
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+    return done;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.latest) {
+      const { value } = this.latest;
+      const waiters = this.waiters;
+      this.latest = undefined;
+      this.waiters = [];
+      await retryTrouble(() => this.write(value), this.opts);
+      waiters.forEach((w) => w());
+    }
+  }
+}

@@ -143,12 +143,13 @@ export class Poller extends EventEmitter {
 
   /** Starts a poll of every server due that is not already being polled; does not wait for them. */
   tick(): number {
-    if (this.health.outbox.length) void this.flushOutbox();
+    // Ports wait out trouble themselves; anything that still fails is reported, never left unhandled.
+    if (this.health.outbox.length) void this.flushOutbox().catch((err: Error) => this.emit('trouble', err));
     if (!this.ports.canRequest()) return 0;
     let started = 0;
     for (const r of dueServers(this.records.values(), this.ports.now())) {
       if (this.inFlight.has(r.id)) continue;
-      void this.poll(r.id);
+      void this.poll(r.id).catch((err: Error) => this.emit('trouble', err));
       started++;
     }
     return started;
