@@ -24,3 +24,26 @@ export function describeUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
+
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029"\\]/g;
+const SAFE_MAX = 200;
+
+/** The escape of one character that must not reach a log line raw. */
+function escapeChar(c: string): string {
+  if (c === '\n') return '\\n';
+  if (c === '\r') return '\\r';
+  if (c === '\t') return '\\t';
+  if (c === '"' || c === '\\') return `\\${c}`;
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * A value made safe to put into a log line: control characters (newlines included), quotes and
+ * backslashes escaped, long values cut with a marker, so an id or peer name from a request can
+ * neither forge a line nor flood one. Values that need no escaping come back unchanged.
+ */
+export function safe(value: unknown, max = SAFE_MAX): string {
+  const s = typeof value === 'string' ? value : value === undefined ? 'undefined' : String(value);
+  const cut = s.length > max ? `${s.slice(0, max)}…(${s.length} chars)` : s;
+  return cut.replace(UNSAFE_CHARS, escapeChar);
+}
