@@ -25,6 +25,8 @@ export function describeUrl(url: string): string {
   }
 }
 
+// Matching control characters is the point here.
+// eslint-disable-next-line no-control-regex
 const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029"\\]/g;
 const SAFE_MAX = 200;
 
