@@ -94,6 +94,10 @@ export class PollerEnv extends BaseEnv {
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'POLLER_ID must be 1-128 of [A-Za-z0-9._:-]' })
   POLLER_ID?: string;
 
+  /** Live-feed clients (`GET /v1/events`) served at once; one more gets 503 until a slot frees. */
+  @IsInt() @Min(1) @Max(100_000)
+  POLLER_MAX_SSE_CLIENTS = 100;
+
   /** Servers to poll besides those registered in Redis, comma-separated ids. */
   @IsOptional() @IsString() @Matches(/^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})?(,[A-Za-z0-9_-][A-Za-z0-9._-]{0,63})*$/, { message: 'POLLER_SERVERS must be comma-separated server ids' })
   POLLER_SERVERS?: string;
