@@ -28,6 +28,17 @@ const HEALTH_WAIT_MS = 60_000;
 const KILL_AFTER_MS = 5000;
 
 const say = (line) => console.log(`[local-farm] ${line}`);
+
+/** A URL without its password, for output (passwords are never printed). */
+function describeUrl(url) {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
 const fail = (line) => {
   console.error(`[local-farm] ${line}`);
   process.exit(1);
@@ -81,25 +92,25 @@ async function checkBrokers() {
     new URL(RABBITMQ_URL);
     new URL(REDIS_URL);
   } catch {
-    fail(`RABBITMQ_URL (${RABBITMQ_URL}) or REDIS_URL (${REDIS_URL}) is not a URL`);
+    fail('RABBITMQ_URL or REDIS_URL is not a URL');
   }
   const [mq, redis] = await Promise.all([waitTcp(RABBITMQ_URL, 5672), waitTcp(REDIS_URL, 6379)]);
   if (!mq) {
     bad = true;
-    console.error(`[local-farm] RabbitMQ does not answer at ${RABBITMQ_URL}. Start it with one of:
+    console.error(`[local-farm] RabbitMQ does not answer at ${describeUrl(RABBITMQ_URL)}. Start it with one of:
     rabbitmq-server -detached
     docker compose up -d rabbitmq
   or point RABBITMQ_URL at a running broker.`);
   }
   if (!redis) {
     bad = true;
-    console.error(`[local-farm] Redis does not answer at ${REDIS_URL}. Start it with one of:
+    console.error(`[local-farm] Redis does not answer at ${describeUrl(REDIS_URL)}. Start it with one of:
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379
     docker compose up -d redis
   or point REDIS_URL at a running server.`);
   }
   if (bad) process.exit(1);
-  say(`RabbitMQ answers at ${RABBITMQ_URL}, Redis at ${REDIS_URL}`);
+  say(`RabbitMQ answers at ${describeUrl(RABBITMQ_URL)}, Redis at ${describeUrl(REDIS_URL)}`);
 }
 
 function portFree(port) {

@@ -165,7 +165,7 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
   const rssByNode = { [A]: round(farm.rssMb(A), 1), [B]: round(farm.rssMb(B), 1) };
   const heapByNode = { [A]: await heapOf(farm, A), [B]: await heapOf(farm, B) };
   const entriesAt = { [A]: (await farm.health(A)).entries, [B]: (await farm.health(B)).entries };
-  const snapshot = await farm.node(A).get<{ entries: Entry[] }>('/v1/availability');
+  const snapshot = await farm.node(A).snapshot<Entry>();
   let fullBytes = 0;
   for (const e of snapshot.entries) fullBytes += Buffer.byteLength(serializeEntry(canonicalEntry(e)));
   // The same node restarted with a smaller young generation (a deployment setting, documented):

@@ -130,8 +130,9 @@ export class TestFarm {
     await this.publishRaw(JSON.stringify(n));
   }
 
+  /** A node's whole state: every page of GET /v1/availability. */
   async snapshot(id: string): Promise<AvailabilitySnapshot> {
-    return this.node(id).get<AvailabilitySnapshot>('/v1/availability');
+    return this.node(id).snapshot();
   }
 
   /** Waits until every running node holds `count` entries and all digests are equal. */

@@ -52,3 +52,4 @@ export * from './monitoring/fast-compilation';
 export * from './redis/leader-lease';
 export * from './messaging/ingress';
 export * from './redis/poller.repository';
+export * from './http/availability-pages';

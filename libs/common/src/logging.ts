@@ -25,13 +25,27 @@ export function describeUrl(url: string): string {
   }
 }
 
+// Matching control characters is the point here.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029"\\]/g;
+const SAFE_MAX = 200;
+
+/** The escape of one character that must not reach a log line raw. */
+function escapeChar(c: string): string {
+  if (c === '\n') return '\\n';
+  if (c === '\r') return '\\r';
+  if (c === '\t') return '\\t';
+  if (c === '"' || c === '\\') return `\\${c}`;
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
 /**
- * A value made safe for a log line: control characters (newlines included) escaped, so a
- * client-supplied id or reason can never forge a line; long values cut.
+ * A value made safe to put into a log line: control characters (newlines included), quotes and
+ * backslashes escaped, long values cut with a marker, so an id or peer name from a request can
+ * neither forge a line nor flood one. Values that need no escaping come back unchanged.
  */
-export function safe(value: unknown, max = 300): string {
-  const text = typeof value === 'string' ? value : String(value);
-  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
-  // eslint-disable-next-line no-control-regex
-  return cut.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export function safe(value: unknown, max = SAFE_MAX): string {
+  const s = typeof value === 'string' ? value : value === undefined ? 'undefined' : String(value);
+  const cut = s.length > max ? `${s.slice(0, max)}…(${s.length} chars)` : s;
+  return cut.replace(UNSAFE_CHARS, escapeChar);
 }

@@ -80,8 +80,8 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
     this.metrics.attendantRequests.inc({ op: req.value.op });
     if (req.value.op === 'query') return reply(await this.compile());
     if (req.value.adjustMs === undefined) return reply({ error: 'bad request', errors: [{ field: 'adjustMs', message: 'set-clock needs adjustMs' }] });
-    const correctionMs = await this.clock.adjust(req.value.adjustMs, req.value.by);
-    const answer: SetClockReply = { ok: true, serverId: this.env.SERVER_ID, correctionMs, clock: this.clock.clock.reading() };
+    const { correctionMs, clamped } = await this.clock.adjust(req.value.adjustMs, req.value.by);
+    const answer: SetClockReply = { ok: true, serverId: this.env.SERVER_ID, correctionMs, clamped, clock: this.clock.clock.reading() };
     return reply(answer);
   }
 

@@ -3,6 +3,7 @@
  * to the notifier; `status` reads a repeater node's view; `servers` reads (or polls through) the poller. Run through `bin/farmctl.js` (after
  * `npm run build`) or `npx farmctl`. Exit status: 0 ok, 1 request failed, 2 usage error.
  */
+import { readAllAvailability } from '@farm/common/http/availability-pages';
 import { FarmctlCommand, FarmctlEnv, NotifyCommand, SYNOPSIS, ServersCommand, StatusCommand, USAGE, UsageError, parseFarmctlArgs } from './farmctl-args';
 
 export const EXIT_OK = 0;
@@ -150,18 +151,33 @@ function printLookup(body: unknown, io: FarmctlIo): void {
   for (const [label, value] of details) if (value !== undefined && value !== '') io.out(`  ${label}: ${str(value)}`);
 }
 
+/** Every entry a node holds, following the pages of GET /v1/availability. */
+async function allEntries(io: FarmctlIo, nodeUrl: string): Promise<unknown> {
+  try {
+    return await readAllAvailability(nodeUrl, async (url) => {
+      const a = await request(io, 'repeater node', url);
+      if (a.status !== 200 || a.body === undefined) throw new RequestFailed(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
+      return a.body;
+    });
+  } catch (err) {
+    throw err instanceof RequestFailed ? err : new RequestFailed(`request failed: ${(err as Error).message}`);
+  }
+}
+
 async function status(cmd: StatusCommand, io: FarmctlIo): Promise<number> {
-  const path = cmd.target === undefined
-    ? '/v1/availability'
-    : `/v1/availability/${encodeURIComponent(cmd.target)}${cmd.kind ? `?kind=${encodeURIComponent(cmd.kind)}` : ''}`;
-  const url = `${cmd.nodeUrl}${path}`;
+  if (cmd.target === undefined) {
+    const body = await allEntries(io, cmd.nodeUrl);
+    if (cmd.json) io.out(JSON.stringify(body, null, 2));
+    else printEntries(body, io);
+    return EXIT_OK;
+  }
+  const url = `${cmd.nodeUrl}/v1/availability/${encodeURIComponent(cmd.target)}${cmd.kind ? `?kind=${encodeURIComponent(cmd.kind)}` : ''}`;
   const a = await request(io, 'repeater node', url);
   if (a.status !== 200 || a.body === undefined) {
     io.err(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
     return EXIT_FAILED;
   }
   if (cmd.json) io.out(JSON.stringify(a.body, null, 2));
-  else if (cmd.target === undefined) printEntries(a.body, io);
   else printLookup(a.body, io);
   return EXIT_OK;
 }

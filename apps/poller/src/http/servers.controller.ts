@@ -1,7 +1,10 @@
-import { ConflictException, Controller, Delete, Get, HttpCode, MessageEvent, NotFoundException, Param, Post, Sse } from '@nestjs/common';
-import { Observable, map } from 'rxjs';
-import { ServerRecord, listOf } from '@farm/common';
+import { ConflictException, Controller, Delete, Get, HttpCode, Inject, MessageEvent, NotFoundException, Param, Post, Req, ServiceUnavailableException, Sse } from '@nestjs/common';
+import type { Request } from 'express';
+import { Observable, finalize, map } from 'rxjs';
+import { PollerEnv, ServerRecord, listOf } from '@farm/common';
 import { PollerService } from '../polling/poller.service';
+import { POLLER_ENV } from '../tokens';
+import { SseSlots } from './sse-slots';
 
 function view(r: ServerRecord, full: boolean) {
   const c = r.lastCompilation;
@@ -23,7 +26,14 @@ function view(r: ServerRecord, full: boolean) {
 /** What the poller knows, for people: lists, deficiencies, compilations, and a live feed. */
 @Controller('v1')
 export class ServersController {
-  constructor(private readonly poller: PollerService) {}
+  private readonly feeds: SseSlots;
+
+  constructor(
+    private readonly poller: PollerService,
+    @Inject(POLLER_ENV) env: PollerEnv,
+  ) {
+    this.feeds = new SseSlots(env.POLLER_MAX_SSE_CLIENTS);
+  }
 
   /** A standby answers from what the active poller wrote to Redis. */
   private async fresh(): Promise<void> {
@@ -72,9 +82,21 @@ export class ServersController {
     if (!(await this.poller.remove(id))) throw new NotFoundException(`no server ${id} is known to the poller`);
   }
 
-  /** Server-sent events: `server` when a server changes list or deficiencies, `notification` when the poller notifies. */
+  /**
+   * Server-sent events: `server` when a server changes list or deficiencies, `notification` when
+   * the poller notifies. At most POLLER_MAX_SSE_CLIENTS at once; one more gets 503 (JSON) until a
+   * client disconnects and frees its slot.
+   */
   @Sse('events')
-  events(): Observable<MessageEvent> {
-    return this.poller.stream.pipe(map((e) => ({ type: e.type, data: e.data })));
+  events(@Req() req: Request): Observable<MessageEvent> {
+    const release = this.feeds.acquire();
+    if (!release) {
+      throw new ServiceUnavailableException({ error: 'too many live-feed clients', message: `this poller serves at most ${this.feeds.max} clients on /v1/events (POLLER_MAX_SSE_CLIENTS); try again later`, max: this.feeds.max });
+    }
+    req.once('close', release);
+    return this.poller.stream.pipe(
+      map((e) => ({ type: e.type, data: e.data })),
+      finalize(release),
+    );
   }
 }

@@ -1,18 +1,46 @@
-import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ALL_KINDS, AvailabilityService, HandshakeReport, SyncService } from '@farm/common';
+import { BadRequestException, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ALL_KINDS, AvailabilityPage, AvailabilityService, Entry, HandshakeReport, SyncService, pageOf, parsePageQuery } from '@farm/common';
+import { parsePeers } from './sync-peers';
 
-/** The node's view of availability: what it holds, a lookup, and the handshake on demand. */
+/** The state's entries in key order with their keys, kept while the state (its digest) is unchanged. */
+interface SortedState {
+  digest: string;
+  entries: Entry[];
+  keys: string[];
+}
+
+/** The node's view of availability: what it holds (paged), a lookup, and the handshake on demand. */
 @Controller('v1')
 export class AvailabilityController {
+  private sorted?: SortedState;
+
   constructor(
     private readonly availability: AvailabilityService,
     private readonly sync: SyncService,
   ) {}
 
+  /** The entries sorted once per state, so reading every page costs one sort, not one per page. */
+  private sortedState(): SortedState {
+    const digest = this.availability.state.digest();
+    if (this.sorted?.digest !== digest) {
+      const stored = [...this.availability.state.stored()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      this.sorted = { digest, entries: stored.map((s) => s.entry), keys: stored.map((s) => s.key) };
+    }
+    return this.sorted;
+  }
+
+  /**
+   * `?limit=` entries (default 1000, at most 10000) in key order after the `?after=` cursor;
+   * `next` is the cursor of the following page, null on the last. `count` and `digest` are the
+   * whole state's.
+   */
   @Get('availability')
-  all(): { nodeId: string; count: number; digest: string; entries: unknown[] } {
-    const s = this.availability.state;
-    return { nodeId: this.availability.nodeId, count: s.count, digest: s.digest(), entries: s.entries() };
+  all(@Query('limit') limit?: string, @Query('after') after?: string): AvailabilityPage<Entry> {
+    const q = parsePageQuery(limit, after);
+    if (!q.value) throw new BadRequestException({ errors: q.errors });
+    const s = this.sortedState();
+    const page = pageOf(s.entries, s.keys, q.value);
+    return { nodeId: this.availability.nodeId, count: s.entries.length, digest: s.digest, entries: page.entries, next: page.next };
   }
 
   @Get('availability/:target')
@@ -23,10 +51,12 @@ export class AvailabilityController {
     return { target, kind: k, ...d, dependsOn: this.availability.state.dependenciesOf(target) };
   }
 
+  /** Runs the handshake now, with `?peers=` (at most 16 node ids) or the configured peers. */
   @Post('sync')
   @HttpCode(200)
-  run(@Query('peers') peers?: string): Promise<HandshakeReport> {
-    const list = peers?.split(',').map((p) => p.trim()).filter(Boolean);
-    return this.sync.run(list?.length ? list : undefined);
+  run(@Query('peers') peers?: unknown): Promise<HandshakeReport> {
+    const parsed = parsePeers(peers);
+    if (parsed.errors) throw new BadRequestException({ errors: parsed.errors });
+    return this.sync.run(parsed.peers);
   }
 }

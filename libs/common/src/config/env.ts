@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { ConfigError } from '../domain/errors';
+import { describeUrl } from '../logging';
 
 export const NAMESPACE_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 
@@ -52,8 +53,14 @@ export function loadEnv<T extends object>(cls: new () => T, env: NodeJS.ProcessE
   const cfg = plainToInstance(cls, { ...defaults, ...raw });
   const errors = validateSync(cfg as object, { whitelist: true, forbidUnknownValues: true });
   if (errors.length > 0) {
-    const lines = errors.map((e) => `${e.property}=${JSON.stringify(env[e.property] ?? null)}: ${Object.values(e.constraints ?? {}).join(', ')}`);
+    const lines = errors.map((e) => `${e.property}=${JSON.stringify(shownValue(e.property, env[e.property]))}: ${Object.values(e.constraints ?? {}).join(', ')}`);
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   return cfg;
+}
+
+/** A variable's value as an error may show it: URLs without their password. */
+function shownValue(name: string, value: string | undefined): string | null {
+  if (value === undefined) return null;
+  return name.endsWith('_URL') && /:\/\/[^/]*@/.test(value) ? describeUrl(value) : value;
 }

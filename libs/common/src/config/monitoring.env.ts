@@ -1,6 +1,7 @@
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { BaseEnv } from './env';
 import { DEFICIENCY_KINDS } from '../monitoring/compilation';
+import { MAX_CLOCK_CORRECTION_MS } from '../monitoring/clock';
 
 const KIND_LIST = new RegExp(`^((${DEFICIENCY_KINDS.join('|')})(,(${DEFICIENCY_KINDS.join('|')}))*)?$`);
 
@@ -31,6 +32,14 @@ export class AttendantEnv extends BaseEnv {
   /** Simulates a drifting hardware clock (demos and tests); leave 0 in production. */
   @IsInt() @Min(-86_400_000) @Max(86_400_000)
   CLOCK_SKEW_MS = 0;
+
+  /**
+   * The largest total clock correction this attendant keeps, either way (ms): a set-clock that
+   * would take it further is clamped to the bound. At most half a set-clock command's range, so
+   * the poller can always bring the correction back with one command.
+   */
+  @IsInt() @Min(0) @Max(MAX_CLOCK_CORRECTION_MS, { message: `CLOCK_MAX_CORRECTION_MS must not be greater than ${MAX_CLOCK_CORRECTION_MS} (half a set-clock command's range)` })
+  CLOCK_MAX_CORRECTION_MS = 3_600_000;
 }
 
 /** Environment of the poller. */
@@ -70,6 +79,13 @@ export class PollerEnv extends BaseEnv {
   @IsInt() @Min(1) @Max(3_600_000)
   CLOCK_MAX_DIFF_MS = 1000;
 
+  /**
+   * A clock sample whose network round trip is longer than this is not read as drift (ms): the
+   * offset's error is up to half the round trip (a query waiting in a backlog looks like drift).
+   */
+  @IsInt() @Min(1) @Max(600_000)
+  CLOCK_MAX_RTT_MS = 1000;
+
   /** How long the active poller's lease lasts without renewal; a standby takes over after it. */
   @IsInt() @Min(300) @Max(600_000)
   POLLER_LEASE_MS = 10_000;
@@ -77,6 +93,10 @@ export class PollerEnv extends BaseEnv {
   /** This poller's id for the lease (default: host name and process id). */
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'POLLER_ID must be 1-128 of [A-Za-z0-9._:-]' })
   POLLER_ID?: string;
+
+  /** Live-feed clients (`GET /v1/events`) served at once; one more gets 503 until a slot frees. */
+  @IsInt() @Min(1) @Max(100_000)
+  POLLER_MAX_SSE_CLIENTS = 100;
 
   /** Servers to poll besides those registered in Redis, comma-separated ids. */
   @IsOptional() @IsString() @Matches(/^([A-Za-z0-9_-][A-Za-z0-9._-]{0,63})?(,[A-Za-z0-9_-][A-Za-z0-9._-]{0,63})*$/, { message: 'POLLER_SERVERS must be comma-separated server ids' })

@@ -1,14 +1,15 @@
 import { hostname } from 'node:os';
 import type Redis from 'ioredis';
 import { monitoringKeys } from '../contracts/topology';
-import { FarmClock } from './clock';
+import { FarmClock, MAX_CLOCK_CORRECTION_MS, restoredCorrection } from './clock';
 
 const FOLLOW_EVERY_MS = 10_000;
 
 /**
  * Keeps a FarmClock in step with the correction the poller set for this server (through its
  * attendant, in Redis), so every app on the server stamps notifications with the same
- * corrected clock. Best effort: without Redis the clock is the system clock.
+ * corrected clock. Best effort: without Redis the clock is the system clock. A stored value
+ * beyond the largest correction an attendant may keep (MAX_CLOCK_CORRECTION_MS) is cut to it.
  */
 export class ClockFollower {
   readonly clock = new FarmClock();
@@ -32,8 +33,8 @@ export class ClockFollower {
   async refresh(): Promise<void> {
     if (this.redis.status !== 'ready' && this.redis.status !== 'wait') return;
     try {
-      const v = Number((await this.redis.get(this.key)) ?? 0);
-      if (Number.isFinite(v)) this.clock.correctionMs = v;
+      const stored = await this.redis.get(this.key);
+      if (Number.isFinite(Number(stored ?? 0))) this.clock.correctionMs = restoredCorrection(stored, MAX_CLOCK_CORRECTION_MS).correctionMs;
     } catch {
       // Redis away: keep the last correction.
     }

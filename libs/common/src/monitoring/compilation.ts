@@ -3,6 +3,7 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
+import { MAX_SET_CLOCK_MS } from './clock';
 
 /**
  * The attendant's one answer: everything about its server, compiled at query time. The poller
@@ -88,6 +89,8 @@ export interface SetClockReply {
   ok: true;
   serverId: string;
   correctionMs: number;
+  /** True when the attendant cut the correction to its CLOCK_MAX_CORRECTION_MS. */
+  clamped?: boolean;
   clock: ClockReading;
 }
 
@@ -145,6 +148,7 @@ export class SetClockReplyDto {
   @IsIn([true]) ok!: true;
   @IsString() serverId!: string;
   @IsNumber() correctionMs!: number;
+  @IsOptional() @IsBoolean() clamped?: boolean;
   @IsObject() @ValidateNested() @Type(() => ClockReadingDto) clock!: ClockReadingDto;
 }
 
@@ -160,9 +164,13 @@ export function deficienciesOf(services: ServiceReport[], probes: Compilation['p
   return out;
 }
 
-/** A request on the attendant's queue. */
+/**
+ * A request on the attendant's queue. One set-clock moves the correction by at most
+ * MAX_SET_CLOCK_MS either way: twice the largest CLOCK_MAX_CORRECTION_MS, so one command can
+ * always bring a correction from one end of its allowed range to the other.
+ */
 export class AttendantRequestDto {
   @IsIn(['query', 'set-clock']) op!: 'query' | 'set-clock';
-  @IsOptional() @IsNumber() @Min(-86_400_000) @Max(86_400_000) adjustMs?: number;
+  @IsOptional() @IsNumber() @Min(-MAX_SET_CLOCK_MS) @Max(MAX_SET_CLOCK_MS) adjustMs?: number;
   @IsOptional() @IsString() @MaxLength(128) by?: string;
 }

@@ -30,7 +30,7 @@ export interface ServerRecord {
   /** Consecutive polls without a valid answer. */
   failures: number;
   /** Last clock estimate and correction. */
-  clock?: { offsetMs: number; networkRttMs: number; at: number; corrected?: number };
+  clock?: { offsetMs: number; networkRttMs: number; at: number; corrected?: number; ignored?: string };
   /** Master-clock ms when the server last changed list. */
   listSince: number;
 }

@@ -5,7 +5,7 @@ import { BrokerUnavailableError, ConfigError } from '../domain/errors';
 import type { Notification } from '../domain/notification';
 import { checkDto, parseJson, parseNotification } from '../contracts/validation';
 import { AppChange, AppHealth, HealthSettings, emptyHealth, forgetServer, hasPending, observe, observeSilence, recordObservations } from './app-health';
-import { ClockEstimate, estimateOffset } from './clock';
+import { ClockEstimate, estimateOffset, judgeClock } from './clock';
 import { Compilation, CompilationDto, Deficiency, SetClockReplyDto } from './compilation';
 import { certainlyValidCompilation } from './fast-compilation';
 import { PollChange, PollOutcome, PollSettings, ServerRecord, applyPoll, dueServers, listOf, newServerRecord, validIntervals } from './escalation';
@@ -32,6 +32,8 @@ export interface PollerOptions {
   timeoutMs: number;
   concurrency: number;
   clockMaxDiffMs: number;
+  /** Clock samples with a longer network round trip are not read as drift (default 1000). */
+  clockMaxRttMs?: number;
   /** Who the poller says it is in set-clock commands and notifications. */
   name: string;
 }
@@ -47,6 +49,7 @@ export function pollerOptions(env: PollerEnv, name = 'poller'): PollerOptions {
     timeoutMs: env.POLL_TIMEOUT_MS,
     concurrency: env.POLL_CONCURRENCY,
     clockMaxDiffMs: env.CLOCK_MAX_DIFF_MS,
+    clockMaxRttMs: env.CLOCK_MAX_RTT_MS,
     name,
   };
 }
@@ -65,6 +68,7 @@ export interface ServerEvent {
 }
 
 const QUERY = Buffer.from(JSON.stringify({ op: 'query' }));
+const DEFAULT_CLOCK_MAX_RTT_MS = 1000;
 const MAX_DETAIL = 1000;
 
 /** Runs tasks with at most `limit` in flight. */
@@ -176,25 +180,12 @@ export class Poller extends EventEmitter {
     if (q.skipped) return this.records.get(id);
     this.emit('polled', { serverId: id, outcome: q.outcome.ok ? 'ok' : q.outcome.deficiency.kind, ms: this.ports.now() - started });
     const outcome = q.outcome;
-    let clock: ServerRecord['clock'];
-    if (outcome.ok && q.estimate) {
-      clock = { ...q.estimate, at: this.ports.now() };
-      if (Math.abs(q.estimate.offsetMs) > this.opts.clockMaxDiffMs) {
-        const drift: Deficiency = { kind: 'clock-drift', applications: [], mandatory: false, detail: `clock ${Math.round(Math.abs(q.estimate.offsetMs))} ms ${q.estimate.offsetMs > 0 ? 'ahead' : 'behind'}` };
-        try {
-          await this.setClock(id, -q.estimate.offsetMs);
-          clock.corrected = -q.estimate.offsetMs;
-          drift.detail += '; corrected';
-        } catch (err) {
-          drift.detail += `; set-clock failed: ${(err as Error).message}`;
-        }
-        outcome.deficiencies = [...outcome.deficiencies, drift];
-      }
-    }
+    const clock = outcome.ok && q.estimate ? await this.checkClock(id, q.estimate) : undefined;
+    if (outcome.ok && clock?.drift) outcome.deficiencies = [...outcome.deficiencies, clock.drift];
     const prev = this.records.get(id);
     if (!prev) return undefined; // removed while its poll was in flight
     const { record, change } = applyPoll(prev, outcome, this.opts.poll, this.ports.now());
-    if (clock) record.clock = clock;
+    if (clock) record.clock = clock.record;
     const observations = outcome.ok ? observe(outcome.compilation, this.opts.health) : observeSilence(prev.lastCompilation, outcome.deficiency, this.opts.health);
     const observed = observations ? recordObservations(this.health, id, observations, this.opts.health) : undefined;
     // A change not yet confirmed by enough results is confirmed at the critical pace, whatever the list.
@@ -242,10 +233,33 @@ export class Poller extends EventEmitter {
     return { outcome: { ok: true, compilation: c, deficiencies: [...c.deficiencies] }, estimate };
   }
 
-  private async setClock(id: string, adjustMs: number): Promise<void> {
+  /**
+   * Judges one clock sample (`judgeClock`): a sample too uncertain to tell drift from delay is
+   * recorded with the reason and nothing else; a clock beyond CLOCK_MAX_DIFF_MS is set and the
+   * poll gets a `clock-drift` deficiency.
+   */
+  private async checkClock(id: string, estimate: ClockEstimate): Promise<{ record: NonNullable<ServerRecord['clock']>; drift?: Deficiency }> {
+    const record: NonNullable<ServerRecord['clock']> = { ...estimate, at: this.ports.now() };
+    const verdict = judgeClock(estimate, { maxDiffMs: this.opts.clockMaxDiffMs, maxRttMs: this.opts.clockMaxRttMs ?? DEFAULT_CLOCK_MAX_RTT_MS });
+    if (verdict.action === 'uncertain') record.ignored = verdict.reason;
+    if (verdict.action !== 'correct') return { record };
+    const off = estimate.offsetMs;
+    const drift: Deficiency = { kind: 'clock-drift', applications: [], mandatory: false, detail: `clock ${Math.round(Math.abs(off))} ms ${off > 0 ? 'ahead' : 'behind'}` };
+    try {
+      const reply = await this.setClock(id, verdict.adjustMs);
+      record.corrected = verdict.adjustMs;
+      drift.detail += reply.clamped ? `; correction limited by the server's CLOCK_MAX_CORRECTION_MS to ${reply.correctionMs} ms` : '; corrected';
+    } catch (err) {
+      drift.detail += `; set-clock failed: ${(err as Error).message}`;
+    }
+    return { record, drift: { ...drift, detail: drift.detail.slice(0, MAX_DETAIL) } };
+  }
+
+  private async setClock(id: string, adjustMs: number): Promise<SetClockReplyDto> {
     const raw = await this.ports.request(id, Buffer.from(JSON.stringify({ op: 'set-clock', adjustMs: Math.round(adjustMs), by: this.opts.name })), this.opts.timeoutMs);
     const checked = checkDto(SetClockReplyDto, parseJson(raw));
     if (!checked.value) throw new Error(`unexpected set-clock reply: ${raw.toString('utf8').slice(0, 200)}`);
+    return checked.value;
   }
 
   /**

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { GiveUp, waitFor } from './wait-for';
 import { flushCoverageBeforeKill } from './coverage-flush';
+import { readAllAvailability } from '../http/availability-pages';
 
 /** Repository root (this file lives in libs/common/src/testing, or under dist/out/...). */
 export const REPO_ROOT = resolve(__dirname.includes(`${join('dist', 'out')}`) ? join(__dirname, '..', '..', '..', '..', '..', '..') : join(__dirname, '..', '..', '..', '..'));
@@ -106,6 +107,15 @@ export class AppProcess {
     return (await r.json()) as T;
   }
 
+  /** A repeater's whole state, following the pages of GET /v1/availability. */
+  snapshot<E = AvailabilitySnapshot['entries'][number]>(): Promise<Omit<AvailabilitySnapshot, 'entries'> & { entries: E[] }> {
+    return readAllAvailability<E>(this.url, async (url) => {
+      const r = await fetch(url);
+      if (r.status !== 200) throw new Error(`GET ${url}: HTTP ${r.status} ${(await r.text()).slice(0, 200)}`);
+      return r.json();
+    });
+  }
+
   async post(path: string, body?: unknown, raw?: string | Buffer): Promise<{ status: number; body: unknown }> {
     const r = await fetch(`${this.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
     const text = await r.text();
@@ -123,5 +133,7 @@ export interface AvailabilitySnapshot {
   nodeId: string;
   count: number;
   digest: string;
+  /** Cursor of the next page; null once every page was read. */
+  next?: string | null;
   entries: { target: string; id: string; timestamp: string; available: boolean; kind: string; targetType: string }[];
 }
