@@ -258,7 +258,8 @@ async function main(): Promise<number> {
   mkdirSync(dir, { recursive: true });
   const file = ONLY ? `propagation-${ONLY.join('+')}.json` : 'propagation.json';
   writeFileSync(join(dir, file), `${JSON.stringify(doc, null, 2)}\n`);
-  console.log(`\n${table(rows)}\n`);
+  // A run of some phases shows only their rows.
+  console.log(`\n${table(ONLY ? rows.filter((r) => r.ours !== 'n/a') : rows)}\n`);
   if (system) console.log(`sustained steps: ${system.steps.map((s) => `${s.rate}/s ${s.sustained ? 'ok' : `failed (sent ${s.achieved_rate}/s, late ${s.late}, lost ${s.lost})`}`).join(', ')}`);
   if (hs) console.log(`handshakes: ${hs.runs.map((r) => `round ${r.round}: ${r.ms} ms, ${r.bytes_out + r.bytes_in} B, learned ${r.learned}, sent ${r.sent}, digests ${r.digests_equal ? 'equal' : 'DIFFER'}`).join('; ')}${hs.startup ? `; at start-up: ${hs.startup.ms} ms, learned ${hs.startup.learned}` : ''}`);
   for (const [k, v] of Object.entries(errors)) console.log(`error in ${k}: ${v}`);

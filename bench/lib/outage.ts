@@ -55,6 +55,8 @@ export interface OutageRound {
   applied_ms: number | null;
   /** From accepting writes until each node's first successful write (its retry's wait). */
   first_write_ms: Record<string, number | null>;
+  /** Entries each node stored per second from its first write after the outage until its backlog was stored. */
+  drain_per_s: Record<string, number | null>;
   /** Health answers received while Redis refused writes, tallied. */
   health_during: Record<HealthAnswer, number>;
   /** From refusing writes until each node first answered 503. */
@@ -133,7 +135,7 @@ export class OutageBench {
       const res = await this.round(farm, ch, r);
       rounds.push(res);
       this.log(
-        `  round ${r}: ${res.published} published (${res.published_during_outage} while refused), backlog ${res.backlog}; recovered in ${res.recover_ms} ms (cache ${res.applied_ms} ms; first write after ${JSON.stringify(res.first_write_ms)} ms); lost ${res.lost}; health while refused ${JSON.stringify(res.health_during)}`,
+        `  round ${r}: ${res.published} published (${res.published_during_outage} while refused), backlog ${res.backlog}; recovered in ${res.recover_ms} ms (cache ${res.applied_ms} ms; first write after ${JSON.stringify(res.first_write_ms)} ms, then ${JSON.stringify(res.drain_per_s)} entries/s); lost ${res.lost}; health while refused ${JSON.stringify(res.health_during)}`,
       );
     }
     const dead = await this.deadLettered();
@@ -246,6 +248,7 @@ export class OutageBench {
     // the position of its last backlog line; the samples of the list's length time that.
     const recoverBy: Record<string, number | null> = {};
     const firstWrite: Record<string, number | null> = {};
+    const drain: Record<string, number | null> = {};
     let appliedLast = -Infinity;
     for (let ni = 0; ni < NODES.length; ni++) {
       const lines = (await farm.redis.lrange(farm.auditKey(NODES[ni]), 0, -1)).reverse();
@@ -263,6 +266,7 @@ export class OutageBench {
       const atAccept = [...samples].reverse().find((s) => s.t < acceptAt)?.audit[ni] ?? 0;
       const grew = firstReaching(samples, ni, atAccept + 1, acceptAt);
       firstWrite[NODES[ni]] = grew ? round(grew.t - acceptAt, 0) : null;
+      drain[NODES[ni]] = grew && stored && stored.t > grew.t ? Math.round((lastPos - grew.audit[ni]) / ((stored.t - grew.t) / 1000)) : null;
     }
     const perNode = Object.values(recoverBy);
     const recover = perNode.some((v) => v === null) ? null : Math.max(...(perNode as number[]));
@@ -294,6 +298,7 @@ export class OutageBench {
       recover_by_node_ms: recoverBy,
       applied_ms: Number.isFinite(appliedLast) ? round(Math.max(0, appliedLast - acceptAt), 0) : null,
       first_write_ms: firstWrite,
+      drain_per_s: drain,
       health_during: during503,
       first_503_ms: first503,
       back_to_200_ms: back200,
