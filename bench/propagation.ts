@@ -52,7 +52,7 @@ const CFG = {
   redisCalls: QUICK ? 1000 : 3000,
   handshakeEntries: 100_000,
   handshakeRounds: QUICK ? 1 : 2,
-  outage: { rate: 500, beforeSeconds: QUICK ? 1 : 2, outageSeconds: 3, afterSeconds: QUICK ? 2 : 4, rounds: QUICK ? 1 : 3, sampleMs: 10, healthMs: 100 } satisfies OutageConfig,
+  outage: { rate: 500, beforeSeconds: QUICK ? 1 : 2, outageSeconds: 3, afterSeconds: QUICK ? 2 : 4, rounds: QUICK ? 1 : 3, warmupSeconds: QUICK ? 2 : 4, sampleMs: 10, healthMs: 100 } satisfies OutageConfig,
 };
 const NODES = ['r1', 'r2', 'r3'];
 

@@ -26,6 +26,11 @@ export interface OutageConfig {
   afterSeconds: number;
   /** Outages in one run (each in its own stream); the figures are the worst round's. */
   rounds: number;
+  /**
+   * Stream at `rate` before the first round, not measured: freshly started repeaters drain a
+   * backlog far slower until their code is warm, and a farm's repeaters have usually run for long.
+   */
+  warmupSeconds: number;
   /** Interval of the Redis samples that time the recovery, in ms. */
   sampleMs: number;
   /** Interval of the health polls, in ms. */
@@ -130,6 +135,7 @@ export class OutageBench {
     await Promise.all(NODES.map((n) => farm.ready(n, 60_000)));
     this.conn = await amqp.connect(this.rabbitmqUrl, { noDelay: true });
     const ch = await this.conn.createConfirmChannel();
+    await this.warmUp(farm, ch);
     const rounds: OutageRound[] = [];
     for (let r = 1; r <= this.cfg.rounds; r++) {
       const res = await this.round(farm, ch, r);
@@ -155,6 +161,26 @@ export class OutageBench {
       published_during_outage: rounds.reduce((a, r) => a + r.published_during_outage, 0),
       health_during: health,
     };
+  }
+
+  /** A stream without outage, waited for until stored on every node. */
+  private async warmUp(farm: BenchFarm, ch: amqp.ConfirmChannel): Promise<void> {
+    const count = Math.round(this.cfg.rate * this.cfg.warmupSeconds);
+    if (count === 0) return;
+    this.log(`outage: warm-up, ${this.cfg.warmupSeconds} s at ${this.cfg.rate}/s`);
+    const first = this.seq;
+    this.seq += count;
+    await pacedPublish(ch, {
+      rate: this.cfg.rate,
+      count,
+      window: 2000,
+      make: (i) => {
+        const id = `o${first + i}`;
+        return { exchange: farm.t.ingressExchange, routingKey: INGRESS_ROUTING_KEY, content: notificationBody(`ob${first + i}`, id), options: notifierOptions(id) };
+      },
+      onSend: () => undefined,
+    });
+    await this.waitStored(farm, this.seq);
   }
 
   /** One stream with one outage in it. */
