@@ -12,7 +12,7 @@ import { AvailabilitySnapshot } from '../../libs/common/src/testing/farm-process
 import { TestRedis } from '../../libs/common/src/testing/redis-server';
 import { CpuMeter, CpuUsage, findProcess } from './cpu';
 import { BenchFarm } from './farm';
-import { pacedPublish } from './publisher';
+import { PacedMessage, pacedPublish } from './publisher';
 import { errorMessage, notificationBody, notifierOptions, now, round, sleep } from './util';
 
 export interface OutageConfig {
@@ -104,6 +104,12 @@ export function metricSum(text: string, name: string): number {
   return sum;
 }
 
+/** Notification number `n` of the phase, published as the notifier does (one unique target each). */
+function notification(farm: BenchFarm, n: number): PacedMessage {
+  const id = `o${n}`;
+  return { exchange: farm.t.ingressExchange, routingKey: INGRESS_ROUTING_KEY, content: notificationBody(`ob${n}`, id), options: notifierOptions(id) };
+}
+
 /** First sample at or after `from` whose count for node `ni` reached `atLeast`. */
 function firstReaching(samples: Sample[], ni: number, atLeast: number, from = -Infinity): Sample | undefined {
   return samples.find((s) => s.t >= from && s.audit[ni] >= atLeast);
@@ -174,10 +180,7 @@ export class OutageBench {
       rate: this.cfg.rate,
       count,
       window: 2000,
-      make: (i) => {
-        const id = `o${first + i}`;
-        return { exchange: farm.t.ingressExchange, routingKey: INGRESS_ROUTING_KEY, content: notificationBody(`ob${first + i}`, id), options: notifierOptions(id) };
-      },
+      make: (i) => notification(farm, first + i),
       onSend: () => undefined,
     });
     await this.waitStored(farm, this.seq);
@@ -217,10 +220,7 @@ export class OutageBench {
         rate,
         count,
         window: 2000,
-        make: (i) => {
-          const id = `o${first + i}`;
-          return { exchange: farm.t.ingressExchange, routingKey: INGRESS_ROUTING_KEY, content: notificationBody(`ob${first + i}`, id), options: notifierOptions(id) };
-        },
+        make: (i) => notification(farm, first + i),
         onSend: (i, at) => (sendAt[i] = at),
         onSettle: (i, err) => (confirmed[i] = err ? 0 : 1),
       });
