@@ -7,8 +7,12 @@
  *  (b) three repeaters: notification latency to all nodes at 1,000/s, then the highest
  *      sustained rate over increasing steps;
  *  (d) a handshake between two nodes of 100,000 entries with 1% divergence, and
- *  (e) the RSS of a repeater holding 100,000 entries.
- * Results go to bench/results/propagation.json and a table on stdout.
+ *  (e) the RSS of a repeater holding 100,000 entries;
+ *  outage: three repeaters on a redis-server of the bench's own, notifications at 500/s, and
+ *      Redis refusing writes for 3 s during the stream (lost, dead-lettered, recovery time).
+ * Results go to bench/results/propagation.json and a table on stdout. BENCH_ONLY=outage (or a
+ * comma-separated list of check, floor, system, handshake, outage) runs only those phases and
+ * writes bench/results/propagation-<phases>.json instead.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -24,9 +28,16 @@ import { HandshakeResult, runHandshake } from './lib/handshake';
 import { MicroResult, runMicro } from './lib/micro';
 import { Figures, goals, table } from './lib/report';
 import { PhaseResult, SystemBench } from './lib/system';
+import { OutageBench, OutageConfig, OutageResult } from './lib/outage';
 import { cleanUpOnExit, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+const PHASES = ['check', 'floor', 'system', 'handshake', 'outage'];
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((p) => p.trim()) : undefined;
+const unknownPhases = (ONLY ?? []).filter((p) => !PHASES.includes(p));
+if (unknownPhases.length > 0) throw new Error(`BENCH_ONLY: unknown phase(s) ${unknownPhases.join(', ')}; known: ${PHASES.join(', ')}`);
+/** Whether a phase runs in this run (all of them unless BENCH_ONLY names some). */
+const runs = (phase: string): boolean => !ONLY || ONLY.includes(phase);
 const CFG = {
   latencyRate: 1000,
   latencySeconds: QUICK ? 3 : 10,
@@ -41,6 +52,7 @@ const CFG = {
   redisCalls: QUICK ? 1000 : 3000,
   handshakeEntries: 100_000,
   handshakeRounds: QUICK ? 1 : 2,
+  outage: { rate: 500, beforeSeconds: QUICK ? 1 : 2, outageSeconds: 3, afterSeconds: QUICK ? 2 : 4, rounds: QUICK ? 1 : 3, warmupSeconds: QUICK ? 2 : 4, sampleMs: 10, healthMs: 100 } satisfies OutageConfig,
 };
 const NODES = ['r1', 'r2', 'r3'];
 
@@ -140,37 +152,43 @@ async function main(): Promise<number> {
   const ns = `bench-${Date.now().toString(36)}-${process.pid}`;
   const redis = new Redis(brokers.redisUrl, { maxRetriesPerRequest: 3 });
   const farm = new BenchFarm(ns, brokers.rabbitmqUrl, brokers.redisUrl, redis);
+  const outageBench = new OutageBench(`${ns}-outage`, brokers.rabbitmqUrl, CFG.outage, log);
   const errors: Record<string, string> = {};
   let cleaned: Promise<string[]> | undefined;
   const cleanup = (): Promise<string[]> => (cleaned ??= (async () => {
     await farm.stopAll();
+    const outageProblems = runs('outage') ? await outageBench.close() : [];
     const floors = ['floor', 'floorp', 'floors'].map((f) => floorNames(ns, f));
     const problems = await farm.cleanup(floors.flatMap((f) => f.queues), floors.map((f) => f.exchange));
     redis.disconnect();
     await brokers.stop();
-    return problems;
+    return [...outageProblems, ...problems];
   })());
   cleanUpOnExit(log, 'stopping repeaters', cleanup);
   const load0 = loadavg();
   const idle = new CpuMeter({}).start();
   await sleep(1000);
   const busyBefore = idle.stop().machine_busy_pct;
-  log(`namespace ${ns}${QUICK ? ' (quick)' : ''}; logs in ${farm.logDir}; machine ${busyBefore}% busy before the run (others' work)`);
+  log(`namespace ${ns}${QUICK ? ' (quick)' : ''}${ONLY ? `; only ${ONLY.join(', ')}` : ''}; logs in ${farm.logDir}; machine ${busyBefore}% busy before the run (others' work)`);
   let micro: MicroResult | undefined;
   let floor: FloorResult | undefined;
   let floorPriority: FloorResult | undefined;
   let floorSteps: FloorStep[] | undefined;
   let system: SystemResult | undefined;
   let hs: HandshakeResult | undefined;
+  let outage: OutageResult | undefined;
   let problems: string[] = [];
   try {
-    micro = await section('check()', errors, () => runMicro(brokers.redisUrl, ns, CFG.checkCalls, CFG.redisCalls));
-    floor = await section('floor', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.latencySeconds, CFG.warmupSeconds));
-    // Information: the same floor on priority queues, as the farm's queues are declared.
-    floorPriority = await section('floor (priority queues)', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.priorityFloorSeconds, CFG.warmupSeconds, 'floorp', { 'x-max-priority': 9 }));
-    floorSteps = await section('floor steps', errors, () => runFloorSteps(brokers.rabbitmqUrl, ns));
-    system = await section('system', errors, () => runSystem(farm));
-    hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));
+    if (runs('check')) micro = await section('check()', errors, () => runMicro(brokers.redisUrl, ns, CFG.checkCalls, CFG.redisCalls));
+    if (runs('floor')) {
+      floor = await section('floor', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.latencySeconds, CFG.warmupSeconds));
+      // Information: the same floor on priority queues, as the farm's queues are declared.
+      floorPriority = await section('floor (priority queues)', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.priorityFloorSeconds, CFG.warmupSeconds, 'floorp', { 'x-max-priority': 9 }));
+      floorSteps = await section('floor steps', errors, () => runFloorSteps(brokers.rabbitmqUrl, ns));
+    }
+    if (runs('system')) system = await section('system', errors, () => runSystem(farm));
+    if (runs('handshake')) hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));
+    if (runs('outage')) outage = await section('outage', errors, () => outageBench.run());
   } finally {
     problems = await cleanup();
   }
@@ -194,6 +212,9 @@ async function main(): Promise<number> {
     handshake_bytes: n(hs?.handshake_bytes),
     full_state_bytes: n(hs?.full_state_bytes),
     rss_mb: n(hs?.rss_mb),
+    outage_lost: n(outage?.lost),
+    outage_dead_lettered: n(outage?.dead_lettered),
+    outage_recover_ms: outage?.recover_ms ?? null,
   };
   const lowP99 = n(system?.low_rate.p99_ms);
   const floorSustained = floorSteps ? floorSteps.filter((f) => f.sustained).reduce((a, f) => Math.max(a, f.rate), 0) : null;
@@ -207,33 +228,43 @@ async function main(): Promise<number> {
     floor_sustained_per_s: floorSustained,
     check_hot16_ns: n(micro?.check_hot16_ns),
     rss_small_young_gen_mb: n(hs?.rss_mb_small_young_gen),
+    outage_rounds: outage ? outage.rounds.length : null,
+    outage_published_during: n(outage?.published_during_outage),
+    outage_applied_ms: outage?.applied_ms ?? null,
+    outage_health: outage ? Object.entries(outage.health_during).map(([k, v]) => `${k} x${v}`).join(', ') || 'none seen' : 'n/a',
   });
   const durationS = round((Date.now() - started) / 1000, 1);
   const doc = {
     ...figures,
     floor_sustained_per_s: floorSustained,
     rss_mb_small_young_gen: n(hs?.rss_mb_small_young_gen),
+    outage_published_during: n(outage?.published_during_outage),
+    outage_health_during: outage?.health_during ?? null,
     date: new Date().toISOString(),
     duration_s: durationS,
     quick: QUICK,
+    only: ONLY ?? null,
     namespace: ns,
     config: CFG,
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, total_mem_mb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform, loadavg_before: load0, busy_before_pct: busyBefore, loadavg_after: loadavg() },
     goals: rows,
     all_goals_met: rows.every((r) => r.met !== false) && Object.keys(errors).length === 0,
-    details: { check: micro ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, system: system ?? null, handshake: hs ?? null },
+    details: { check: micro ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, system: system ?? null, handshake: hs ?? null, outage: outage ?? null },
     errors,
     cleanup_problems: problems,
     restarts: farm.restarts,
   };
   const dir = join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'propagation.json'), `${JSON.stringify(doc, null, 2)}\n`);
-  console.log(`\n${table(rows)}\n`);
+  const file = ONLY ? `propagation-${ONLY.join('+')}.json` : 'propagation.json';
+  writeFileSync(join(dir, file), `${JSON.stringify(doc, null, 2)}\n`);
+  // A run of some phases shows only their rows.
+  console.log(`\n${table(ONLY ? rows.filter((r) => r.ours !== 'n/a') : rows)}\n`);
   if (system) console.log(`sustained steps: ${system.steps.map((s) => `${s.rate}/s ${s.sustained ? 'ok' : `failed (sent ${s.achieved_rate}/s, late ${s.late}, lost ${s.lost})`}`).join(', ')}`);
   if (hs) console.log(`handshakes: ${hs.runs.map((r) => `round ${r.round}: ${r.ms} ms, ${r.bytes_out + r.bytes_in} B, learned ${r.learned}, sent ${r.sent}, digests ${r.digests_equal ? 'equal' : 'DIFFER'}`).join('; ')}${hs.startup ? `; at start-up: ${hs.startup.ms} ms, learned ${hs.startup.learned}` : ''}`);
   for (const [k, v] of Object.entries(errors)) console.log(`error in ${k}: ${v}`);
-  console.log(`wrote bench/results/propagation.json in ${durationS} s`);
+  if (outage) console.log(`outages: ${outage.rounds.map((r) => `round ${r.round}: ${r.published_during_outage} sent while refused, backlog ${r.backlog}, stored on all nodes ${r.recover_ms} ms after (first writes ${Object.values(r.first_write_ms).join('/')} ms), lost ${r.lost}`).join('; ')}; dead-lettered ${outage.dead_lettered}`);
+  console.log(`wrote bench/results/${file} in ${durationS} s`);
   return Object.keys(errors).length === 0 ? 0 : 1;
 }
 

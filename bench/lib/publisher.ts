@@ -18,6 +18,8 @@ export interface PaceOptions {
   make: (i: number) => PacedMessage;
   /** Called with the send time of message i, taken just before publish. */
   onSend: (i: number, at: number) => void;
+  /** Called once message i is confirmed (`err` undefined) or refused by the broker. */
+  onSettle?: (i: number, err: unknown) => void;
 }
 
 export interface PaceResult {
@@ -44,7 +46,8 @@ export async function pacedPublish(ch: amqp.ConfirmChannel, o: PaceOptions): Pro
   let nacked = 0;
   let windowWaits = 0;
   let wake: (() => void) | undefined;
-  const settle = (err: unknown): void => {
+  const settle = (i: number, err: unknown): void => {
+    o.onSettle?.(i, err);
     inFlight--;
     if (err) nacked++;
     else confirmed++;
@@ -74,7 +77,8 @@ export async function pacedPublish(ch: amqp.ConfirmChannel, o: PaceOptions): Pro
       if (i === 0) firstSend = at;
       lastSend = at;
       inFlight++;
-      const ok = ch.publish(m.exchange, m.routingKey, m.content, m.options, (err) => settle(err));
+      const n = i;
+      const ok = ch.publish(m.exchange, m.routingKey, m.content, m.options, (err) => settle(n, err));
       i++;
       if (!ok) await waitDrain();
     }
