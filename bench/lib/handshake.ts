@@ -8,7 +8,8 @@ import { now, round } from './util';
 
 const A = 'hsA';
 const B = 'hsB';
-const T0 = Date.parse('2024-03-01T00:00:00.000Z');
+/** A week ago, whole hours: inside the retention window, so restores keep every entry. */
+const T0 = Math.floor((Date.now() - 7 * 24 * 3600 * 1000) / 3_600_000) * 3_600_000;
 
 /** Entry i of the big state; version 2 is newer than version 1 for the same key. */
 function bigEntry(i: number, version: 1 | 2): Entry {

@@ -12,6 +12,13 @@ import { AVAILABILITY_STATE, NODE_ENV, REDIS } from './tokens';
 export type Via = AuditLine['via'];
 
 /**
+ * Backoff of the node's writes to Redis: one script call at a time per node, so retrying often is
+ * cheap (4-8 refused calls a second while Redis refuses), and the backlog is stored within a
+ * quarter second of Redis accepting writes again (bench:propagation, phase outage).
+ */
+export const STORE_BACKOFF = { baseMs: 25, capMs: 250 };
+
+/**
  * The node's durable state in Redis: last-writer-wins writes before any ack, restore at start,
  * and a watch that notices when Redis lost the node's state (restarted empty) and writes the
  * in-memory state back.
@@ -110,7 +117,7 @@ export class StateStoreService implements OnModuleDestroy {
           for (let i = 0; i < items.length; i += 500) writes.push(this.repo.put(items.slice(i, i + 500)));
           await Promise.all(writes);
         },
-        { onTrouble: (err) => this.noteWriteTrouble(err) },
+        { backoff: STORE_BACKOFF, onTrouble: (err) => this.noteWriteTrouble(err) },
       );
       if (this.writeTrouble !== undefined) {
         this.log.log(`Redis accepts writes again; ${items.length} entries stored`);
@@ -153,7 +160,7 @@ export class StateStoreService implements OnModuleDestroy {
         json: s.json,
         audit: { at, node: this.env.NODE_ID, via: 'expire' as const, id: s.id, key: s.key, available: s.available, source: s.entry.source, timestamp: s.entry.timestamp },
       }));
-      await retryTrouble(() => this.repo.drop(items), { onTrouble: (err) => this.noteWriteTrouble(err) });
+      await retryTrouble(() => this.repo.drop(items), { backoff: STORE_BACKOFF, onTrouble: (err) => this.noteWriteTrouble(err) });
     }
     this.log.log(`dropped ${gone.length} entries: "available" and older than the retention window (${this.env.RETENTION_MS} ms), or dated more than ${this.env.FUTURE_DROP_MS} ms ahead`);
     return gone.length;
