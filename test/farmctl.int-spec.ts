@@ -87,7 +87,7 @@ describe('farmctl against a service that does not answer properly', () => {
     expect(notify.stderr).toBe(`farmctl: cannot reach the notifier at ${url}/v1/notifications: ECONNREFUSED\n`);
     const status = await farmctl(['status'], { REPEATER_URL: url });
     expect(status.code).toBe(1);
-    expect(status.stderr).toBe(`farmctl: cannot reach the repeater node at ${url}/v1/availability: ECONNREFUSED\n`);
+    expect(status.stderr).toBe(`farmctl: cannot reach the repeater node at ${url}/v1/availability?limit=10000: ECONNREFUSED\n`);
     expect(Date.now() - t0).toBeLessThan(FARMCTL_TIMEOUT_MS);
   });
 
@@ -110,7 +110,7 @@ describe('farmctl against a service that does not answer properly', () => {
     const t0 = Date.now();
     const r = await farmctl(['status'], { REPEATER_URL: url });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`farmctl: cannot reach the repeater node at ${url}/v1/availability: no answer within ${FARMCTL_TIMEOUT_MS / 1000} s\n`);
+    expect(r.stderr).toBe(`farmctl: cannot reach the repeater node at ${url}/v1/availability?limit=10000: no answer within ${FARMCTL_TIMEOUT_MS / 1000} s\n`);
     expect(Date.now() - t0).toBeLessThan(FARMCTL_TIMEOUT_MS + 5000);
   }, 30_000);
 
@@ -124,7 +124,7 @@ describe('farmctl against a service that does not answer properly', () => {
     expect(notify.stderr).toMatch(new RegExp(`^the broker is unavailable \\(503 from ${url}/v1/notifications\\): the notification was not published; try again shortly\n {2}broker connection lost\n$`));
     const status = await farmctl(['status'], { REPEATER_URL: url });
     expect(status.code).toBe(1);
-    expect(status.stderr).toBe(`request failed: HTTP 503 from ${url}/v1/availability: {"status":"degraded","message":"broker connection lost"}\n`);
+    expect(status.stderr).toBe(`farmctl: request failed: HTTP 503 from ${url}/v1/availability?limit=10000: {"status":"degraded","message":"broker connection lost"}\n`);
     const list = await farmctl(['servers'], { POLLER_URL: url });
     expect(list.code).toBe(1);
     expect(list.stderr).toMatch(/^request failed: HTTP 503 from .*\/v1\/servers: /);
