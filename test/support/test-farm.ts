@@ -137,11 +137,18 @@ export class TestFarm {
 
   /** Waits until every running node holds `count` entries and all digests are equal. */
   async converged(count: number, ids = [...this.nodes.keys()], timeoutMs = 15_000): Promise<AvailabilitySnapshot[]> {
-    return waitFor(`nodes ${ids.join(', ')} converged on ${count} entries`, async () => {
-      const snaps = await Promise.all(ids.map((id) => this.snapshot(id)));
-      const ok = snaps.every((s) => s.count === count && s.digest === snaps[0].digest);
-      return ok ? snaps : undefined;
-    }, timeoutMs, 100);
+    let seen = 'nothing read yet';
+    try {
+      return await waitFor(`nodes ${ids.join(', ')} converged on ${count} entries`, async () => {
+        const snaps = await Promise.all(ids.map((id) => this.snapshot(id)));
+        seen = snaps.map((s, i) => `${ids[i]}=${s.count} (${s.digest.slice(0, 8)})`).join(', ');
+        const ok = snaps.every((s) => s.count === count && s.digest === snaps[0].digest);
+        return ok ? snaps : undefined;
+      }, timeoutMs, 100);
+    } catch (err) {
+      // Say what the nodes held at the end, so a failure tells lost from slow.
+      throw new Error(`${(err as Error).message}; last seen: ${seen}`);
+    }
   }
 
   async deadLetters(): Promise<{ reason: string; body: string }[]> {
