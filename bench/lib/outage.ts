@@ -8,7 +8,6 @@
 import * as amqp from 'amqplib';
 import { INGRESS_ROUTING_KEY } from '../../libs/common/src/contracts/topology';
 import { AuditLine } from '../../libs/common/src/redis/entry.repository';
-import { AvailabilitySnapshot } from '../../libs/common/src/testing/farm-process';
 import { TestRedis } from '../../libs/common/src/testing/redis-server';
 import { CpuMeter, CpuUsage, findProcess } from './cpu';
 import { BenchFarm } from './farm';
@@ -252,7 +251,7 @@ export class OutageBench {
     const missingInCache: Record<string, number> = {};
     const missingInRedis: Record<string, number> = {};
     for (const n of NODES) {
-      const snap = await farm.node(n).get<AvailabilitySnapshot>('/v1/availability');
+      const snap = await farm.node(n).snapshot();
       const inCache = new Set(snap.entries.map((e) => e.id));
       const stored = new Set((await farm.redis.hvals(farm.entriesKey(n))).map((j) => (JSON.parse(j) as { id: string }).id));
       missingInCache[n] = 0;
