@@ -29,16 +29,8 @@ const KILL_AFTER_MS = 5000;
 
 const say = (line) => console.log(`[local-farm] ${line}`);
 
-/** A URL without its password, for output (passwords are never printed). */
-function describeUrl(url) {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
+/** A URL without its password, for output (passwords are never printed): the apps' own helper (`npm start` builds first). */
+const { describeUrl } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'logging.js'));
 const fail = (line) => {
   console.error(`[local-farm] ${line}`);
   process.exit(1);

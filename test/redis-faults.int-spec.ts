@@ -103,6 +103,14 @@ async function assertEachNodeAloneHasAll(s: Scenario): Promise<void> {
   }
 }
 
+/** Lets the outage last `ms` from `since`, ends it, then checks nothing was lost, also by each node alone. */
+async function endOutage(s: Scenario, since: number, ms: number, recover: () => Promise<unknown>): Promise<void> {
+  await new Promise((r) => setTimeout(r, Math.max(0, ms - (Date.now() - since))));
+  await recover();
+  await assertNothingLost(s);
+  await assertEachNodeAloneHasAll(s);
+}
+
 async function refusingWritesFor(ms: number, name: string): Promise<void> {
   const s = await startScenario(name);
   try {
@@ -121,10 +129,7 @@ async function refusingWritesFor(ms: number, name: string): Promise<void> {
     expect(lookup.available).toBe(false);
     // Nothing valid has been dead-lettered while Redis refuses (only poison may be there).
     expect((await readDead(s)).every((d) => /malformed JSON/.test(d.reason))).toBe(true);
-    await new Promise((r) => setTimeout(r, Math.max(0, ms - (Date.now() - since))));
-    await s.redis.acceptWrites();
-    await assertNothingLost(s);
-    await assertEachNodeAloneHasAll(s);
+    await endOutage(s, since, ms, () => s.redis.acceptWrites());
   } finally {
     await endScenario(s);
   }
@@ -141,10 +146,7 @@ async function stoppedFor(ms: number, keepData: boolean, name: string): Promise<
     await everyNodeDegraded(s);
     // Lookups answer from the cache while Redis is away.
     expect((await s.farm.node('c').get<{ available: boolean }>('/v1/availability/app5')).available).toBe(false);
-    await new Promise((r) => setTimeout(r, Math.max(0, ms - (Date.now() - since))));
-    await s.redis.start();
-    await assertNothingLost(s);
-    await assertEachNodeAloneHasAll(s);
+    await endOutage(s, since, ms, () => s.redis.start());
   } finally {
     await endScenario(s);
   }
