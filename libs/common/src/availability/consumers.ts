@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
-import { amqpTimestamp, parseJson, parseNotification } from '../contracts/validation';
+import { TimeBounds, amqpTimestamp, parseJson, parseNotification } from '../contracts/validation';
 import { MAX_REBROADCAST_BYTES, decodeRebroadcast } from '../messaging/fanout-batcher';
 import { safe } from '../logging';
 import { AmqpClient } from '../messaging/amqp-client';
@@ -14,12 +14,6 @@ import { ReplicationService } from './replication.service';
 import { StateStoreService } from './state-store.service';
 import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV } from './tokens';
 import type { ClockFollower } from '../monitoring/clock-follower';
-
-/**
- * Largest re-broadcast body a node parses. The batcher sends at most MAX_BATCH notifications and
- * at most MAX_REBROADCAST_BYTES per message (see FanoutBatcher); anything larger is not ours.
- */
-export { MAX_REBROADCAST_BYTES };
 
 /**
  * The two AMQP consumers of a node. Same shape for both: validate, call one service; the
@@ -35,6 +29,8 @@ export class NodeConsumers implements OnModuleInit, OnApplicationBootstrap {
   fanout!: Subscription;
   /** Messages taken from the node queue since start (to know when the backlog is done). */
   fanoutHandled = 0;
+  /** Time bounds of ingress notifications, built once (the hot path reads them per message). */
+  private readonly bounds: TimeBounds;
 
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
@@ -45,6 +41,7 @@ export class NodeConsumers implements OnModuleInit, OnApplicationBootstrap {
     private readonly store: StateStoreService,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
+    this.bounds = { now: () => this.clock.clock.now(), maxFutureMs: env.MAX_FUTURE_MS, retentionMs: env.RETENTION_MS };
   }
 
   onModuleInit(): void {
@@ -109,7 +106,7 @@ export class NodeConsumers implements OnModuleInit, OnApplicationBootstrap {
       // Deterministic defaults, so a redelivered message yields the same id.
       newId: () => (typeof props.messageId === 'string' && props.messageId.length > 0 && props.messageId.length <= 128 ? props.messageId : createHash('sha256').update(d.content).digest('hex').slice(0, 32)),
       now: () => stamped ?? this.clock.clock.date(),
-      bounds: { now: () => this.clock.clock.now(), maxFutureMs: this.env.MAX_FUTURE_MS, retentionMs: this.env.RETENTION_MS },
+      bounds: this.bounds,
     });
     await this.replication.fromIngress(n);
   }
