@@ -34,7 +34,7 @@ export class StateStoreService implements OnModuleDestroy {
   private batch: Parameters<EntryRepository['put']>[0] = [];
   private waiters: (() => void)[] = [];
   private flushScheduled = false;
-  private writing = false;
+  private writing = 0;
   /** Per entry key, the write that will store its newest applied version. */
   private readonly pending = new Map<string, Promise<void>>();
   private readonly troubleLog = new RateLimitedLog(5000);
@@ -95,17 +95,21 @@ export class StateStoreService implements OnModuleDestroy {
     return this.pending.size === 0 ? undefined : this.pending.get(key);
   }
 
+  /**
+   * While writes succeed, each event-loop turn's batch goes at once (the Lua write is last-writer-wins,
+   * so concurrent calls commute); while they fail, one write is retried at a time and what arrives
+   * meanwhile waits for it, so an outage never multiplies retry loops.
+   */
   private schedule(): void {
-    if (this.flushScheduled || this.writing) return;
+    if (this.flushScheduled || (this.writing > 0 && this.writeTrouble !== undefined)) return;
     this.flushScheduled = true;
     setImmediate(() => void this.flush());
   }
 
-  /** One write at a time; what arrives meanwhile goes in the next. */
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    if (this.writing || this.batch.length === 0) return;
-    this.writing = true;
+    if (this.batch.length === 0 || (this.writing > 0 && this.writeTrouble !== undefined)) return;
+    this.writing++;
     const items = this.batch;
     const waiters = this.waiters;
     this.batch = [];
@@ -127,7 +131,7 @@ export class StateStoreService implements OnModuleDestroy {
       }
       waiters.forEach((w) => w());
     } finally {
-      this.writing = false;
+      this.writing--;
       if (this.batch.length > 0) this.schedule();
     }
   }
