@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
@@ -26,7 +26,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
  * `syncing`. Shutdown: stop consuming, let in-flight work finish, leave the live table.
  */
 @Injectable()
-export class LifecycleService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class LifecycleService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly log = new Logger('Node');
   status: NodeStatus = 'starting';
   restored = 0;
@@ -124,20 +124,28 @@ export class LifecycleService implements OnApplicationBootstrap, OnApplicationSh
     return this.status === 'ready' && this.degraded.length === 0;
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the HTTP server closes: leave the ring first, so buddies stop pinging a node that is going. */
+  async beforeApplicationShutdown(): Promise<void> {
     await withTimeout(this.shutdown(), 8000);
+  }
+
+  onApplicationShutdown(): void {
     this.redis.disconnect();
   }
 
   private async shutdown(): Promise<void> {
     this.status = 'stopping';
     clearInterval(this.deadTimer);
+    const t0 = Date.now();
     await this.ring.leave();
+    const left = Date.now() - t0;
     await Promise.all([this.consumers.ingress?.pause(), this.consumers.fanout?.pause(), this.sync.server?.pause()].map((p) => p?.catch(() => undefined)));
     const deadline = Date.now() + 5000;
     while ((this.consumers.ingress?.inFlight ?? 0) + (this.consumers.fanout?.inFlight ?? 0) > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
+    const drained = Date.now() - t0;
     await this.amqp.stop();
+    this.log.log(`stopping: left the ring in ${left} ms, finished in-flight work by ${drained} ms, broker closed by ${Date.now() - t0} ms`);
   }
 }

@@ -5,11 +5,13 @@ import { loadEnv } from '../config/env';
 import { ConfigError } from '../domain/errors';
 import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
 import { FarmExceptionFilter } from './farm-exception.filter';
+import { closeGracefully } from './graceful-close';
 
 /**
  * Shared bootstrap of every app: validated configuration first (a bad value stops the process
  * with a message naming the variable), raw bodies so HTTP and AMQP share one validator, the
- * contract's error answers, shutdown hooks, and a line saying where to look.
+ * contract's error answers, shutdown hooks with an HTTP close that busy keep-alive clients
+ * cannot hold up, and a line saying where to look.
  */
 export async function bootstrapHttp<E extends { HTTP_PORT?: number }>(name: string, envClass: new () => E, makeModule: (env: E) => unknown): Promise<INestApplication> {
   const log = new Logger(name);
@@ -31,6 +33,7 @@ export async function bootstrapHttp<E extends { HTTP_PORT?: number }>(name: stri
   app.use(express.raw({ type: () => true, limit: MAX_NOTIFICATION_BYTES }));
   app.useGlobalFilters(new FarmExceptionFilter());
   app.enableShutdownHooks();
+  closeGracefully(app.getHttpServer());
   await app.listen(listenPort, '0.0.0.0');
   const url = await app.getUrl();
   log.log(`${name} listening on ${url.replace('[::1]', '127.0.0.1').replace('0.0.0.0', '127.0.0.1')}`);
