@@ -3,14 +3,14 @@
 # Build:  docker build -t farm-availability:local .
 # Run:    docker compose up -d   (see docker-compose.yml)
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # A small young generation keeps a repeater holding 100,000 entries under 200 MB RSS.
 ENV NODE_ENV=production NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app

@@ -224,8 +224,8 @@ async function main(): Promise<number> {
   let big: BigCycle | undefined;
   let att: AttendantResult | undefined;
   let setup200 = 0;
-  let stats: HostStats[] = [];
-  let problems: string[] = [];
+  let stats: HostStats[];
+  let problems: string[];
   try {
     await Promise.all([client.start(), connectRedis(redis)]);
     h2h = await section(`(a)/(b) ${CFG.servers} servers, tcp checks`, errors, async () => {

@@ -177,7 +177,7 @@ async function main(): Promise<number> {
   let system: SystemResult | undefined;
   let hs: HandshakeResult | undefined;
   let outage: OutageResult | undefined;
-  let problems: string[] = [];
+  let problems: string[];
   try {
     if (runs('check')) micro = await section('check()', errors, () => runMicro(brokers.redisUrl, ns, CFG.checkCalls, CFG.redisCalls));
     if (runs('floor')) {

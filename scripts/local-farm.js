@@ -268,7 +268,7 @@ async function main() {
     const port = BASE_PORT + i;
     return start(`node-${i + 1}`, 'repeater', port, { NODE_ID: `node-${i + 1}`, NODE_ADDRESS: `http://127.0.0.1:${port}` });
   });
-  let attendants = [];
+  let attendants;
   let poller;
   try {
     await Promise.all(children.map(waitHealthy));

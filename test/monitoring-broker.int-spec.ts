@@ -148,7 +148,7 @@ describe('monitoring through broker restarts: no lost answer, no lost notificati
     await feed.open(poller.url);
     let stoppedAt = 0;
     let startingAt = 0;
-    let awayMs = 0;
+    let awayMs: number;
     try {
       awayMs = await restartLocalBroker(async () => {
         stoppedAt = Date.now();

@@ -47,7 +47,7 @@ export function buildState(): { state: AvailabilityState; deps: Record<string, s
   for (let a = 0; a < APPS; a++) state.apply(entry('application', `app${a}`, ALL_KINDS, a % 5 !== 0, i++));
   for (let r = 0; r < RESOURCES; r++) state.apply(entry('resource', `res${r}`, ALL_KINDS, r % 7 !== 0, i++));
   for (let a = 0; state.count < 100_000 - 1; a++) state.apply(entry('application', `app${a}`, 'read', a % 3 !== 0, i++));
-  state.apply(entry('application', '*', 'write', true, i++));
+  state.apply(entry('application', '*', 'write', true, i));
   return { state, deps };
 }
 
@@ -137,7 +137,7 @@ export async function runMicro(redisUrl: string, ns: string, checkCalls: number,
   const mapNs = median(Array.from({ length: REPS }, () => timeMapGets(map, mKeys, perRep, acc)));
 
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  let rNs = NaN;
+  let rNs: number;
   let got = 0;
   try {
     await redis.connect();

@@ -147,7 +147,7 @@ export class TestFarm {
       }, timeoutMs, 100);
     } catch (err) {
       // Say what the nodes held at the end, so a failure tells lost from slow.
-      throw new Error(`${(err as Error).message}; last seen: ${seen}`);
+      throw new Error(`${(err as Error).message}; last seen: ${seen}`, { cause: err });
     }
   }
 
@@ -166,7 +166,7 @@ export class TestFarm {
     const apps = [...this.nodes.values(), ...this.attendants.values(), ...(this.notifier ? [this.notifier] : []), ...(this.poller ? [this.poller] : [])];
     const out: string[] = [];
     for (const a of apps) {
-      let text = '';
+      let text: string;
       try {
         text = readFileSync(a.logFile, 'utf8');
       } catch {

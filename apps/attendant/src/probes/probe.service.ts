@@ -160,7 +160,7 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
     } catch (err) {
-      throw new Error(`guarded route ${url} failed: ${describe(err)}`);
+      throw new Error(`guarded route ${url} failed: ${describe(err)}`, { cause: err });
     }
     const body = (await res.json().catch(() => null)) as { available?: unknown; reason?: string } | null;
     if (res.status === 200) return `guarded route of ${app} answered 200`;

@@ -18,7 +18,7 @@ export function kindOf(req: Request): string {
 export class DemoController {
   constructor(private readonly availability: AvailabilityService) {}
 
-  @All([':application', ':application/*'])
+  @All(':application{/*path}')
   @RequiresAvailability((req) => (req.params as Record<string, string>).application, kindOf)
   serve(@Param('application') application: string, @Req() req: Request): Record<string, unknown> {
     return { application, kind: kindOf(req), servedBy: this.availability.nodeId, ok: true, at: new Date().toISOString() };

@@ -154,7 +154,7 @@ async function scanProcesses(procRoot: string): Promise<ProcessNames[]> {
   try {
     entries = readdirSync(procRoot);
   } catch (err) {
-    throw new Error(`cannot read ${procRoot}: ${errorText(err)}`);
+    throw new Error(`cannot read ${procRoot}: ${errorText(err)}`, { cause: err });
   }
   const out: ProcessNames[] = [];
   for (const e of entries) {
