@@ -135,7 +135,8 @@ function prefixLines(stream, prefix, out) {
 function start(name, app, port, extraEnv) {
   const url = `http://127.0.0.1:${port}`;
   // A small young generation keeps a repeater's RSS down (see bench/README.md); yours wins if set.
-  const env = { NODE_OPTIONS: '--max-semi-space-size=2', ...process.env, ...extraEnv, HTTP_PORT: String(port), FARM_NAMESPACE: NAMESPACE, APP_DEPENDENCIES, RABBITMQ_URL, REDIS_URL };
+  // Logs for people here (FARM_LOG_FORMAT=json gives the JSON lines the apps write elsewhere).
+  const env = { NODE_OPTIONS: '--max-semi-space-size=2', FARM_LOG_FORMAT: 'pretty', ...process.env, ...extraEnv, HTTP_PORT: String(port), FARM_NAMESPACE: NAMESPACE, APP_DEPENDENCIES, RABBITMQ_URL, REDIS_URL };
   if (!process.stdout.isTTY && env.NO_COLOR === undefined) env.NO_COLOR = '1';
   // Own process group: Ctrl-C reaches only this script, which then stops each child once.
   const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', app, 'main.js')], {

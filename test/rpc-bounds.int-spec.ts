@@ -54,7 +54,7 @@ describe('bounded handshake requests and re-broadcasts', () => {
   it('refuses a request whose sender id is not a node id, so it never reaches a log line', async () => {
     const answer = JSON.parse(await call('a', Buffer.from(JSON.stringify({ op: 'digest', from: 'b\n[Nest] 1 - FORGED LOG LINE', leaves: {} })))) as { error?: string };
     expect(answer.error).toBe('bad request');
-    expect(farm.logLines(/^\[Nest\] 1 - FORGED/)).toEqual([]);
+    expect(farm.logLines(/FORGED/)).toEqual([]);
   });
 
   it('does not take in entries dated far in the future from a handshake request', async () => {

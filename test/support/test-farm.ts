@@ -177,6 +177,23 @@ export class TestFarm {
     return out;
   }
 
+  /** Every line of every process log of this farm, parsed; lines that are not one JSON object go to `notJson`. */
+  logRecords(): { records: (Record<string, unknown> & { process: string })[]; notJson: string[] } {
+    const records: (Record<string, unknown> & { process: string })[] = [];
+    const notJson: string[] = [];
+    for (const line of this.logLines(/./)) {
+      const [process, text] = [line.slice(0, line.indexOf(': ')), line.slice(line.indexOf(': ') + 2)];
+      try {
+        const o: unknown = JSON.parse(text);
+        if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error('not an object');
+        records.push({ ...(o as Record<string, unknown>), process });
+      } catch {
+        notJson.push(line);
+      }
+    }
+    return { records, notJson };
+  }
+
   /** Entry ids a node holds in Redis. */
   async storedIds(nodeId: string): Promise<Set<string>> {
     const all = await this.redis.hvals(`${this.ns}:node:${nodeId}:entries`);

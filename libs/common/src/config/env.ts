@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { ConfigError } from '../domain/errors';
-import { describeUrl } from '../logging';
+import { describeUrl } from '../logging/log-text';
+import { FarmLogLevel, LOG_FORMATS, LOG_LEVELS, LogFormat } from '../logging/farm-logger';
 
 export const NAMESPACE_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 
@@ -33,6 +34,14 @@ export class BaseEnv {
    */
   @IsInt() @Min(60_000)
   RETENTION_MS = 30 * 24 * 3600 * 1000;
+
+  /** `json` (one JSON object per line, for log pipelines) or `pretty` (for people; the local farm). */
+  @IsIn(LOG_FORMATS, { message: `FARM_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}` })
+  FARM_LOG_FORMAT: LogFormat = 'json';
+
+  /** The least severe level written. */
+  @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
+  LOG_LEVEL: FarmLogLevel = 'info';
 }
 
 const NUMERIC = /^-?\d+$/;

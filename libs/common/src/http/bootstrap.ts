@@ -6,6 +6,8 @@ import { ConfigError } from '../domain/errors';
 import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
 import { FarmExceptionFilter } from './farm-exception.filter';
 import { closeGracefully } from './graceful-close';
+import { FarmLogger, FarmLogLevel, LogFormat } from '../logging/farm-logger';
+import { requestIds } from '../logging/log-context';
 
 /**
  * Shared bootstrap of every app: validated configuration first (a bad value stops the process
@@ -13,22 +15,27 @@ import { closeGracefully } from './graceful-close';
  * contract's error answers, shutdown hooks with an HTTP close that busy keep-alive clients
  * cannot hold up, and a line saying where to look.
  */
-export async function bootstrapHttp<E extends { HTTP_PORT?: number }>(name: string, envClass: new () => E, makeModule: (env: E) => unknown): Promise<INestApplication> {
+export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: new () => E, makeModule: (env: E) => unknown): Promise<INestApplication> {
   const log = new Logger(name);
   let module: unknown;
   let listenPort: number;
+  let logger: FarmLogger;
   try {
     const env = loadEnv(envClass);
+    logger = new FarmLogger({ app: name, ids: processIds(env), format: env.FARM_LOG_FORMAT, level: env.LOG_LEVEL });
     module = makeModule(env);
     listenPort = env.HTTP_PORT ?? 0;
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`${name}: ${err.message}`);
+      // Configuration is what failed, the log format included: a JSON line with the defaults.
+      new FarmLogger({ app: name, ids: processIds(process.env) }).fatal(err.message, 'Config');
       process.exit(78);
     }
     throw err;
   }
-  const app = await NestFactory.create(module as never, { bodyParser: false, logger: ['log', 'warn', 'error'] });
+  logCrashes(logger);
+  const app = await NestFactory.create(module as never, { bodyParser: false, logger });
+  app.use(requestIds);
   app.use(requireJsonBodies);
   app.use(express.raw({ type: () => true, limit: MAX_NOTIFICATION_BYTES }));
   app.useGlobalFilters(new FarmExceptionFilter());
@@ -38,6 +45,39 @@ export async function bootstrapHttp<E extends { HTTP_PORT?: number }>(name: stri
   const url = await app.getUrl();
   log.log(`${name} listening on ${url.replace('[::1]', '127.0.0.1').replace('0.0.0.0', '127.0.0.1')}`);
   return app;
+}
+
+/**
+ * A crash is one JSON line too: an uncaught exception or unhandled rejection is logged as fatal,
+ * then the process exits with 1, as Node would have (but with a line a log pipeline can parse).
+ */
+function logCrashes(logger: FarmLogger): void {
+  const die = (what: string) => (err: unknown) => {
+    logger.fatal(`${what}: ${err instanceof Error ? err.message : String(err)}`, err instanceof Error ? err.stack : undefined, 'Process');
+    logger.flush();
+    process.exit(1);
+  };
+  process.on('uncaughtException', die('uncaught exception'));
+  process.on('unhandledRejection', die('unhandled rejection'));
+}
+
+/** What bootstrap reads of an app's environment. */
+export interface AppEnv {
+  HTTP_PORT?: number;
+  FARM_LOG_FORMAT?: LogFormat;
+  LOG_LEVEL?: FarmLogLevel;
+  NODE_ID?: string;
+  SERVER_ID?: string;
+  POLLER_ID?: string;
+}
+
+/** The ids that say which process wrote a line: a node, the server an attendant watches, a poller. */
+export function processIds(env: { NODE_ID?: string; SERVER_ID?: string; POLLER_ID?: string }): Record<string, string> {
+  const ids: Record<string, string> = {};
+  if (env.NODE_ID) ids.node = env.NODE_ID;
+  else if (env.SERVER_ID) ids.server = env.SERVER_ID;
+  if (env.POLLER_ID) ids.poller = env.POLLER_ID;
+  return ids;
 }
 
 /** A request that carries a body must say it is JSON: anything else is 415, before the body is read. */

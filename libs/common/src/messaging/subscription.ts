@@ -1,5 +1,6 @@
 import type * as amqp from 'amqplib';
-import { LoggerLike } from '../logging';
+import { LoggerLike } from '../logging/log-text';
+import { LogContext, withLogContext } from '../logging/log-context';
 import { BackoffSettings, RateLimitedLog, backoffDelay, isPoison, retryTrouble, sleep } from './retry';
 
 /** The two channel calls the batcher makes (amqplib's Channel has them; tests give a recorder). */
@@ -69,6 +70,12 @@ export class AckBatcher {
 }
 
 /** One delivery; acks and nacks go to the channel it came on, once, and only while it is open. */
+/** What a line logged while handling `msg` says about it: its message id (or correlation id), when it has a plain one. */
+export function logContextOf(msg: amqp.ConsumeMessage): LogContext {
+  const id = msg.properties.messageId ?? msg.properties.correlationId;
+  return typeof id === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(id) ? { msgId: id } : {};
+}
+
 export class Delivery {
   private done = false;
 
@@ -272,7 +279,8 @@ export class Subscription {
         if (msg === null) return; // consumer cancelled by the broker (queue deleted)
         acks.track(msg.fields.deliveryTag);
         this.inFlight++;
-        void this.handle(new Delivery(msg, ch, acks, isCurrent)).finally(() => this.inFlight--);
+        const d = new Delivery(msg, ch, acks, isCurrent);
+        void withLogContext(logContextOf(msg), () => this.handle(d)).finally(() => this.inFlight--);
       },
       { noAck: false, exclusive: this.spec.exclusive ?? false },
     );

@@ -1,3 +1,5 @@
+import { Logger } from '@nestjs/common';
+
 /** The logging surface the library needs; Nest's Logger satisfies it. */
 export interface LoggerLike {
   log(message: string): void;
@@ -5,13 +7,13 @@ export interface LoggerLike {
   error(message: string): void;
 }
 
+/**
+ * A `LoggerLike` that writes through Nest's logger: in an app that is the FarmLogger (JSON
+ * lines), in a tool or a test Nest's console logger.
+ */
 export function consoleLogger(context: string): LoggerLike {
-  const line = (level: string, m: string): string => `${new Date().toISOString()} ${level} [${context}] ${m}`;
-  return {
-    log: (m) => console.log(line('INFO', m)),
-    warn: (m) => console.warn(line('WARN', m)),
-    error: (m) => console.error(line('ERROR', m)),
-  };
+  const nest = new Logger(context);
+  return { log: (m) => nest.log(m), warn: (m) => nest.warn(m), error: (m) => nest.error(m) };
 }
 
 /** A URL without its password, for messages. */

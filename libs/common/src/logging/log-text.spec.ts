@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describeUrl, safe } from './logging';
+import { describeUrl, safe } from './log-text';
 
 describe('safe', () => {
   it('escapes newlines and control characters so a value cannot forge a log line', () => {

@@ -1,0 +1,3 @@
+export * from './log-text';
+export * from './log-context';
+export * from './farm-logger';
