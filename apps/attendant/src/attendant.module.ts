@@ -1,10 +1,20 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, AttendantEnv, MetricsService, REDIS, createRedis, loadAttendantConfig } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, DependencyCheck, MetricsService, REDIS, createRedis, farmHealth, loadAttendantConfig } from '@farm/common';
+import type Redis from 'ioredis';
 import { AttendantController } from './http/attendant.controller';
 import { ProbeService } from './probes/probe.service';
 import { AttendantService } from './serving/attendant.service';
 import { ClockService } from './serving/clock.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from './tokens';
+
+/** An attendant answers on the broker and keeps its clock in Redis. */
+const health = farmHealth(
+  (amqp: AmqpClient, redis: Redis): DependencyCheck[] => [
+    { name: 'broker', up: () => amqp.connected, detail: () => ({ connection: amqp.connected ? 'connected' : 'disconnected' }) },
+    { name: 'redis', up: () => redis.status === 'ready', detail: () => ({ connection: redis.status }) },
+  ],
+  [AMQP_CLIENT, REDIS],
+);
 
 /** One attendant: its validated configuration, clock, probes and the query it answers. */
 @Module({})
@@ -14,8 +24,10 @@ export class AttendantModule {
     const config = loadAttendantConfig(env.ATTENDANT_CONFIG);
     return {
       module: AttendantModule,
-      controllers: [AttendantController],
+      imports: [...health.imports],
+      controllers: [AttendantController, ...health.controllers],
       providers: [
+        ...health.providers,
         { provide: ATTENDANT_ENV, useValue: env },
         { provide: ATTENDANT_CONFIG, useValue: config },
         { provide: AMQP_CLIENT, useFactory: () => new AmqpClient({ url: env.RABBITMQ_URL, name: `attendant ${env.SERVER_ID}`, logger: new Logger('AMQP') }) },

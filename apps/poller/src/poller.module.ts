@@ -1,9 +1,23 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, pollerOptions, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, DependencyCheck, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, farmHealth, pollerOptions, topology } from '@farm/common';
+import type Redis from 'ioredis';
 import { HealthController } from './http/health.controller';
 import { ServersController } from './http/servers.controller';
 import { PollerService } from './polling/poller.service';
 import { POLLER_ENV } from './tokens';
+
+/** The poller needs the broker (queries, notifications) and Redis (its lists, its lease). */
+const health = farmHealth(
+  (amqp: AmqpClient, redis: Redis, poller: PollerService): DependencyCheck[] => [
+    { name: 'broker', up: () => amqp.connected, detail: () => ({ connection: amqp.connected ? 'connected' : 'disconnected' }) },
+    {
+      name: 'redis',
+      up: () => redis.status === 'ready' && poller.redisTrouble === undefined,
+      detail: () => ({ connection: redis.status, writes: poller.redisTrouble === undefined ? 'ok' : `failing: ${poller.redisTrouble.slice(0, 200)}` }),
+    },
+  ],
+  [AMQP_CLIENT, REDIS, PollerService],
+);
 
 /** The poller: lists in Redis, one query per server due, notifications through ingress. */
 @Module({})
@@ -12,8 +26,10 @@ export class PollerModule {
     pollerOptions(env); // a bad interval list stops the app at boot, naming the variable
     return {
       module: PollerModule,
-      controllers: [ServersController, HealthController],
+      imports: [...health.imports],
+      controllers: [ServersController, HealthController, ...health.controllers],
       providers: [
+        ...health.providers,
         { provide: POLLER_ENV, useValue: env },
         {
           provide: AMQP_CLIENT,

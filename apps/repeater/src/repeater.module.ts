@@ -3,6 +3,7 @@ import { AvailabilityModule, RepeaterEnv } from '@farm/common';
 import { DemoController } from './demo/demo.controller';
 import { AvailabilityController } from './http/availability.controller';
 import { HealthController } from './http/health.controller';
+import { repeaterHealth } from './http/health-checks';
 import { MetricsController } from './http/metrics.controller';
 import { RingController } from './http/ring.controller';
 
@@ -12,8 +13,9 @@ export class RepeaterModule {
   static forRoot(env: RepeaterEnv): DynamicModule {
     return {
       module: RepeaterModule,
-      imports: [AvailabilityModule.forRoot(env)],
-      controllers: [AvailabilityController, HealthController, MetricsController, RingController, DemoController],
+      imports: [AvailabilityModule.forRoot(env), ...repeaterHealth.imports],
+      controllers: [AvailabilityController, HealthController, MetricsController, RingController, DemoController, ...repeaterHealth.controllers],
+      providers: [...repeaterHealth.providers],
     };
   }
 }

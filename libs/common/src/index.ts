@@ -53,3 +53,4 @@ export * from './redis/leader-lease';
 export * from './messaging/ingress';
 export * from './redis/poller.repository';
 export * from './http/availability-pages';
+export * from './health/farm-health';

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, AttendantEnv, Compilation, MetricsService, ProbeReport, REDIS } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, Compilation, FarmHealthService, MetricsService, ProbeReport, REDIS } from '@farm/common';
 import { ProbeService } from '../probes/probe.service';
 import { AttendantService } from '../serving/attendant.service';
 import { ClockService } from '../serving/clock.service';
@@ -18,6 +18,7 @@ export class AttendantController {
     private readonly metrics: MetricsService,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly health: FarmHealthService,
   ) {}
 
   /** The same compilation the queue answers with. */
@@ -46,14 +47,16 @@ export class AttendantController {
   }
 
   @Get('v1/health')
-  health(@Res() res: Response): void {
-    const ok = this.amqp.connected && this.redis.status === 'ready';
-    res.status(ok ? 200 : 503).json({
-      status: ok ? 'ok' : 'degraded',
+  async report(@Res() res: Response): Promise<void> {
+    const r = await this.health.readiness();
+    res.status(r.ready ? 200 : 503).json({
+      status: r.ready ? 'ok' : 'degraded',
+      ...(r.ready ? {} : { degraded: r.down.join(',') }),
       serverId: this.env.SERVER_ID,
       broker: this.amqp.connected ? 'connected' : 'disconnected',
       redis: this.redis.status,
       loggedIn: this.probes.state.loggedIn,
+      checks: r.result.details,
     });
   }
 

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { MetricsService } from '@farm/common';
+import { FarmHealthService, MetricsService } from '@farm/common';
 import { NotificationPublisher } from '../publishing/notification-publisher.service';
 
 @Controller()
@@ -8,13 +8,19 @@ export class HealthController {
   constructor(
     private readonly publisher: NotificationPublisher,
     private readonly metrics: MetricsService,
+    private readonly health: FarmHealthService,
   ) {}
 
   @Get('v1/health')
-  health(@Res() res: Response): void {
-    // The notifier's one dependency for accepting notifications is the broker (Redis only carries its clock correction).
-    const up = this.publisher.amqp.connected;
-    res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'degraded', ...(up ? {} : { degraded: 'broker' }), broker: up ? 'connected' : 'disconnected', lastReconnectMs: this.publisher.amqp.lastReconnectMs });
+  async report(@Res() res: Response): Promise<void> {
+    const r = await this.health.readiness();
+    res.status(r.ready ? 200 : 503).json({
+      status: r.ready ? 'ok' : 'degraded',
+      ...(r.ready ? {} : { degraded: r.down.join(',') }),
+      broker: this.publisher.amqp.connected ? 'connected' : 'disconnected',
+      lastReconnectMs: this.publisher.amqp.lastReconnectMs,
+      checks: r.result.details,
+    });
   }
 
   @Get('metrics')

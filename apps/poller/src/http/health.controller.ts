@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, MetricsService, REDIS } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, FarmHealthService, MetricsService, REDIS } from '@farm/common';
 import { PollerService } from '../polling/poller.service';
 
 @Controller()
@@ -11,20 +11,21 @@ export class HealthController {
     private readonly metrics: MetricsService,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly health: FarmHealthService,
   ) {}
 
   @Get('v1/health')
-  health(@Res() res: Response): void {
-    const degraded = [...(this.amqp.connected ? [] : ['broker']), ...(this.redis.status === 'ready' && this.poller.redisTrouble === undefined ? [] : ['redis'])];
-    const ok = degraded.length === 0;
-    res.status(ok ? 200 : 503).json({
-      status: ok ? 'ok' : 'degraded',
-      ...(ok ? {} : { degraded: degraded.join(',') }),
+  async report(@Res() res: Response): Promise<void> {
+    const r = await this.health.readiness();
+    res.status(r.ready ? 200 : 503).json({
+      status: r.ready ? 'ok' : 'degraded',
+      ...(r.ready ? {} : { degraded: r.down.join(',') }),
       role: this.poller.active ? 'active' : 'standby',
       broker: this.amqp.connected ? 'connected' : 'disconnected',
       redis: this.redis.status,
       servers: this.poller.engine.records.size,
       outbox: this.poller.engine.appHealth.outbox.length,
+      checks: r.result.details,
     });
   }
 

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, AvailabilityService, LifecycleService, REDIS, StateStoreService } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AvailabilityService, FarmHealthService, LifecycleService, REDIS, StateStoreService } from '@farm/common';
 
 @Controller('v1')
 export class HealthController {
@@ -11,6 +11,7 @@ export class HealthController {
     private readonly availability: AvailabilityService,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly health: FarmHealthService,
   ) {}
 
   /**
@@ -19,11 +20,12 @@ export class HealthController {
    * answering from the cache meanwhile.
    */
   @Get('health')
-  health(@Res() res: Response): void {
+  async report(@Res() res: Response): Promise<void> {
     const l = this.lifecycle;
-    const degraded = l.degraded;
+    const r = await this.health.readiness();
+    const degraded = r.down.filter((d) => d !== 'sync');
     const status = l.status === 'ready' ? (degraded.length === 0 ? 'ok' : 'degraded') : l.status;
-    res.status(l.healthy ? 200 : 503).json({
+    res.status(r.ready ? 200 : 503).json({
       status,
       ...(degraded.length > 0 ? { degraded: degraded.join(',') } : {}),
       redisWrites: this.store.writeTrouble === undefined ? 'ok' : `failing: ${this.store.writeTrouble.slice(0, 200)}`,
@@ -36,6 +38,7 @@ export class HealthController {
       restored: l.restored,
       startupMs: l.startupMs,
       lastReconnectMs: this.amqp.lastReconnectMs,
+      checks: r.result.details,
     });
   }
 }

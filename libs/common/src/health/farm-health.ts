@@ -1,0 +1,87 @@
+import { Controller, Get, Inject, Injectable, Provider, Res, ServiceUnavailableException } from '@nestjs/common';
+import { HealthCheckResult, HealthCheckService, HealthIndicatorResult, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
+import type { Response } from 'express';
+
+/** One thing an app needs to do its work: the broker, Redis, a node's first handshake. */
+export interface DependencyCheck {
+  /** `broker`, `redis`, `sync`: the name `/v1/health` lists under `degraded`. */
+  name: string;
+  up(): boolean;
+  /** What to show about it, up or down. */
+  detail?(): Record<string, unknown>;
+}
+
+/** The app's dependency checks (a provider each app module defines). */
+export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
+
+export interface Readiness {
+  ready: boolean;
+  /** Names of the checks that are down, in the order they were given. */
+  down: string[];
+  /** terminus's answer: `{status, info, error, details}`. */
+  result: HealthCheckResult;
+}
+
+/** Readiness by convention: the app's dependency checks run as terminus health indicators. */
+@Injectable()
+export class FarmHealthService {
+  constructor(
+    private readonly terminus: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    @Inject(HEALTH_CHECKS) private readonly checks: DependencyCheck[],
+  ) {}
+
+  async readiness(): Promise<Readiness> {
+    const fns = this.checks.map((c) => (): HealthIndicatorResult => {
+      const session = this.indicators.check(c.name);
+      const detail = c.detail?.() ?? {};
+      return c.up() ? session.up(detail) : session.down(detail);
+    });
+    try {
+      const result = await this.terminus.check(fns);
+      return { ready: true, down: [], result };
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailableException)) throw err;
+      const result = err.getResponse() as HealthCheckResult;
+      return { ready: false, down: this.checks.filter((c) => result.error?.[c.name] !== undefined).map((c) => c.name), result };
+    }
+  }
+}
+
+/**
+ * Liveness and readiness for orchestrators (Kubernetes probes, compose health checks), open
+ * without a token: `live` answers 200 while the process serves HTTP at all; `ready` answers 200
+ * when every dependency check is up, else 503, in terminus's shape.
+ */
+@Controller('v1/health')
+export class ProbesController {
+  constructor(private readonly health: FarmHealthService) {}
+
+  @Get('live')
+  live(): { status: 'ok'; uptimeSeconds: number } {
+    return { status: 'ok', uptimeSeconds: Math.round(process.uptime()) };
+  }
+
+  @Get('ready')
+  async ready(@Res() res: Response): Promise<void> {
+    const r = await this.health.readiness();
+    res.status(r.ready ? 200 : 503).json(r.result);
+  }
+}
+
+/**
+ * What an app module adds for health: terminus, the probes controller, and the service its own
+ * `/v1/health` uses; `checks` builds the app's dependency checks from the providers named in `inject`.
+ */
+export function farmHealth(checks: (...deps: never[]) => DependencyCheck[], inject: (string | symbol | (abstract new (...args: never[]) => unknown))[]): {
+  imports: ReturnType<typeof TerminusModule.forRoot>[];
+  controllers: (typeof ProbesController)[];
+  providers: Provider[];
+} {
+  return {
+    // Our own lines say when a dependency goes away; terminus's would repeat it on every probe.
+    imports: [TerminusModule.forRoot({ logger: false })],
+    controllers: [ProbesController],
+    providers: [{ provide: HEALTH_CHECKS, useFactory: checks, inject }, FarmHealthService],
+  };
+}
