@@ -17,20 +17,23 @@ export interface AmqpClientOptions {
 
 const HOW_TO_START = 'start it with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`) or point RABBITMQ_URL at a running broker';
 
+/** Reconnection: amqplib's own recovery, 100 ms doubling to 2 s, each delay spread by half either way. */
+export const RECONNECT = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.5 } as const;
+
 /**
- * One AMQP connection with what amqplib leaves to the application: reconnection with backoff,
- * topology re-declared and consumers resumed after every reconnect, a confirm channel whose
- * publishes resolve only on the broker's ack (and reject on nack, close or timeout), and
- * back-pressure through `drain`.
+ * One AMQP connection on amqplib's connection recovery (reconnection with jittered backoff),
+ * plus what it leaves to the application: topology re-declared and consumers resumed on every
+ * new connection, a confirm channel whose publishes resolve only on the broker's ack (and
+ * reject on nack, close or timeout), and back-pressure through `drain`.
  */
 export class AmqpClient extends EventEmitter {
+  private recovering?: amqp.RecoveringChannelModel;
   private conn?: amqp.ChannelModel;
   private pub?: amqp.ConfirmChannel;
   private drainWait?: Promise<void>;
   private readonly setups: SetupFn[] = [];
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
-  private connecting?: Promise<void>;
   private failures = 0;
   private lastComplaint = 0;
   private readonly log: LoggerLike;
@@ -50,7 +53,7 @@ export class AmqpClient extends EventEmitter {
     return new Promise((resolve) => {
       if (this.connected) return resolve();
       this.once('connected', () => resolve());
-      void this.connectLoop();
+      if (!this.recovering) this.open().catch((err: Error) => this.log.error(`cannot connect to RabbitMQ at ${describeUrl(this.opts.url)}: ${err.message}`));
     });
   }
 
@@ -66,30 +69,32 @@ export class AmqpClient extends EventEmitter {
     return sub;
   }
 
-  private async connectLoop(): Promise<void> {
-    if (this.connecting) return this.connecting;
-    this.connecting = (async () => {
-      while (!this.stopped && !this.connected) {
-        try {
-          await this.connectOnce();
-        } catch (err) {
-          this.failures++;
-          const now = Date.now();
-          if (this.failures === 1 || now - this.lastComplaint > 30_000) {
-            this.lastComplaint = now;
-            this.log.error(`RabbitMQ is not reachable at ${describeUrl(this.opts.url)} (${(err as Error).message}); ${HOW_TO_START}. Retrying.`);
-          }
-          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** Math.min(this.failures, 5), 2000)));
-        }
-      }
-    })().finally(() => (this.connecting = undefined));
-    return this.connecting;
+  /** Opens the recovering connection: amqplib connects, and reconnects after every loss, running `onConnection` each time. */
+  private async open(): Promise<void> {
+    const rc = await amqp.connect(this.opts.url, {
+      clientProperties: { connection_name: this.opts.name },
+      timeout: 5000,
+      noDelay: true,
+      recovery: { ...RECONNECT, waitForConnect: false, setup: (model: amqp.ChannelModel) => this.onConnection(model) },
+    });
+    this.recovering = rc;
+    rc.on('error', (err: Error) => this.log.warn(`AMQP connection error: ${err.message}`));
+    rc.on('disconnect', () => this.onClosed());
+    rc.on('connect-failed', (err: Error) => this.complain(err));
   }
 
-  private async connectOnce(): Promise<void> {
-    const conn = await amqp.connect(this.opts.url, { clientProperties: { connection_name: this.opts.name }, timeout: 5000, noDelay: true });
-    conn.on('error', (err: Error) => this.log.warn(`AMQP connection error: ${err.message}`));
-    conn.on('close', () => this.onClosed(conn));
+  private complain(err: Error): void {
+    this.failures++;
+    const now = Date.now();
+    if (this.failures === 1 || now - this.lastComplaint > 30_000) {
+      this.lastComplaint = now;
+      this.log.error(`RabbitMQ is not reachable at ${describeUrl(this.opts.url)} (${err.message}); ${HOW_TO_START}. Retrying.`);
+    }
+  }
+
+  /** A new connection: topology, publisher, subscriptions. A failure here closes it and recovery tries again. */
+  private async onConnection(conn: amqp.ChannelModel): Promise<void> {
+    if (this.stopped) return;
     try {
       const setupChannel = await conn.createChannel();
       setupChannel.on('error', () => undefined);
@@ -101,7 +106,9 @@ export class AmqpClient extends EventEmitter {
       for (const sub of this.subscriptions) await sub.attach(conn);
     } catch (err) {
       this.connected = false;
-      await conn.close().catch(() => undefined);
+      this.conn = undefined;
+      this.pub = undefined;
+      for (const sub of this.subscriptions) sub.detach();
       throw err;
     }
     if (this.disconnectedAt > 0) {
@@ -129,18 +136,14 @@ export class AmqpClient extends EventEmitter {
     this.pub = ch;
   }
 
-  private onClosed(conn: amqp.ChannelModel): void {
-    if (this.conn !== conn) return;
+  private onClosed(): void {
     this.conn = undefined;
     this.pub = undefined;
     this.connected = false;
     this.disconnectedAt = Date.now();
     for (const sub of this.subscriptions) sub.detach();
     this.emit('disconnected');
-    if (!this.stopped) {
-      this.log.warn('lost the RabbitMQ connection; reconnecting');
-      void this.connectLoop();
-    }
+    if (!this.stopped) this.log.warn('lost the RabbitMQ connection; reconnecting');
   }
 
   /**
@@ -208,9 +211,11 @@ export class AmqpClient extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const sub of this.subscriptions) sub.detach();
-    const conn = this.conn;
+    const rc = this.recovering;
+    this.recovering = undefined;
     this.conn = undefined;
+    this.pub = undefined;
     this.connected = false;
-    if (conn) await conn.close().catch(() => undefined);
+    if (rc) await rc.close().catch(() => undefined);
   }
 }
