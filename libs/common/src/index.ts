@@ -54,3 +54,4 @@ export * from './messaging/ingress';
 export * from './redis/poller.repository';
 export * from './http/availability-pages';
 export * from './health/farm-health';
+export * from './transport';
