@@ -1,5 +1,6 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, AttendantEnv, DependencyCheck, MetricsService, REDIS, createRedis, farmHealth, loadAttendantConfig } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, DependencyCheck, FARM_ROUTES, FarmRoute, FarmServer, MetricsService, REDIS, createRedis, farmHealth, loadAttendantConfig, topology } from '@farm/common';
+import { ATTENDANT_REQUESTS, QueriesConsumer } from './messages/queries.consumer';
 import type Redis from 'ioredis';
 import { AttendantController } from './http/attendant.controller';
 import { ProbeService } from './probes/probe.service';
@@ -16,6 +17,12 @@ const health = farmHealth(
   [AMQP_CLIENT, REDIS],
 );
 
+/** The poller's requests: on this server's own queue, which lives as long as the attendant's connection. */
+function attendantRequests(env: AttendantEnv): FarmRoute {
+  const queue = topology(env.FARM_NAMESPACE).attendantQueue(env.SERVER_ID);
+  return { pattern: ATTENDANT_REQUESTS, queue, prefetch: 16, assert: (ch) => ch.assertQueue(queue, { durable: false, exclusive: true, autoDelete: true }) };
+}
+
 /** One attendant: its validated configuration, clock, probes and the query it answers. */
 @Module({})
 export class AttendantModule {
@@ -25,9 +32,11 @@ export class AttendantModule {
     return {
       module: AttendantModule,
       imports: [...health.imports],
-      controllers: [AttendantController, ...health.controllers],
+      controllers: [AttendantController, QueriesConsumer, ...health.controllers],
       providers: [
         ...health.providers,
+        { provide: FARM_ROUTES, useFactory: (): FarmRoute[] => [attendantRequests(env)] },
+        FarmServer,
         { provide: ATTENDANT_ENV, useValue: env },
         { provide: ATTENDANT_CONFIG, useValue: config },
         { provide: AMQP_CLIENT, useFactory: () => new AmqpClient({ url: env.RABBITMQ_URL, name: `attendant ${env.SERVER_ID}`, logger: new Logger('AMQP') }) },

@@ -3,17 +3,16 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import Redis from 'ioredis';
 import {
   AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, AttendantRequestDto, Compilation, Compiler, MetricsService, REDIS, SetClockReply,
-  checkDto, mailboxQueue, monitoringKeys, parseJson, serveRpc, topology,
+  checkDto, mailboxQueue, monitoringKeys, parseJson, topology,
 } from '@farm/common';
 import { ProbeService } from '../probes/probe.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
 import { ClockService } from './clock.service';
 
-const RPC_PREFETCH = 16;
-
 /**
- * Answers the poller's one query on `<ns>.attendant.<serverId>` with the whole compilation,
- * applies set-clock commands, and keeps this server registered in Redis so the poller finds it.
+ * Answers the poller's one query on `<ns>.attendant.<serverId>` with the whole compilation
+ * (through QueriesConsumer), applies set-clock commands, and keeps this server registered in
+ * Redis so the poller finds it.
  */
 @Injectable()
 export class AttendantService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -41,12 +40,6 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    serveRpc(this.amqp, {
-      queue: this.queue,
-      prefetch: RPC_PREFETCH,
-      assert: (ch) => ch.assertQueue(this.queue, { durable: false, exclusive: true, autoDelete: true }),
-      handler: (body) => this.answer(body),
-    });
     void this.amqp.start();
     await this.register();
     this.registerTimer = setInterval(() => void this.register(), this.env.REGISTER_INTERVAL_MS);

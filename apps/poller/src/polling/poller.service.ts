@@ -1,12 +1,15 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject, lastValueFrom } from 'rxjs';
 import {
-  AMQP_CLIENT, AmqpClient, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, RpcClient, ServerEvent, ServerRecord, retryTrouble,
+  AMQP_CLIENT, AmqpClient, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, FarmClient, ServerEvent, ServerRecord, retryTrouble,
   connectRedis, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
 } from '@farm/common';
 import { hostname } from 'node:os';
 import { POLLER_ENV } from '../tokens';
+
+/** The farm-client pattern of a request to an attendant: `attendant:<serverId>`. */
+const ATTENDANT_PREFIX = 'attendant:';
 
 /** How many ticks between two reads of the attendants' registry. */
 const REGISTRY_EVERY_TICKS = 5;
@@ -23,7 +26,8 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly log = new Logger('Poller');
   readonly engine: Poller;
   private readonly store: PollerStore;
-  private readonly rpc: RpcClient;
+  /** Requests to the attendants: `attendant:<serverId>` goes to that server's queue. */
+  private readonly attendants: FarmClient;
   private readonly events = new Subject<PollerEvent>();
   private timer?: NodeJS.Timeout;
   private ticks = 0;
@@ -44,14 +48,14 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   ) {
     const t = topology(env.FARM_NAMESPACE);
     this.store = new PollerStore(redis, env.FARM_NAMESPACE);
-    this.rpc = new RpcClient(amqp);
+    this.attendants = new FarmClient(amqp, { route: (pattern) => ({ queue: t.attendantQueue(pattern.slice(ATTENDANT_PREFIX.length)) }), timeoutMs: env.POLL_TIMEOUT_MS });
     this.staticServers = splitList(env.POLLER_SERVERS);
     this.healthWriter = new LatestWriter((h: PersistedHealth) => this.store.saveHealth(h), this.retry);
     const pollerId = env.POLLER_ID ?? `${hostname()}:${process.pid}`;
     this.lease = new LeaderLease(redis, monitoringKeys(env.FARM_NAMESPACE).pollerLease, pollerId, Math.max(env.POLLER_LEASE_MS, 3 * env.POLL_TICK_MS));
     this.engine = new Poller(
       {
-        request: (id, body, timeoutMs) => this.rpc.call(t.attendantQueue(id), body, timeoutMs),
+        request: (id, body) => lastValueFrom(this.attendants.send<Buffer>(`${ATTENDANT_PREFIX}${id}`, body)),
         canRequest: () => this.amqp.connected,
         // Redis refusing or away is trouble: the write waits and is retried until it succeeds.
         saveRecord: (r) => this.written(retryTrouble(() => this.store.saveRecord(r), this.retry)),

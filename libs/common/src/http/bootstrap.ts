@@ -8,6 +8,7 @@ import { FarmExceptionFilter } from './farm-exception.filter';
 import { closeGracefully } from './graceful-close';
 import { FarmLogger, FarmLogLevel, LogFormat } from '../logging/farm-logger';
 import { requestIds } from '../logging/log-context';
+import { FarmServer } from '../transport/farm-server';
 
 /**
  * Shared bootstrap of every app: validated configuration first (a bad value stops the process
@@ -15,7 +16,12 @@ import { requestIds } from '../logging/log-context';
  * contract's error answers, shutdown hooks with an HTTP close that busy keep-alive clients
  * cannot hold up, and a line saying where to look.
  */
-export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: new () => E, makeModule: (env: E) => unknown): Promise<INestApplication> {
+export interface BootstrapOptions {
+  /** The app serves messages through the farm transport (its module provides FarmServer and FARM_ROUTES). */
+  transport?: boolean;
+}
+
+export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: new () => E, makeModule: (env: E) => unknown, options: BootstrapOptions = {}): Promise<INestApplication> {
   const log = new Logger(name);
   let module: unknown;
   let listenPort: number;
@@ -41,6 +47,11 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
   app.useGlobalFilters(new FarmExceptionFilter());
   app.enableShutdownHooks();
   closeGracefully(app.getHttpServer());
+  if (options.transport) {
+    // Consumers exist (paused or not) before the app's start-up hooks run, which start the connection.
+    app.connectMicroservice({ strategy: app.get(FarmServer) });
+    await app.startAllMicroservices();
+  }
   await app.listen(listenPort, '0.0.0.0');
   const url = await app.getUrl();
   log.log(`${name} listening on ${url.replace('[::1]', '127.0.0.1').replace('0.0.0.0', '127.0.0.1')}`);
