@@ -48,7 +48,14 @@ async function runApp(app: 'notifier' | 'repeater' | 'poller', change: Record<st
 }
 
 /** The variables an error report names, one per line `  NAME=value: why`. */
-const named = (stderr: string): string[] => [...stderr.matchAll(/^ {2}([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+const named = (report: string): string[] => [...report.matchAll(/^ {2}([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+
+/** The one JSON log line an app writes when its configuration is invalid. */
+function fatalLine(stdout: string): { level?: string; app?: string; context?: string; msg: string } {
+  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0]) as { level?: string; app?: string; context?: string; msg: string };
+}
 
 describe('an app started with an invalid environment', () => {
   const cases: [app: 'notifier' | 'repeater' | 'poller', variable: string, value: string | undefined, why: RegExp][] = [
@@ -62,15 +69,17 @@ describe('an app started with an invalid environment', () => {
 
   const titled = cases.map(([app, variable, value, why]) => [app, value === undefined ? `${variable} unset` : `${variable}=${value}`, variable, value, why] as const);
 
-  it.each(titled)('%s with %s exits 78 at once, naming that variable only, without a stack trace', async (app, _title, variable, value, why) => {
+  it.each(titled)('%s with %s exits 78 at once with one fatal JSON line naming that variable only, without a stack trace', async (app, _title, variable, value, why) => {
     const t0 = Date.now();
     const r = await runApp(app, { [variable]: value });
     expect({ code: r.code, signal: r.signal }).toEqual({ code: EX_CONFIG, signal: null });
     expect(Date.now() - t0).toBeLessThan(EXIT_WITHIN_MS);
-    expect(r.stderr).toMatch(new RegExp(`^${app}: invalid configuration:\\n`));
-    expect(r.stderr).toMatch(why);
-    expect(named(r.stderr)).toEqual([variable]);
-    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
-    expect(r.stdout).not.toMatch(/listening on/);
+    const line = fatalLine(r.stdout);
+    expect(line).toMatchObject({ level: 'fatal', app, context: 'Config' });
+    expect(line.msg).toMatch(/^invalid configuration:\n/);
+    expect(line.msg).toMatch(why);
+    expect(named(line.msg)).toEqual([variable]);
+    expect(line).not.toHaveProperty('stack');
+    expect(r.stderr).toBe('');
   });
 });
