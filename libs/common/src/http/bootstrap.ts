@@ -61,8 +61,11 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
 /**
  * A crash is one JSON line too: an uncaught exception or unhandled rejection is logged as fatal,
  * then the process exits with 1, as Node would have (but with a line a log pipeline can parse).
+ * Node's process warnings (deprecations and the like) become warn lines instead of stderr text.
  */
 function logCrashes(logger: FarmLogger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => logger.warn(`${w.name}: ${w.message}`, 'Process'));
   const die = (what: string) => (err: unknown) => {
     logger.fatal(`${what}: ${err instanceof Error ? err.message : String(err)}`, err instanceof Error ? err.stack : undefined, 'Process');
     logger.flush();
