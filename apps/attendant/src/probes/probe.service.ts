@@ -183,11 +183,17 @@ function describe(err: unknown): string {
 }
 
 /**
- * What went wrong, readable. amqplib rejects some operations (`get`) with the broker's
- * channel-close frame rather than an Error: its reply code and text are the reason.
+ * What went wrong, readable: for an operation the broker refused (a `get` without read
+ * permission), its reply code and text, e.g. `403 ACCESS_REFUSED - access to queue ... refused`.
+ * amqplib 2 reports that as an Error with the code and `... with message "<text>"`; older
+ * versions rejected with the channel-close frame itself.
  */
 function reason(err: unknown): string {
-  if (err instanceof Error) return err.message;
+  if (err instanceof Error) {
+    const code = (err as Error & { code?: unknown }).code;
+    const text = /with message "(.*)"$/s.exec(err.message)?.[1];
+    return typeof code === 'number' && text !== undefined ? `${code} ${text}` : err.message;
+  }
   const fields = (err as { fields?: { replyCode?: unknown; replyText?: unknown } } | null)?.fields;
   if (typeof fields?.replyText === 'string') return `${typeof fields.replyCode === 'number' ? `${fields.replyCode} ` : ''}${fields.replyText}`;
   return String(err);
