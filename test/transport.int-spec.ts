@@ -11,7 +11,7 @@ import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
 import { deadLetter } from '../libs/common/src/messaging/dead-letter';
 import { uniqueNamespace } from '../libs/common/src/testing/brokers';
 import { waitFor } from '../libs/common/src/testing/wait-for';
-import { FARM_ROUTES, FarmClient, FarmConsumer, FarmContext, FarmRoute, FarmServer, JsonBodyPipe } from '../libs/common/src/transport';
+import { FARM_ROUTES, FarmClient, FarmConsumer, FarmContext, FarmRecord, FarmRoute, FarmServer, JsonBodyPipe } from '../libs/common/src/transport';
 
 jest.setTimeout(60_000);
 
@@ -37,6 +37,7 @@ class Probe {
   handled: string[] = [];
   attempts = new Map<string, number>();
   redelivered = new Set<string>();
+  properties = new Map<string, amqp.MessageProperties>();
   gate?: Promise<void>;
   gateEntered?: () => void;
 }
@@ -53,6 +54,7 @@ class Handlers {
     const n = (p.attempts.get(item.id) ?? 0) + 1;
     p.attempts.set(item.id, n);
     if (ctx.getMessage().fields.redelivered) p.redelivered.add(item.id);
+    p.properties.set(item.id, ctx.getMessage().properties);
     if (item.kind === 'poison') throw new InvalidNotificationError(`item ${item.id} can never be handled`);
     if (item.kind === 'trouble' && n <= (item.troubleTimes ?? 0)) throw new Error(`dependency down (attempt ${n})`);
     if (item.kind === 'gated') {
@@ -205,5 +207,11 @@ describe('farm transport (NestJS custom transport + ClientProxy)', () => {
   it('emits an event through the ClientProxy that completes only once the broker confirmed it', async () => {
     await firstValueFrom(farmClient.emit('items', { id: 'emitted-1', kind: 'ok' }), { defaultValue: undefined });
     await waitFor('emitted-1 handled', () => probe.handled.includes('emitted-1'), 10_000);
+  });
+
+  it('emits a FarmRecord with its own AMQP properties', async () => {
+    await firstValueFrom(farmClient.emit('items', new FarmRecord({ id: 'record-1', kind: 'ok' }, { messageId: 'm-record-1', priority: 7 })), { defaultValue: undefined });
+    await waitFor('record-1 handled', () => probe.handled.includes('record-1'), 10_000);
+    expect(probe.properties.get('record-1')).toMatchObject({ messageId: 'm-record-1', priority: 7, deliveryMode: 2 });
   });
 });

@@ -1,13 +1,13 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, ClockFollower, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, TimeBounds, parseNotification, publishToIngress, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, BrokerUnavailableError, ClockFollower, FARM_CLOCK, FarmClient, MetricsService, NotifierEnv, REDIS, TimeBounds, ingressClient, parseNotification, publishToIngress } from '@farm/common';
 
 export const NOTIFIER_ENV = Symbol('NOTIFIER_ENV');
 
 /** Validates a notification, stamps id and timestamp, and publishes it to ingress with a confirm. */
 @Injectable()
 export class NotificationPublisher implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly exchange: string;
+  private readonly ingress: FarmClient;
   private readonly bounds: TimeBounds;
 
   constructor(
@@ -17,7 +17,7 @@ export class NotificationPublisher implements OnApplicationBootstrap, OnApplicat
     @Inject(FARM_CLOCK) private readonly clock: ClockFollower,
     @Inject(REDIS) private readonly redis: Redis,
   ) {
-    this.exchange = topology(env.FARM_NAMESPACE).ingressExchange;
+    this.ingress = ingressClient(amqp, env.FARM_NAMESPACE);
     this.bounds = { now: () => this.clock.clock.now(), maxFutureMs: env.MAX_FUTURE_MS, retentionMs: env.RETENTION_MS };
   }
 
@@ -38,7 +38,7 @@ export class NotificationPublisher implements OnApplicationBootstrap, OnApplicat
     const n = parseNotification(body, { now: () => this.clock.clock.date(), bounds: this.bounds });
     if (!this.amqp.connected) throw new BrokerUnavailableError('RabbitMQ is not connected');
     try {
-      await publishToIngress(this.amqp, this.exchange, n);
+      await publishToIngress(this.ingress, n);
       this.metrics.published.inc({ exchange: 'ingress' });
     } catch (err) {
       this.metrics.publishFailed.inc({ exchange: 'ingress' });

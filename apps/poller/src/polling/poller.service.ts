@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { Observable, Subject, lastValueFrom } from 'rxjs';
 import {
   AMQP_CLIENT, AmqpClient, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, FarmClient, ServerEvent, ServerRecord, retryTrouble,
-  connectRedis, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
+  connectRedis, ingressClient, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
 } from '@farm/common';
 import { hostname } from 'node:os';
 import { POLLER_ENV } from '../tokens';
@@ -28,6 +28,8 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly store: PollerStore;
   /** Requests to the attendants: `attendant:<serverId>` goes to that server's queue. */
   private readonly attendants: FarmClient;
+  /** Notifications out, to `<ns>.ingress`. */
+  private readonly ingress: FarmClient;
   private readonly events = new Subject<PollerEvent>();
   private timer?: NodeJS.Timeout;
   private ticks = 0;
@@ -48,6 +50,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   ) {
     const t = topology(env.FARM_NAMESPACE);
     this.store = new PollerStore(redis, env.FARM_NAMESPACE);
+    this.ingress = ingressClient(amqp, env.FARM_NAMESPACE);
     this.attendants = new FarmClient(amqp, { route: (pattern) => ({ queue: t.attendantQueue(pattern.slice(ATTENDANT_PREFIX.length)) }), timeoutMs: env.POLL_TIMEOUT_MS });
     this.staticServers = splitList(env.POLLER_SERVERS);
     this.healthWriter = new LatestWriter((h: PersistedHealth) => this.store.saveHealth(h), this.retry);
@@ -61,7 +64,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
         saveRecord: (r) => this.written(retryTrouble(() => this.store.saveRecord(r), this.retry)),
         deleteRecord: (id) => this.written(retryTrouble(() => this.store.deleteRecord(id), this.retry)),
         saveHealth: (h) => this.written(this.healthWriter.save(h)),
-        publish: (n) => this.publish(t.ingressExchange, n),
+        publish: (n) => this.publish(n),
         now: Date.now,
       },
       pollerOptions(env),
@@ -174,8 +177,8 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     return known;
   }
 
-  private async publish(exchange: string, n: Notification): Promise<void> {
-    await publishToIngress(this.amqp, exchange, n);
+  private async publish(n: Notification): Promise<void> {
+    await publishToIngress(this.ingress, n);
     this.metrics.published.inc({ exchange: 'ingress' });
   }
 

@@ -2,6 +2,7 @@ import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import type * as amqp from 'amqplib';
 import { AmqpClient } from '../messaging/amqp-client';
 import { RpcClient } from '../messaging/rpc';
+import { FarmRecord } from './farm-record';
 
 /** Where a pattern's messages go: an exchange (events) or a queue (events or requests). */
 export type FarmDestination = { exchange: string; routingKey?: string } | { queue: string };
@@ -76,9 +77,11 @@ export class FarmClient extends ClientProxy {
 
   protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
     const dest = this.options.route(packet.pattern as string);
-    const body = encode(packet.data);
-    if ('queue' in dest) await this.amqp.publish('', dest.queue, body, { ...this.options.properties });
-    else await this.amqp.publish(dest.exchange, dest.routingKey ?? '', body, { ...this.options.properties });
+    const record = packet.data instanceof FarmRecord ? packet.data : undefined;
+    const body = encode(record ? record.data : packet.data);
+    const properties = { ...this.options.properties, ...record?.properties };
+    if ('queue' in dest) await this.amqp.publish('', dest.queue, body, properties);
+    else await this.amqp.publish(dest.exchange, dest.routingKey ?? '', body, properties);
     return undefined as T;
   }
 

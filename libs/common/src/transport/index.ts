@@ -4,3 +4,4 @@ export * from './farm-client';
 export * from './keep-errors.filter';
 export * from './farm-consumer.decorator';
 export * from './json-body.pipe';
+export * from './farm-record';
