@@ -10,6 +10,8 @@ import { createRedis } from '../redis/redis-connection';
 import { AvailabilityGuard } from './availability.guard';
 import { AvailabilityService } from './availability.service';
 import { NodeConsumers } from './consumers';
+import { NodeMessagesConsumer } from './node-messages.consumer';
+import { FARM_ROUTES, FarmRoute, FarmServer } from '../transport/farm-server';
 import { LifecycleService } from './lifecycle.service';
 import { RingService } from './ring.service';
 import { ReplicationService } from './replication.service';
@@ -23,7 +25,9 @@ import type Redis from 'ioredis';
  * Makes any NestJS app a repeater node: its in-process availability cache, kept current from
  * RabbitMQ, durable in Redis, synchronised with peers at start. Import it once with the node's
  * validated environment; inject AvailabilityService or use @RequiresAvailability with
- * AvailabilityGuard.
+ * AvailabilityGuard. Its messages come through the farm transport: the app connects it before
+ * it starts (`bootstrapHttp(..., { transport: true })`, or
+ * `app.connectMicroservice({ strategy: app.get(FarmServer) })` and `app.startAllMicroservices()`).
  */
 @Global()
 @Module({})
@@ -32,7 +36,10 @@ export class AvailabilityModule {
     const deps = dependencyMap(loadApplicationsConfig(env.APP_DEPENDENCIES));
     return {
       module: AvailabilityModule,
+      controllers: [NodeMessagesConsumer],
       providers: [
+        { provide: FARM_ROUTES, inject: [NodeConsumers, SyncService], useFactory: (c: NodeConsumers, s: SyncService): FarmRoute[] => [...c.routes(), s.route()] },
+        FarmServer,
         { provide: NODE_ENV, useValue: env },
         { provide: AVAILABILITY_STATE, useValue: new AvailabilityState(deps) },
         {
@@ -63,7 +70,7 @@ export class AvailabilityModule {
         AvailabilityService,
         AvailabilityGuard,
       ],
-      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService],
+      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService, FarmServer],
     };
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
 import { TimeBounds, amqpTimestamp, parseJson, parseNotification } from '../contracts/validation';
@@ -9,24 +10,28 @@ import { AmqpClient } from '../messaging/amqp-client';
 import { deadLetter } from '../messaging/dead-letter';
 import { assertNodeQueue } from '../messaging/farm-topology';
 import { Delivery, Subscription } from '../messaging/subscription';
+import { INGRESS } from '../messaging/ingress';
+import { FarmRoute, FarmServer } from '../transport/farm-server';
 import { MetricsService } from '../metrics/metrics.service';
 import { ReplicationService } from './replication.service';
 import { StateStoreService } from './state-store.service';
 import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV } from './tokens';
 import type { ClockFollower } from '../monitoring/clock-follower';
 
+/** The farm-transport pattern of re-broadcasts, consumed from this node's own queue. */
+export const NODE_FANOUT = 'notification.fanout';
+
 /**
- * The two AMQP consumers of a node. Same shape for both: validate, call one service; the
- * subscription acks when it resolves. Poison (invalid, too large, out-of-bounds times) is
+ * The two AMQP consumers of a node (their handlers are NodeMessagesConsumer's `@EventPattern`s;
+ * their routes are here). Same shape for both: validate, call one service; the transport acks
+ * when it resolves. Poison (invalid, too large, out-of-bounds times) is
  * thrown and dead-lettered with its reason; trouble (Redis, the broker) is retried by the
  * subscription until it succeeds. Both start paused: the node's start-up sequence resumes them.
  */
 @Injectable()
-export class NodeConsumers implements OnModuleInit, OnApplicationBootstrap {
+export class NodeConsumers implements OnApplicationBootstrap {
   private readonly log = new Logger('Consumers');
   private readonly t;
-  ingress!: Subscription;
-  fanout!: Subscription;
   /** Messages taken from the node queue since start (to know when the backlog is done). */
   fanoutHandled = 0;
   /** Time bounds of ingress notifications, built once (the hot path reads them per message). */
@@ -39,12 +44,14 @@ export class NodeConsumers implements OnModuleInit, OnApplicationBootstrap {
     private readonly replication: ReplicationService,
     private readonly metrics: MetricsService,
     private readonly store: StateStoreService,
+    private readonly moduleRef: ModuleRef,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
     this.bounds = { now: () => this.clock.clock.now(), maxFutureMs: env.MAX_FUTURE_MS, retentionMs: env.RETENTION_MS };
   }
 
-  onModuleInit(): void {
+  /** The node's two consumers as farm-transport routes; both start paused (the start-up sequence resumes them). */
+  routes(): FarmRoute[] {
     const events = {
       onTrouble: (queue: string) => {
         this.metrics.consumerTrouble.inc({ queue: this.role(queue) });
@@ -53,24 +60,35 @@ export class NodeConsumers implements OnModuleInit, OnApplicationBootstrap {
       onRecovered: (queue: string) => this.metrics.consumerPaused.set({ queue: this.role(queue) }, 0),
     };
     const nodeQueue = this.t.nodeQueue(this.env.NODE_ID);
-    this.fanout = this.amqp.subscribe({
-      queue: nodeQueue,
-      prefetch: this.env.PREFETCH,
-      paused: true,
-      assert: (ch) => assertNodeQueue(ch, this.t, this.env.NODE_ID, this.env.NODE_QUEUE_EXPIRES_MS),
-      handler: (d) => this.onFanout(d),
-      refuse: async (d, reason) => {
-        await this.refuse(d, nodeQueue, reason);
-        this.fanoutHandled++;
+    return [
+      {
+        pattern: NODE_FANOUT,
+        queue: nodeQueue,
+        prefetch: this.env.PREFETCH,
+        paused: true,
+        assert: (ch) => assertNodeQueue(ch, this.t, this.env.NODE_ID, this.env.NODE_QUEUE_EXPIRES_MS),
+        refuse: async (d, reason) => {
+          await this.refuse(d, nodeQueue, reason);
+          this.fanoutHandled++;
+        },
+        events,
       },
-    }, events);
-    this.ingress = this.amqp.subscribe({
-      queue: this.t.ingressQueue,
-      prefetch: this.env.PREFETCH,
-      paused: true,
-      handler: (d) => this.onIngress(d),
-      refuse: (d, reason) => this.refuse(d, this.t.ingressQueue, reason),
-    }, events);
+      { pattern: INGRESS, queue: this.t.ingressQueue, prefetch: this.env.PREFETCH, paused: true, refuse: (d, reason) => this.refuse(d, this.t.ingressQueue, reason), events },
+    ];
+  }
+
+  /** The consumer of `<ns>.ingress` (through the farm transport). */
+  get ingress(): Subscription {
+    return this.farm().subscription(INGRESS);
+  }
+
+  /** The consumer of this node's queue, fed by the fanout (through the farm transport). */
+  get fanout(): Subscription {
+    return this.farm().subscription(NODE_FANOUT);
+  }
+
+  private farm(): FarmServer {
+    return this.moduleRef.get(FarmServer, { strict: false });
   }
 
   /**

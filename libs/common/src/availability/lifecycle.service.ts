@@ -8,10 +8,12 @@ import { MetricsService } from '../metrics/metrics.service';
 import { connectRedis } from '../redis/redis-connection';
 import { retryTrouble } from '../messaging/retry';
 import { DEAD_QUEUE_MAX_LENGTH } from '../messaging/farm-topology';
-import { NodeConsumers } from './consumers';
+import { NODE_FANOUT, NodeConsumers } from './consumers';
+import { INGRESS } from '../messaging/ingress';
+import { FarmServer } from '../transport/farm-server';
 import { RingService } from './ring.service';
 import { StateStoreService } from './state-store.service';
-import { HandshakeReport, SyncService } from './sync.service';
+import { HandshakeReport, NODE_HANDSHAKE, SyncService } from './sync.service';
 import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV, REDIS } from './tokens';
 
 export type NodeStatus = 'starting' | 'syncing' | 'ready' | 'stopping';
@@ -45,6 +47,7 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     private readonly sync: SyncService,
     private readonly ring: RingService,
     private readonly metrics: MetricsService,
+    private readonly farm: FarmServer,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -71,6 +74,7 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     });
     this.log.log(`restored ${this.restored} entries from Redis`);
     await amqpReady;
+    await this.transportListening();
     await this.sync.server.resume();
     await this.ring.start(() => void this.sync.run().catch(() => undefined));
     await withTimeout(this.catchUp(), this.env.STARTUP_TIMEOUT_MS);
@@ -81,6 +85,15 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     this.status = 'ready';
     this.startupMs = Date.now() - t0;
     this.log.log(`node ${this.env.NODE_ID} ready in ${this.startupMs} ms with ${this.state.count} entries`);
+  }
+
+  /** The node's consumers are the farm transport's: it must be listening before they can resume. */
+  private async transportListening(): Promise<void> {
+    const listening = this.farm.whenListening().then(() => true);
+    if (!(await withTimeout(listening, 5000))) {
+      this.log.error('the farm transport is not listening: the app must connect it (app.connectMicroservice({ strategy: app.get(FarmServer) }), then app.startAllMicroservices()); waiting');
+      await listening;
+    }
   }
 
   /** Watches the depth of `<ns>.dead`: a gauge, and a warning from 80 % of its limit on. */
@@ -139,9 +152,10 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     const t0 = Date.now();
     await this.ring.leave();
     const left = Date.now() - t0;
-    await Promise.all([this.consumers.ingress?.pause(), this.consumers.fanout?.pause(), this.sync.server?.pause()].map((p) => p?.catch(() => undefined)));
+    const [ingress, fanout, handshake] = [INGRESS, NODE_FANOUT, NODE_HANDSHAKE].map((p) => this.farm.subscriptionIfListening(p));
+    await Promise.all([ingress?.pause(), fanout?.pause(), handshake?.pause()].map((p) => p?.catch(() => undefined)));
     const deadline = Date.now() + 5000;
-    while ((this.consumers.ingress?.inFlight ?? 0) + (this.consumers.fanout?.inFlight ?? 0) > 0 && Date.now() < deadline) {
+    while ((ingress?.inFlight ?? 0) + (fanout?.inFlight ?? 0) > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     const drained = Date.now() - t0;

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
 import { assertSafeShape, parseEntries, parseJson } from '../contracts/validation';
@@ -12,12 +13,16 @@ import { HandshakeEvent, choosePeers, followUpPeers } from '../domain/handshake-
 import { LeafDigests, answerWants, chunkExchange, decodeFingerprints, differingLeaves, encodeFingerprints, planExchange } from '../domain/sync-plan';
 import { AmqpClient } from '../messaging/amqp-client';
 import { assertRpcQueue } from '../messaging/farm-topology';
-import { RpcClient, serveRpc } from '../messaging/rpc';
+import { RpcClient } from '../messaging/rpc';
+import { FarmRoute, FarmServer } from '../transport/farm-server';
 import { Subscription } from '../messaging/subscription';
 import { MetricsService } from '../metrics/metrics.service';
 import { RingService } from './ring.service';
 import { ReplicationService } from './replication.service';
 import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV } from './tokens';
+
+/** The farm-transport pattern of handshake requests, on `<ns>.rpc.<nodeId>`. */
+export const NODE_HANDSHAKE = 'node.handshake';
 
 export interface PeerResult {
   peer: string;
@@ -64,7 +69,6 @@ export class SyncService implements OnModuleInit {
   private readonly log = new Logger('Sync');
   private readonly t;
   private rpc!: RpcClient;
-  server!: Subscription;
   private running?: Promise<HandshakeReport>;
 
   constructor(
@@ -74,19 +78,23 @@ export class SyncService implements OnModuleInit {
     private readonly replication: ReplicationService,
     private readonly ring: RingService,
     private readonly metrics: MetricsService,
+    private readonly moduleRef: ModuleRef,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
   }
 
   onModuleInit(): void {
     this.rpc = new RpcClient(this.amqp);
-    this.server = serveRpc(this.amqp, {
-      queue: this.t.rpcQueue(this.env.NODE_ID),
-      prefetch: 4,
-      paused: true,
-      assert: (ch) => assertRpcQueue(ch, this.t, this.env.NODE_ID),
-      handler: (body) => this.answer(body),
-    });
+  }
+
+  /** The handshake responder as a farm-transport route (paused until the node has restored its state). */
+  route(): FarmRoute {
+    return { pattern: NODE_HANDSHAKE, queue: this.t.rpcQueue(this.env.NODE_ID), prefetch: 4, paused: true, assert: (ch) => assertRpcQueue(ch, this.t, this.env.NODE_ID) };
+  }
+
+  /** The consumer of this node's handshake queue (through the farm transport). */
+  get server(): Subscription {
+    return this.moduleRef.get(FarmServer, { strict: false }).subscription(NODE_HANDSHAKE);
   }
 
   // ---- responder ----------------------------------------------------------------------------

@@ -91,8 +91,13 @@ export class FarmServer extends Server implements CustomTransportStrategy {
   /** The consumer of a route, to pause, resume or hold it. */
   subscription(pattern: string): Subscription {
     const s = this.subs.get(pattern);
-    if (!s) throw new Error(`no route ${pattern} is listening`);
+    if (!s) throw new Error(`no route ${pattern} is listening: connect the farm transport (app.connectMicroservice({ strategy: app.get(FarmServer) }), then app.startAllMicroservices())`);
     return s;
+  }
+
+  /** The consumer of a route, if the transport is listening. */
+  subscriptionIfListening(pattern: string): Subscription | undefined {
+    return this.subs.get(pattern);
   }
 
   /** Resolves once `listen` has created every route's consumer. */
