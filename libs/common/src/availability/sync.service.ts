@@ -13,7 +13,8 @@ import { HandshakeEvent, choosePeers, followUpPeers } from '../domain/handshake-
 import { LeafDigests, answerWants, chunkExchange, decodeFingerprints, differingLeaves, encodeFingerprints, planExchange } from '../domain/sync-plan';
 import { AmqpClient } from '../messaging/amqp-client';
 import { assertRpcQueue } from '../messaging/farm-topology';
-import { RpcClient } from '../messaging/rpc';
+import { lastValueFrom } from 'rxjs';
+import { FarmClient } from '../transport/farm-client';
 import { FarmRoute, FarmServer } from '../transport/farm-server';
 import { Subscription } from '../messaging/subscription';
 import { MetricsService } from '../metrics/metrics.service';
@@ -23,6 +24,9 @@ import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV } from './tokens';
 
 /** The farm-transport pattern of handshake requests, on `<ns>.rpc.<nodeId>`. */
 export const NODE_HANDSHAKE = 'node.handshake';
+
+/** The farm-client pattern prefix of a request to a peer: `node:<peerId>`. */
+const PEER = 'node:';
 
 export interface PeerResult {
   peer: string;
@@ -68,7 +72,8 @@ type Request =
 export class SyncService implements OnModuleInit {
   private readonly log = new Logger('Sync');
   private readonly t;
-  private rpc!: RpcClient;
+  /** Requests to peers: `node:<peerId>` goes to that node's handshake queue. */
+  private peers!: FarmClient;
   private running?: Promise<HandshakeReport>;
 
   constructor(
@@ -84,7 +89,7 @@ export class SyncService implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.rpc = new RpcClient(this.amqp);
+    this.peers = new FarmClient(this.amqp, { route: (pattern) => ({ queue: this.t.rpcQueue(pattern.slice(PEER.length)) }), timeoutMs: this.env.SYNC_TIMEOUT_MS });
   }
 
   /** The handshake responder as a farm-transport route (paused until the node has restored its state). */
@@ -131,7 +136,8 @@ export class SyncService implements OnModuleInit {
   // ---- initiator ----------------------------------------------------------------------------
 
   private async call<T>(peer: string, req: Request): Promise<T> {
-    const reply = JSON.parse((await this.rpc.call(this.t.rpcQueue(peer), Buffer.from(JSON.stringify(req)), this.env.SYNC_TIMEOUT_MS)).toString('utf8')) as T & { error?: string };
+    const raw = await lastValueFrom(this.peers.send<Buffer>(`${PEER}${peer}`, Buffer.from(JSON.stringify(req))));
+    const reply = JSON.parse(raw.toString('utf8')) as T & { error?: string };
     if (reply.error) throw new Error(`peer ${peer}: ${reply.error}`);
     return reply;
   }
@@ -189,7 +195,7 @@ export class SyncService implements OnModuleInit {
 
   private async runOnce(given?: string[]): Promise<HandshakeReport> {
     const started = Date.now();
-    const [out0, in0] = [this.rpc.bytesOut, this.rpc.bytesIn];
+    const [out0, in0] = [this.peers.bytes.out, this.peers.bytes.in];
     const peers = given ?? (await this.peers());
     const events: HandshakeEvent[] = [];
     let results: PeerResult[];
@@ -211,8 +217,8 @@ export class SyncService implements OnModuleInit {
       followUps,
       learned: results.reduce((a, r) => a + r.learned, 0),
       ms: Date.now() - started,
-      bytesOut: this.rpc.bytesOut - out0,
-      bytesIn: this.rpc.bytesIn - in0,
+      bytesOut: this.peers.bytes.out - out0,
+      bytesIn: this.peers.bytes.in - in0,
       digest: this.state.digest(),
     };
     this.metrics.handshakes.inc({ outcome: results.every((r) => r.ok) ? 'ok' : 'partial' });
