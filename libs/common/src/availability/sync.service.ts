@@ -73,7 +73,7 @@ export class SyncService implements OnModuleInit {
   private readonly log = new Logger('Sync');
   private readonly t;
   /** Requests to peers: `node:<peerId>` goes to that node's handshake queue. */
-  private peers!: FarmClient;
+  private peerClient!: FarmClient;
   private running?: Promise<HandshakeReport>;
 
   constructor(
@@ -89,7 +89,7 @@ export class SyncService implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.peers = new FarmClient(this.amqp, { route: (pattern) => ({ queue: this.t.rpcQueue(pattern.slice(PEER.length)) }), timeoutMs: this.env.SYNC_TIMEOUT_MS });
+    this.peerClient = new FarmClient(this.amqp, { route: (pattern) => ({ queue: this.t.rpcQueue(pattern.slice(PEER.length)) }), timeoutMs: this.env.SYNC_TIMEOUT_MS });
   }
 
   /** The handshake responder as a farm-transport route (paused until the node has restored its state). */
@@ -136,7 +136,7 @@ export class SyncService implements OnModuleInit {
   // ---- initiator ----------------------------------------------------------------------------
 
   private async call<T>(peer: string, req: Request): Promise<T> {
-    const raw = await lastValueFrom(this.peers.send<Buffer>(`${PEER}${peer}`, Buffer.from(JSON.stringify(req))));
+    const raw = await lastValueFrom(this.peerClient.send<Buffer>(`${PEER}${peer}`, Buffer.from(JSON.stringify(req))));
     const reply = JSON.parse(raw.toString('utf8')) as T & { error?: string };
     if (reply.error) throw new Error(`peer ${peer}: ${reply.error}`);
     return reply;
@@ -195,7 +195,7 @@ export class SyncService implements OnModuleInit {
 
   private async runOnce(given?: string[]): Promise<HandshakeReport> {
     const started = Date.now();
-    const [out0, in0] = [this.peers.bytes.out, this.peers.bytes.in];
+    const [out0, in0] = [this.peerClient.bytes.out, this.peerClient.bytes.in];
     const peers = given ?? (await this.peers());
     const events: HandshakeEvent[] = [];
     let results: PeerResult[];
@@ -217,8 +217,8 @@ export class SyncService implements OnModuleInit {
       followUps,
       learned: results.reduce((a, r) => a + r.learned, 0),
       ms: Date.now() - started,
-      bytesOut: this.peers.bytes.out - out0,
-      bytesIn: this.peers.bytes.in - in0,
+      bytesOut: this.peerClient.bytes.out - out0,
+      bytesIn: this.peerClient.bytes.in - in0,
       digest: this.state.digest(),
     };
     this.metrics.handshakes.inc({ outcome: results.every((r) => r.ok) ? 'ok' : 'partial' });
