@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { INestApplication, Inject, ValidationPipe } from '@nestjs/common';
+import { CanActivate, ExecutionContext, INestApplication, Inject, Injectable, UseGuards, ValidationPipe } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import * as amqp from 'amqplib';
@@ -44,11 +44,23 @@ class Probe {
 const PROBE = Symbol('probe');
 const validate = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true });
 
+/** A guard as a message's credential check would be: refuses a message that says it is unsigned. */
+@Injectable()
+class RefuseUnsigned implements CanActivate {
+  static checked = 0;
+  canActivate(context: ExecutionContext): boolean {
+    RefuseUnsigned.checked++;
+    const m = context.switchToRpc().getContext<FarmContext>().getMessage();
+    return m.properties.headers?.['x-unsigned'] !== true;
+  }
+}
+
 @FarmConsumer()
 class Handlers {
   constructor(@Inject(PROBE) private readonly probe: Probe) {}
 
   @EventPattern<string>('items')
+  @UseGuards(RefuseUnsigned)
   async item(@Payload(JsonBodyPipe, validate) item: ItemDto, @Ctx() ctx: FarmContext): Promise<void> {
     const p = this.probe;
     const n = (p.attempts.get(item.id) ?? 0) + 1;
@@ -167,6 +179,20 @@ describe('farm transport (NestJS custom transport + ClientProxy)', () => {
     // Poison reached the handler at most once, and none of it was handled.
     expect(probe.attempts.get('p-1')).toBe(1);
     expect(probe.handled.filter((id) => id.startsWith('p-'))).toEqual([]);
+  });
+
+  it('dead-letters a message its guard refuses with the reason, at once and without retrying it', async () => {
+    const checkedBefore = RefuseUnsigned.checked;
+    ch.sendToQueue(q.items, Buffer.from(JSON.stringify({ id: 'u-1', kind: 'ok' })), { persistent: true, headers: { 'x-unsigned': true } });
+    await ch.waitForConfirms();
+    await publishItem({ id: 'after-unsigned', kind: 'ok' });
+    await waitFor('after-unsigned handled', () => probe.handled.includes('after-unsigned'), 10_000);
+    const dead: { reason: string; body: string }[] = [];
+    await waitFor('one dead letter', async () => (dead.push(...(await deadLetters())), dead.length >= 1), 10_000);
+    expect(dead).toEqual([{ reason: 'Forbidden resource', body: JSON.stringify({ id: 'u-1', kind: 'ok' }) }]);
+    // The guard saw each message once: the refused one was not retried, and its handler never ran.
+    expect(RefuseUnsigned.checked - checkedBefore).toBe(2);
+    expect(probe.attempts.has('u-1')).toBe(false);
   });
 
   it('retries trouble on the same delivery until it succeeds, losing nothing and handling each once', async () => {

@@ -7,8 +7,14 @@ export class FarmError extends Error {
   }
 }
 
+/**
+ * A message that can never succeed, whoever retries it (malformed, invalid, or refused by a
+ * guard): dead-lettered with its reason, never retried. See `isPoison`.
+ */
+export class PoisonMessageError extends FarmError {}
+
 /** Input that can never succeed: refused (HTTP 400) or dead-lettered (AMQP), never retried. */
-export class InvalidNotificationError extends FarmError {
+export class InvalidNotificationError extends PoisonMessageError {
   constructor(
     message: string,
     readonly errors: { field: string; message: string }[] = [],

@@ -1,4 +1,4 @@
-import { InvalidNotificationError } from '../domain/errors';
+import { PoisonMessageError } from '../domain/errors';
 
 /**
  * The poison/trouble rule, as small named policies. Poison is input that can never succeed: it
@@ -6,8 +6,8 @@ import { InvalidNotificationError } from '../domain/errors';
  * dependency (Redis refusing writes or away, the broker refusing a publish, a peer silent): the
  * same work is retried, with capped and jittered backoff, for as long as it takes.
  */
-export function isPoison(err: unknown): err is InvalidNotificationError {
-  return err instanceof InvalidNotificationError;
+export function isPoison(err: unknown): err is PoisonMessageError {
+  return err instanceof PoisonMessageError;
 }
 
 export interface BackoffSettings {
