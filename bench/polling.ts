@@ -3,7 +3,7 @@
  *
  * In one run, in a fresh namespace deleted at the end:
  *  - 200 simulated servers with 10 services each (the attendant's own Compiler with real tcp
- *    checks, served by the real serveRpc, hosted by two child processes), polled (a) one query
+ *    checks, served by a bare reply-to server, hosted by two child processes), polled (a) one query
  *    per service, the usual way, and (b) one compilation per server through the poller's own
  *    engine; cycle time, messages and bytes of each, and their ratio;
  *  - the compilation cycle of 1,000 such servers (tcp checks, and in-memory checks beside it);

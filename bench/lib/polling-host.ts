@@ -1,8 +1,9 @@
 /**
  * A host of simulated attendants for `bench:polling`, driven by its parent over IPC. Each
  * simulated attendant is the attendant app's own `Compiler` (same class, same checks) with ten
- * services whose checks are real `tcp` checks against the ports of the services process, served with
- * the real `serveRpc` on the attendant's queue, declared as the attendant app declares it. It
+ * services whose checks are real `tcp` checks against the ports of the services process, served by
+ * a bare reply-to server (`serve-rpc.ts`: the farm's Subscription, without the Nest dispatch the
+ * attendant app adds) on the attendant's queue, declared as the attendant app declares it. It
  * answers `{op:'query'}` with the compilation (what the attendant app answers) and, for the
  * baseline, `{op:'check', service}` with the report of that one service: one query per service.
  */
@@ -10,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { topology } from '../../libs/common/src/contracts/topology';
 import { checkDto, parseJson } from '../../libs/common/src/contracts/validation';
 import { AmqpClient } from '../../libs/common/src/messaging/amqp-client';
-import { serveRpc } from '../../libs/common/src/messaging/rpc';
+import { serveRpc } from './serve-rpc';
 import { Subscription } from '../../libs/common/src/messaging/subscription';
 import type { AttendantConfig, CheckResult, CheckSpec } from '../../libs/common/src/monitoring/attendant-config.types';
 import { processScanner, runCheck } from '../../libs/common/src/monitoring/checks';
@@ -20,7 +21,7 @@ import { CheckRunner, Compiler, ProbeState } from '../../libs/common/src/monitor
 import { Limiter } from '../../libs/common/src/monitoring/poller';
 import { HostCommand, HostStats, SERVICES_PER_SERVER, serviceName } from './polling-protocol';
 
-/** As the attendant app serves its queue (apps/attendant/src/serving/attendant.service.ts). */
+/** As the attendant app consumes its queue (its `attendant.requests` route). */
 const RPC_PREFETCH = 16;
 const quiet = { log: () => undefined, warn: (m: string) => console.warn(`[polling-host ${process.pid}] ${m}`), error: (m: string) => console.error(`[polling-host ${process.pid}] ${m}`) };
 const noProbes: ProbeState = { loggedIn: false, login: null, refresh: null };

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type { NextFunction, Request, Response } from 'express';
-import { FarmLogger, FarmLoggerOptions, prettyLine, redactSecrets } from './farm-logger';
+import { FarmLogger, FarmLoggerOptions, prettyLine } from './farm-logger';
+import { redactSecrets } from './log-text';
 import { currentLogContext, requestIds, withLogContext } from './log-context';
 
 /** A logger writing into an array, one parsed object per line (a line that is not JSON fails the test). */

@@ -1,7 +1,7 @@
 import type { LoggerService, LogLevel } from '@nestjs/common';
 import pino, { DestinationStream, Logger as Pino } from 'pino';
 import { currentLogContext } from './log-context';
-import { LoggerLike } from './log-text';
+import { LoggerLike, redactSecrets } from './log-text';
 
 export type LogFormat = 'json' | 'pretty';
 export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
@@ -21,15 +21,6 @@ export interface FarmLoggerOptions {
 
 /** Nest's level names onto pino's. */
 const FROM_NEST: Record<LogLevel, FarmLogLevel> = { fatal: 'fatal', error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
-
-// A URL's password (scheme://user:PASSWORD@host) and bearer tokens, wherever they appear in a line.
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi;
-const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
-
-/** `text` with every URL password and bearer token replaced by `***`. */
-export function redactSecrets(text: string): string {
-  return text.replace(URL_PASSWORD, '$1***@').replace(BEARER, '$1***');
-}
 
 /**
  * The farm's logger: one JSON line per event (pino), with `level`, `time`, `app`, the process's

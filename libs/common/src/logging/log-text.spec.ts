@@ -34,4 +34,9 @@ describe('describeUrl', () => {
     expect(describeUrl('amqp://farm:s3cret@broker:5672/vh')).toBe('amqp://farm:***@broker:5672/vh');
     expect(describeUrl('not a url')).toBe('(unparseable URL)');
   });
+
+  it('hides a password that needed escaping, and leaves a URL without one as it was', () => {
+    expect(describeUrl('redis://:p%40ss%2Fw@127.0.0.1:6380/0')).toBe('redis://:***@127.0.0.1:6380/0');
+    expect(describeUrl('amqp://farm@broker:5672/')).toBe('amqp://farm@broker:5672/');
+  });
 });

@@ -8,20 +8,27 @@ export interface LoggerLike {
 }
 
 /**
- * A `LoggerLike` that writes through Nest's logger: in an app that is the FarmLogger (JSON
- * lines), in a tool or a test Nest's console logger.
+ * A `LoggerLike` that writes through Nest's logger under `context`: in an app that is the
+ * FarmLogger (JSON lines), in a tool or a test Nest's console logger.
  */
-export function consoleLogger(context: string): LoggerLike {
+export function nestLogger(context: string): LoggerLike {
   const nest = new Logger(context);
   return { log: (m) => nest.log(m), warn: (m) => nest.warn(m), error: (m) => nest.error(m) };
 }
 
-/** A URL without its password, for messages. */
+// A URL's password (scheme://user:PASSWORD@host) and bearer tokens, wherever they appear in a line.
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi;
+const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
+
+/** `text` with every URL password and bearer token replaced by `***`: the one redaction rule of every log line. */
+export function redactSecrets(text: string): string {
+  return text.replace(URL_PASSWORD, '$1***@').replace(BEARER, '$1***');
+}
+
+/** A URL for messages: normalised, its password redacted (by `redactSecrets`' rule). */
 export function describeUrl(url: string): string {
   try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
+    return redactSecrets(new URL(url).toString());
   } catch {
     return '(unparseable URL)';
   }

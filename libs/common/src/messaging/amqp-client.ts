@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 import { BrokerUnavailableError } from '../domain/errors';
-import { LoggerLike, consoleLogger, describeUrl } from '../logging';
+import { LoggerLike, nestLogger, describeUrl } from '../logging';
 import { Subscription, SubscriptionEvents, SubscriptionSpec } from './subscription';
 
 export type SetupFn = (channel: amqp.Channel, conn: amqp.ChannelModel) => Promise<void>;
@@ -44,7 +44,7 @@ export class AmqpClient extends EventEmitter {
 
   constructor(private readonly opts: AmqpClientOptions) {
     super();
-    this.log = opts.logger ?? consoleLogger(opts.name);
+    this.log = opts.logger ?? nestLogger(opts.name);
   }
 
   /** Connects in the background; resolves at the first successful connection. */

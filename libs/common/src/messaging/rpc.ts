@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type * as amqp from 'amqplib';
 import { BrokerUnavailableError, PeerTimeoutError } from '../domain/errors';
 import { AmqpClient } from './amqp-client';
-import { Delivery, Subscription } from './subscription';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -70,19 +69,4 @@ export class RpcClient {
       }
     });
   }
-}
-
-/** Serves requests on a queue: the handler's answer goes to the caller's reply-to (unconfirmed: a lost reply is the caller's timeout). */
-export function serveRpc(client: AmqpClient, spec: { queue: string; prefetch: number; assert?: (ch: amqp.Channel) => Promise<unknown>; paused?: boolean; handler: (body: Buffer) => Promise<Buffer> }): Subscription {
-  return client.subscribe({
-    queue: spec.queue,
-    prefetch: spec.prefetch,
-    assert: spec.assert,
-    paused: spec.paused,
-    // The answer goes back, then the subscription acks. A handler that throws is in trouble and is
-    // retried; handlers answer bad requests with an error reply instead of throwing.
-    handler: async (d: Delivery) => {
-      d.reply(await spec.handler(d.content));
-    },
-  });
 }
