@@ -55,3 +55,4 @@ export * from './redis/poller.repository';
 export * from './http/availability-pages';
 export * from './health/farm-health';
 export * from './transport';
+export * from './auth';

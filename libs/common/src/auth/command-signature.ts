@@ -1,0 +1,127 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Keyring } from './keyring';
+
+/**
+ * Signed commands between our own processes: HMAC-SHA256 over a canonical form of sender,
+ * receiver, command, issued-at, nonce and body, carried in one header (`farm-signature`, on an
+ * AMQP message or an HTTP request):
+ *
+ *   v1 key=k1 from=poller-1 to=web-3 cmd=set-clock at=1764288000000 nonce=<base64url> sig=<base64url>
+ *
+ * The receiver checks it against its own id and the command it is serving, the keyring, a time
+ * window each way and (outside this pure core) a nonce cache against replay. Pure: no I/O.
+ */
+export const SIGNATURE_HEADER = 'farm-signature';
+export const DEFAULT_WINDOW_MS = 30_000;
+
+export interface CommandHead {
+  sender: string;
+  receiver: string;
+  command: string;
+  /** When the sender issued it, ms since the epoch on its (corrected) clock. */
+  issuedAt: number;
+  nonce: string;
+}
+
+/** Why a command was refused; `replayed` is decided by the nonce cache, the rest here. */
+export type RefusalReason = 'missing' | 'malformed' | 'misdirected' | 'unknown-key' | 'truncated' | 'forged' | 'stale' | 'early' | 'replayed';
+
+export type Verdict = { ok: true; keyId: string; head: CommandHead } | { ok: false; reason: RefusalReason; message: string };
+
+const ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const NONCE = /^[A-Za-z0-9_-]{16,64}$/;
+const SIG_BYTES = 32;
+
+/** A JSON text of `value` with every object's keys sorted, so equal values sign equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON: () => unknown }).toJSON());
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined && typeof obj[k] !== 'function')
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+}
+
+/** The exact text that is signed: a version line, the head as a JSON array, the canonical body. */
+export function canonicalCommand(head: CommandHead, body: unknown): string {
+  return `farm-command-v1\n${JSON.stringify([head.sender, head.receiver, head.command, head.issuedAt, head.nonce])}\n${canonicalJson(body)}`;
+}
+
+function mac(secret: Buffer, head: CommandHead, body: unknown): Buffer {
+  return createHmac('sha256', secret).update(canonicalCommand(head, body), 'utf8').digest();
+}
+
+/** A fresh nonce: 128 random bits. */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** The `farm-signature` header for a command, signed with the ring's active key. */
+export function signCommand(ring: Keyring, head: CommandHead, body: unknown): string {
+  for (const [field, v] of [['sender', head.sender], ['receiver', head.receiver], ['command', head.command]] as const) {
+    if (!ID.test(v)) throw new Error(`cannot sign: ${field} ${JSON.stringify(v).slice(0, 80)} is not an id ([A-Za-z0-9_.:@-]{1,128})`);
+  }
+  if (!NONCE.test(head.nonce)) throw new Error('cannot sign: the nonce must be 16-64 characters of base64url');
+  if (!Number.isSafeInteger(head.issuedAt)) throw new Error('cannot sign: issuedAt must be an integer of ms');
+  const key = ring.active;
+  const sig = mac(key.secret, head, body).toString('base64url');
+  return `v1 key=${key.id} from=${head.sender} to=${head.receiver} cmd=${head.command} at=${head.issuedAt} nonce=${head.nonce} sig=${sig}`;
+}
+
+/** Signs a new command from `sender` to `receiver`, issued now on `nowMs`'s clock. */
+export function signNew(ring: Keyring, sender: string, receiver: string, command: string, body: unknown, nowMs: number): string {
+  return signCommand(ring, { sender, receiver, command, issuedAt: Math.trunc(nowMs), nonce: newNonce() }, body);
+}
+
+interface ParsedHeader {
+  keyId: string;
+  head: CommandHead;
+  sig: string;
+}
+
+/** The header's fields, or why it cannot be read. */
+export function parseSignature(header: string): ParsedHeader | { reason: 'malformed'; message: string } {
+  const parts = header.trim().split(/\s+/);
+  if (parts[0] !== 'v1') return { reason: 'malformed', message: `unknown signature version ${JSON.stringify(parts[0]?.slice(0, 16) ?? '')}` };
+  const f: Record<string, string> = {};
+  for (const p of parts.slice(1)) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) return { reason: 'malformed', message: 'a signature field is not name=value' };
+    const name = p.slice(0, eq);
+    if (name in f) return { reason: 'malformed', message: `signature field ${name} appears twice` };
+    f[name] = p.slice(eq + 1);
+  }
+  for (const name of ['key', 'from', 'to', 'cmd', 'at', 'nonce', 'sig']) {
+    if (f[name] === undefined || f[name] === '') return { reason: 'malformed', message: `the signature has no ${name}` };
+  }
+  const issuedAt = /^\d{1,16}$/.test(f.at) ? Number(f.at) : NaN;
+  if (!Number.isSafeInteger(issuedAt)) return { reason: 'malformed', message: 'the signature time (at) is not an integer of ms' };
+  if (!ID.test(f.from) || !ID.test(f.to) || !ID.test(f.cmd)) return { reason: 'malformed', message: 'the signature names a sender, receiver or command that is not an id' };
+  if (!NONCE.test(f.nonce)) return { reason: 'malformed', message: 'the signature nonce is not 16-64 characters of base64url' };
+  return { keyId: f.key, head: { sender: f.from, receiver: f.to, command: f.cmd, issuedAt, nonce: f.nonce }, sig: f.sig };
+}
+
+/**
+ * Checks a command's `farm-signature` header: meant for this receiver and command, by a key of
+ * the ring, the MAC of this body (compared in constant time), issued within `windowMs` of `nowMs`
+ * either way. Replay (a nonce seen before) is for the caller's nonce cache to refuse.
+ */
+export function verifyCommand(ring: Keyring, header: string | undefined, expected: { receiver: string; command: string }, body: unknown, nowMs: number, windowMs = DEFAULT_WINDOW_MS): Verdict {
+  if (header === undefined || header === '') return { ok: false, reason: 'missing', message: `the command carries no ${SIGNATURE_HEADER}` };
+  const parsed = parseSignature(header);
+  if ('reason' in parsed) return { ok: false, reason: parsed.reason, message: parsed.message };
+  const { head, keyId } = parsed;
+  if (head.receiver !== expected.receiver || head.command !== expected.command) {
+    return { ok: false, reason: 'misdirected', message: `signed as ${head.command} for ${head.receiver}, received as ${expected.command} by ${expected.receiver}` };
+  }
+  const key = ring.get(keyId);
+  if (!key) return { ok: false, reason: 'unknown-key', message: `signed with key ${keyId.slice(0, 32)}, which this keyring does not hold` };
+  const sig = Buffer.from(parsed.sig, 'base64url');
+  if (sig.length !== SIG_BYTES) return { ok: false, reason: 'truncated', message: `the signature is ${sig.length} bytes, not ${SIG_BYTES}` };
+  if (!timingSafeEqual(sig, mac(key.secret, head, body))) return { ok: false, reason: 'forged', message: `the signature does not match the command (key ${keyId})` };
+  if (head.issuedAt < nowMs - windowMs) return { ok: false, reason: 'stale', message: `issued ${nowMs - head.issuedAt} ms ago; the window is ${windowMs} ms` };
+  if (head.issuedAt > nowMs + windowMs) return { ok: false, reason: 'early', message: `issued ${head.issuedAt - nowMs} ms ahead of this receiver's clock; the window is ${windowMs} ms` };
+  return { ok: true, keyId, head };
+}

@@ -1,0 +1,3 @@
+export * from './tokens';
+export * from './keyring';
+export * from './command-signature';
