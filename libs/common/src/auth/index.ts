@@ -1,3 +1,5 @@
 export * from './tokens';
 export * from './keyring';
 export * from './command-signature';
+export * from './token-store';
+export * from './operator.guard';

@@ -31,3 +31,14 @@ export class ConfigError extends FarmError {}
 
 /** A peer did not answer a handshake request in time. */
 export class PeerTimeoutError extends FarmError {}
+
+/** An HTTP caller without the credential an operation needs: 401 (none, or unknown) or 403 (lacks the scope). */
+export class AccessDeniedError extends FarmError {
+  constructor(
+    readonly status: 401 | 403,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { BrokerUnavailableError, InvalidNotificationError } from '../domain/errors';
+import { AccessDeniedError, BrokerUnavailableError, InvalidNotificationError } from '../domain/errors';
 
 /** Maps domain errors to the contract's HTTP answers: 400 with field errors, 503 when the broker is away. */
 @Catch()
@@ -11,6 +11,9 @@ export class FarmExceptionFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     if (err instanceof InvalidNotificationError) {
       res.status(400).json({ errors: err.errors.length ? err.errors : [{ field: '', message: err.message }] });
+    } else if (err instanceof AccessDeniedError) {
+      if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="farm"');
+      res.status(err.status).json({ error: err.status === 401 ? 'unauthorized' : 'forbidden', reason: err.reason, message: err.message });
     } else if (err instanceof BrokerUnavailableError) {
       res.status(503).setHeader('Retry-After', '1').json({ error: 'broker unavailable', message: err.message });
     } else if (err instanceof HttpException) {

@@ -1,0 +1,67 @@
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { ConfigError } from '../domain/errors';
+import { LoggerLike } from '../logging/log-text';
+import { TokenEntry, parseTokenFile } from './tokens';
+
+/**
+ * The operator tokens of FARM_TOKENS_FILE, read at start (a missing or invalid file stops the
+ * process with a ConfigError) and again when the file changes or the process gets SIGHUP. A
+ * reload that finds the file broken keeps the tokens it had and says why; only names and counts
+ * are logged, never a hash.
+ */
+export class TokenStore {
+  private current: readonly TokenEntry[];
+  private watching = false;
+  private readonly onHangup = (): void => void this.reload('SIGHUP');
+
+  constructor(
+    readonly path: string,
+    private readonly log: LoggerLike,
+  ) {
+    this.current = this.read();
+  }
+
+  entries(): readonly TokenEntry[] {
+    return this.current;
+  }
+
+  /** Reads the file again; keeps the old entries when it cannot. Returns whether it took the new ones. */
+  reload(why: string): boolean {
+    try {
+      const next = this.read();
+      this.current = next;
+      this.log.log(`operator tokens reloaded (${why}): ${next.length} (${next.map((e) => e.name).join(', ') || 'none'})`);
+      return true;
+    } catch (err) {
+      this.log.error(`operator tokens not reloaded (${why}), keeping the ${this.current.length} loaded before: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Reloads on a change of the file (checked every `intervalMs`) and on SIGHUP, until `close()`. */
+  watch(intervalMs = 1000): void {
+    if (this.watching) return;
+    this.watching = true;
+    watchFile(this.path, { interval: intervalMs, persistent: false }, (now, before) => {
+      if (now.mtimeMs !== before.mtimeMs || now.size !== before.size || now.ino !== before.ino) this.reload('file changed');
+    });
+    process.on('SIGHUP', this.onHangup);
+  }
+
+  close(): void {
+    if (!this.watching) return;
+    this.watching = false;
+    unwatchFile(this.path);
+    process.off('SIGHUP', this.onHangup);
+  }
+
+  private read(): TokenEntry[] {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`FARM_TOKENS_FILE ${this.path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); create one with farmctl token create`);
+    }
+    return parseTokenFile(text, `FARM_TOKENS_FILE ${this.path}`);
+  }
+}
