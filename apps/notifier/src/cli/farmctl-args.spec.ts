@@ -202,3 +202,31 @@ describe('parseFarmctlArgs: servers', () => {
     expect(refused('notify --target mail --up --server a')).toBe('--server only apply to servers');
   });
 });
+
+describe('parseFarmctlArgs: operator tokens', () => {
+  it('token create takes a name and scopes', () => {
+    expect(parse('token create --name ops --scopes notify,read')).toEqual({ command: 'token-create', name: 'ops', scopes: ['notify', 'read'], json: false });
+    expect(parse('token create --name=ci@build --scopes admin --json')).toEqual({ command: 'token-create', name: 'ci@build', scopes: ['admin'], json: true });
+  });
+
+  it.each([
+    ['token', 'token needs a subcommand: create'],
+    ['token revoke --name a', 'unknown token subcommand "revoke"'],
+    ['token create --scopes read', '--name is required'],
+    ['token create --name ops', '--scopes is required (read, notify, admin)'],
+    ['token create --name a/b --scopes read', 'bad --name "a/b": 1-64 of [A-Za-z0-9_.@-]'],
+    ['token create --name ops --scopes read,root', 'bad --scopes: unknown scope "root"; choose from read, notify, admin'],
+    ['token create --name ops --scopes read --target mail', '--target do not apply to token create'],
+    ['status --name ops', '--name only apply to token create'],
+  ])('refuses %s', (line, why) => {
+    expect(refused(line)).toBe(why);
+  });
+
+  it('takes the credential from --token-file, else $FARM_TOKEN, else none', () => {
+    expect(status('', { FARM_TOKEN: ' farm_abc\n' }).credential).toEqual({ token: 'farm_abc' });
+    expect(status('--token-file /run/secrets/farm', { FARM_TOKEN: 'farm_abc' }).credential).toEqual({ file: '/run/secrets/farm' });
+    expect(notify('--target mail --up --token-file=t').credential).toEqual({ file: 't' });
+    expect(parse('servers', { FARM_TOKEN: 'farm_x' })).toMatchObject({ credential: { token: 'farm_x' } });
+    expect(status('').credential).toBeUndefined();
+  });
+});

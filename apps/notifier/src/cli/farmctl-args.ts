@@ -3,6 +3,8 @@
  * command line grammar is unit-tested. `parseFarmctlArgs` returns a command or throws a
  * UsageError whose message says what is wrong.
  */
+import { SCOPES, Scope, TOKEN_NAME, parseScopes } from '@farm/common/auth/tokens';
+import { ConfigError } from '@farm/common/domain/errors';
 import { REASONS, Reason, TargetType } from '@farm/common/domain/notification';
 
 export const DEFAULT_NOTIFIER_URL = 'http://127.0.0.1:3000';
@@ -15,6 +17,7 @@ export const SYNOPSIS = `Usage:
   farmctl notify --target T --up [options]
   farmctl status [--target T [--kind K]] [--node URL] [--json]
   farmctl servers [--server ID [--poll]] [--poller URL] [--json]
+  farmctl token create --name N --scopes S[,S...] [--json]
   farmctl --help`;
 
 export const USAGE = `${SYNOPSIS}
@@ -46,8 +49,15 @@ servers: the poller's lists (GET <poller>/v1/servers[/ID])
   --poll               poll that server now (POST <poller>/v1/servers/ID/poll)
   --poller URL         poller base URL (default: $POLLER_URL, else ${DEFAULT_POLLER_URL})
 
+token create: makes a new operator token (no request is sent)
+  --name N             who or what holds it (1-64 of [A-Za-z0-9_.@-])
+  --scopes S,S         ${SCOPES.join(', ')} (admin grants every scope)
+                       prints the token once, and the entry to add to FARM_TOKENS_FILE
+
 common:
   --json               print the server's raw JSON answer
+  --token-file PATH    read the operator token from this file (default: $FARM_TOKEN);
+                       sent as Authorization: Bearer <token>
   -h, --help           print this help
 
 Exit status: 0 ok, 1 request failed, 2 usage error.`;
@@ -72,8 +82,12 @@ export interface NotificationBody {
   priority?: number;
 }
 
+/** Where the operator token comes from: a file to read, or $FARM_TOKEN; none sends no Authorization. */
+export type Credential = { file: string } | { token: string } | undefined;
+
 export interface NotifyCommand {
   command: 'notify';
+  credential: Credential;
   notifierUrl: string;
   json: boolean;
   body: NotificationBody;
@@ -81,6 +95,7 @@ export interface NotifyCommand {
 
 export interface StatusCommand {
   command: 'status';
+  credential: Credential;
   nodeUrl: string;
   json: boolean;
   target?: string;
@@ -89,6 +104,7 @@ export interface StatusCommand {
 
 export interface ServersCommand {
   command: 'servers';
+  credential: Credential;
   pollerUrl: string;
   json: boolean;
   server?: string;
@@ -97,19 +113,28 @@ export interface ServersCommand {
 
 export interface HelpCommand { command: 'help' }
 
-export type FarmctlCommand = NotifyCommand | StatusCommand | ServersCommand | HelpCommand;
+export interface TokenCreateCommand {
+  command: 'token-create';
+  name: string;
+  scopes: Scope[];
+  json: boolean;
+}
+
+export type FarmctlCommand = NotifyCommand | StatusCommand | ServersCommand | TokenCreateCommand | HelpCommand;
 
 /** The environment variables farmctl reads for its defaults. */
-export type FarmctlEnv = Partial<Record<'NOTIFIER_URL' | 'REPEATER_URL' | 'POLLER_URL' | 'USER', string>>;
+export type FarmctlEnv = Partial<Record<'NOTIFIER_URL' | 'REPEATER_URL' | 'POLLER_URL' | 'USER' | 'FARM_TOKEN', string>>;
 
 const FLAGS = new Set(['down', 'up', 'auto-restore', 'json', 'help', 'poll']);
 const VALUED = new Set([
   'target', 'reason', 'until', 'for', 'at', 'message', 'component', 'kind', 'priority', 'operator', 'notifier', 'node', 'server', 'poller',
+  'name', 'scopes', 'token-file',
 ]);
 const REPEATABLE = new Set(['kind']);
 const NOTIFY_ONLY = ['resource', 'down', 'up', 'reason', 'until', 'for', 'at', 'auto-restore', 'message', 'component', 'priority', 'operator', 'notifier'];
 const STATUS_ONLY = ['node'];
 const SERVERS_ONLY = ['server', 'poll', 'poller'];
+const TOKEN_ONLY = ['name', 'scopes'];
 const DOWN_ONLY = ['reason', 'until', 'for', 'at', 'auto-restore'];
 const KIND_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_MESSAGE = 1000;
@@ -228,7 +253,17 @@ function targetOf(o: RawOptions): string {
   return t;
 }
 
+function credentialOf(o: RawOptions, env: FarmctlEnv): Credential {
+  const file = one(o, 'token-file');
+  if (file !== undefined) {
+    if (file === '') throw new UsageError('--token-file must not be empty');
+    return { file };
+  }
+  return env.FARM_TOKEN ? { token: env.FARM_TOKEN.trim() } : undefined;
+}
+
 function parseNotify(o: RawOptions, now: Date, env: FarmctlEnv): NotifyCommand {
+  rejectOptions(o, TOKEN_ONLY, 'only apply to token create');
   rejectOptions(o, STATUS_ONLY, 'only apply to status');
   rejectOptions(o, SERVERS_ONLY, 'only apply to servers');
   const down = o.values.has('down');
@@ -280,14 +315,15 @@ function parseNotify(o: RawOptions, now: Date, env: FarmctlEnv): NotifyCommand {
     body.priority = Number(priority);
   }
   const notifierUrl = parseHttpUrl('notifier', one(o, 'notifier') ?? (env.NOTIFIER_URL || DEFAULT_NOTIFIER_URL));
-  return { command: 'notify', notifierUrl, json: o.values.has('json'), body };
+  return { command: 'notify', credential: credentialOf(o, env), notifierUrl, json: o.values.has('json'), body };
 }
 
 function parseStatus(o: RawOptions, env: FarmctlEnv): StatusCommand {
+  rejectOptions(o, TOKEN_ONLY, 'only apply to token create');
   rejectOptions(o, NOTIFY_ONLY, 'only apply to notify');
   rejectOptions(o, SERVERS_ONLY, 'only apply to servers');
   const nodeUrl = parseHttpUrl('node', one(o, 'node') ?? (env.REPEATER_URL || DEFAULT_NODE_URL));
-  const cmd: StatusCommand = { command: 'status', nodeUrl, json: o.values.has('json') };
+  const cmd: StatusCommand = { command: 'status', credential: credentialOf(o, env), nodeUrl, json: o.values.has('json') };
   const target = one(o, 'target');
   const kinds = kindsOf(o);
   if (kinds && kinds.length > 1) throw new UsageError('status takes one --kind');
@@ -302,13 +338,28 @@ function parseStatus(o: RawOptions, env: FarmctlEnv): StatusCommand {
 }
 
 function parseServers(o: RawOptions, env: FarmctlEnv): ServersCommand {
-  rejectOptions(o, [...NOTIFY_ONLY, ...STATUS_ONLY, 'target', 'kind'], 'do not apply to servers');
+  rejectOptions(o, [...NOTIFY_ONLY, ...STATUS_ONLY, ...TOKEN_ONLY, 'target', 'kind'], 'do not apply to servers');
   const pollerUrl = parseHttpUrl('poller', one(o, 'poller') ?? (env.POLLER_URL || DEFAULT_POLLER_URL));
   const server = one(o, 'server');
   if (server === '') throw new UsageError('--server must not be empty');
   const poll = o.values.has('poll');
   if (poll && server === undefined) throw new UsageError('--poll needs --server');
-  return { command: 'servers', pollerUrl, json: o.values.has('json'), server, poll };
+  return { command: 'servers', credential: credentialOf(o, env), pollerUrl, json: o.values.has('json'), server, poll };
+}
+
+function parseTokenCreate(o: RawOptions): TokenCreateCommand {
+  rejectOptions(o, [...NOTIFY_ONLY, ...STATUS_ONLY, ...SERVERS_ONLY, 'target', 'kind', 'token-file'], 'do not apply to token create');
+  const name = one(o, 'name');
+  if (name === undefined) throw new UsageError('--name is required');
+  if (!TOKEN_NAME.test(name)) throw new UsageError(`bad --name "${name}": 1-64 of [A-Za-z0-9_.@-]`);
+  const list = one(o, 'scopes');
+  if (list === undefined) throw new UsageError(`--scopes is required (${SCOPES.join(', ')})`);
+  try {
+    return { command: 'token-create', name, scopes: parseScopes(list), json: o.values.has('json') };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`bad --scopes: ${err.message}`);
+    throw err;
+  }
 }
 
 /** Parses the arguments after `farmctl` (process.argv.slice(2)); `now` anchors `--for`. */
@@ -318,6 +369,11 @@ export function parseFarmctlArgs(argv: readonly string[], now: Date, env: Farmct
   if (o.values.has('help') || o.positionals[0] === 'help') return { command: 'help' };
   const [command, ...extra] = o.positionals;
   if (command === undefined) throw new UsageError('a command is required');
+  if (command === 'token') {
+    if (extra[0] !== 'create') throw new UsageError(extra[0] === undefined ? 'token needs a subcommand: create' : `unknown token subcommand "${extra[0]}"`);
+    if (extra.length > 1) throw new UsageError(`unexpected argument "${extra[1]}"`);
+    return parseTokenCreate(o);
+  }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command === 'notify') return parseNotify(o, now, env);
   if (command === 'status') return parseStatus(o, env);

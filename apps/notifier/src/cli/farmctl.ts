@@ -3,8 +3,10 @@
  * to the notifier; `status` reads a repeater node's view; `servers` reads (or polls through) the poller. Run through `bin/farmctl.js` (after
  * `npm run build`) or `npx farmctl`. Exit status: 0 ok, 1 request failed, 2 usage error.
  */
+import { readFileSync } from 'node:fs';
+import { newToken, tokenEntry } from '@farm/common/auth/tokens';
 import { readAllAvailability } from '@farm/common/http/availability-pages';
-import { FarmctlCommand, FarmctlEnv, NotifyCommand, SYNOPSIS, ServersCommand, StatusCommand, USAGE, UsageError, parseFarmctlArgs } from './farmctl-args';
+import { Credential, FarmctlCommand, FarmctlEnv, NotifyCommand, SYNOPSIS, ServersCommand, StatusCommand, TokenCreateCommand, USAGE, UsageError, parseFarmctlArgs } from './farmctl-args';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -18,6 +20,9 @@ export interface FarmctlIo {
   fetch: typeof fetch;
   now: () => Date;
   env: FarmctlEnv;
+  readFile: (path: string) => string;
+  /** The operator token of this run, once read (see `resolveToken`). */
+  token?: string;
 }
 
 interface Answer {
@@ -33,7 +38,9 @@ async function request(io: FarmctlIo, what: string, url: string, init?: RequestI
   let text: string;
   try {
     // The time limit covers the body too: a server that sends headers and then stalls fails the same way.
-    res = await io.fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const headers = new Headers(init?.headers);
+    if (io.token) headers.set('authorization', `Bearer ${io.token}`);
+    res = await io.fetch(url, { ...init, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     text = await res.text();
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
@@ -55,6 +62,23 @@ function field(obj: unknown, name: string): unknown {
 
 function str(v: unknown): string {
   return v === undefined || v === null ? '' : String(v);
+}
+
+/** The lines that explain a 401 or 403, or undefined for any other answer. */
+function refusal(a: Answer, url: string, io: FarmctlIo): string[] | undefined {
+  if (a.status !== 401 && a.status !== 403) return undefined;
+  const message = str(field(a.body, 'message')) || a.text.slice(0, 500);
+  if (a.status === 401) {
+    const hint = io.token ? 'the token was not accepted (revoked, mistyped, or from another farm)' : 'no token was sent: set FARM_TOKEN or pass --token-file';
+    return [`not authorized (401 from ${url}): ${message}`, `  ${hint}`];
+  }
+  return [`forbidden (403 from ${url}): ${message}`, '  ask an admin for a token with that scope (farmctl token create)'];
+}
+
+/** Prints why a request failed, and returns the exit status. */
+function failed(a: Answer, url: string, io: FarmctlIo): number {
+  for (const l of refusal(a, url, io) ?? [`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`]) io.err(l);
+  return EXIT_FAILED;
 }
 
 async function notify(cmd: NotifyCommand, io: FarmctlIo): Promise<number> {
@@ -94,8 +118,7 @@ async function notify(cmd: NotifyCommand, io: FarmctlIo): Promise<number> {
     if (message) io.err(`  ${str(message)}`);
     return EXIT_FAILED;
   }
-  io.err(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
-  return EXIT_FAILED;
+  return failed(a, url, io);
 }
 
 function table(header: string[], rows: string[][]): string[] {
@@ -156,7 +179,7 @@ async function allEntries(io: FarmctlIo, nodeUrl: string): Promise<unknown> {
   try {
     return await readAllAvailability(nodeUrl, async (url) => {
       const a = await request(io, 'repeater node', url);
-      if (a.status !== 200 || a.body === undefined) throw new RequestFailed(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
+      if (a.status !== 200 || a.body === undefined) throw new RequestFailed((refusal(a, url, io) ?? [`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`]).join('\n'));
       return a.body;
     });
   } catch (err) {
@@ -173,10 +196,7 @@ async function status(cmd: StatusCommand, io: FarmctlIo): Promise<number> {
   }
   const url = `${cmd.nodeUrl}/v1/availability/${encodeURIComponent(cmd.target)}${cmd.kind ? `?kind=${encodeURIComponent(cmd.kind)}` : ''}`;
   const a = await request(io, 'repeater node', url);
-  if (a.status !== 200 || a.body === undefined) {
-    io.err(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
-    return EXIT_FAILED;
-  }
+  if (a.status !== 200 || a.body === undefined) return failed(a, url, io);
   if (cmd.json) io.out(JSON.stringify(a.body, null, 2));
   else printLookup(a.body, io);
   return EXIT_OK;
@@ -213,14 +233,42 @@ async function servers(cmd: ServersCommand, io: FarmctlIo): Promise<number> {
   const path = cmd.server === undefined ? '/v1/servers' : `/v1/servers/${encodeURIComponent(cmd.server)}${cmd.poll ? '/poll' : ''}`;
   const url = `${cmd.pollerUrl}${path}`;
   const a = await request(io, 'poller', url, cmd.poll ? { method: 'POST' } : undefined);
-  if (a.status !== 200 || a.body === undefined) {
-    io.err(`request failed: HTTP ${a.status} from ${url}${a.text ? `: ${a.text.slice(0, 500)}` : ''}`);
-    return EXIT_FAILED;
-  }
+  if (a.status !== 200 || a.body === undefined) return failed(a, url, io);
   if (cmd.json) io.out(JSON.stringify(a.body, null, 2));
   else if (cmd.server === undefined) printServers(a.body, io);
   else printServer(a.body, io);
   return EXIT_OK;
+}
+
+function tokenCreate(cmd: TokenCreateCommand, io: FarmctlIo): number {
+  const token = newToken();
+  const entry = tokenEntry(cmd.name, cmd.scopes, token);
+  if (cmd.json) {
+    io.out(JSON.stringify({ token, entry }, null, 2));
+    return EXIT_OK;
+  }
+  io.out(`token for ${cmd.name} (${cmd.scopes.join(', ')}), shown once; hand it over as a secret:`);
+  io.out(`  ${token}`);
+  io.out('add this entry to the "tokens" list of FARM_TOKENS_FILE (it keeps only the hash):');
+  io.out(`  ${JSON.stringify(entry)}`);
+  io.out('servers reload the file when it changes (or on SIGHUP); the holder uses it with');
+  io.out(`  export FARM_TOKEN=${token}`);
+  return EXIT_OK;
+}
+
+/** The token to send: read from --token-file, or $FARM_TOKEN, or none. */
+function resolveToken(credential: Credential, io: FarmctlIo): string | undefined {
+  if (credential === undefined) return undefined;
+  if ('token' in credential) return credential.token || undefined;
+  let text: string;
+  try {
+    text = io.readFile(credential.file);
+  } catch (err) {
+    throw new RequestFailed(`cannot read the token file ${credential.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.trim();
+  if (!token || /\s/.test(token)) throw new RequestFailed(`the token file ${credential.file} must hold one token and nothing else`);
+  return token;
 }
 
 async function run(cmd: FarmctlCommand, io: FarmctlIo): Promise<number> {
@@ -228,8 +276,10 @@ async function run(cmd: FarmctlCommand, io: FarmctlIo): Promise<number> {
     io.out(USAGE);
     return EXIT_OK;
   }
-  if (cmd.command === 'servers') return servers(cmd, io);
-  return cmd.command === 'notify' ? notify(cmd, io) : status(cmd, io);
+  if (cmd.command === 'token-create') return tokenCreate(cmd, io);
+  const withToken = { ...io, token: resolveToken(cmd.credential, io) };
+  if (cmd.command === 'servers') return servers(cmd, withToken);
+  return cmd.command === 'notify' ? notify(cmd, withToken) : status(cmd, withToken);
 }
 
 /** Runs one command line (the arguments after `farmctl`) and resolves to the exit status. */
@@ -240,6 +290,7 @@ export async function main(argv: readonly string[], io: Partial<FarmctlIo> = {})
     fetch: (input, init) => fetch(input, init),
     now: () => new Date(),
     env: process.env,
+    readFile: (path) => readFileSync(path, 'utf8'),
     ...io,
   };
   let cmd: FarmctlCommand;

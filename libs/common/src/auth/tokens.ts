@@ -23,7 +23,8 @@ export type AuthDecision =
   | { ok: false; status: 403; reason: 'missing-scope'; name: string; message: string };
 
 const TOKEN_PREFIX = 'farm_';
-const NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+/** What a token's name may be. */
+export const TOKEN_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
 
 /** A new random token (256 bits), as `farmctl token create` prints it. */
@@ -75,7 +76,7 @@ export function parseTokenFile(text: string, source: string): TokenEntry[] {
     const where = `${source}: tokens[${i}]`;
     if (raw === null || typeof raw !== 'object') throw new ConfigError(`${where} is not an object`);
     const { name, scopes, sha256 } = raw as Record<string, unknown>;
-    if (typeof name !== 'string' || !NAME.test(name)) throw new ConfigError(`${where}: name must be 1-64 characters of [A-Za-z0-9_.@-]`);
+    if (typeof name !== 'string' || !TOKEN_NAME.test(name)) throw new ConfigError(`${where}: name must be 1-64 characters of [A-Za-z0-9_.@-]`);
     if (names.has(name)) throw new ConfigError(`${where}: name ${name} appears twice`);
     names.add(name);
     if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => (SCOPES as readonly unknown[]).includes(s))) {
