@@ -2,6 +2,9 @@ import fc from 'fast-check';
 import { canonicalCommand, canonicalJson, CommandHead, newNonce, parseSignature, signCommand, verifyCommand } from './command-signature';
 import { Keyring } from './keyring';
 
+// Hundreds of HMACs per property: generous under a loaded machine, where jest's 5 s default is not.
+jest.setTimeout(30_000);
+
 const k1 = { id: 'k1', secret: Buffer.alloc(32, 1), active: true };
 const k2 = { id: 'k2', secret: Buffer.alloc(32, 2), active: false };
 const ring = new Keyring([k1, k2]);
@@ -50,10 +53,10 @@ describe('canonical form', () => {
         expect(signCommand(ring, h, shuffled)).toBe(signCommand(ring, h, b));
         expect(verifyCommand(ring, signCommand(ring, h, b), h, shuffled, h.issuedAt)).toMatchObject({ ok: true });
       }),
-      { numRuns: 500 },
+      { numRuns: 300 },
     );
     // The property is about a different key order: it must have been one in a fair share of runs.
-    expect(reordered).toBeGreaterThanOrEqual(100);
+    expect(reordered).toBeGreaterThanOrEqual(60);
   });
 
   it('property: any change of a signed field breaks the signature', () => {
@@ -76,9 +79,9 @@ describe('canonical form', () => {
         expect(v).toMatchObject({ ok: false, reason: 'forged' });
         tampered[field] = (tampered[field] ?? 0) + 1;
       }),
-      { numRuns: 600 },
+      { numRuns: 360 },
     );
-    for (const f of ['sender', 'receiver', 'command', 'issuedAt', 'nonce', 'body']) expect(tampered[f]).toBeGreaterThanOrEqual(50);
+    for (const f of ['sender', 'receiver', 'command', 'issuedAt', 'nonce', 'body']) expect(tampered[f]).toBeGreaterThanOrEqual(30);
   });
 });
 

@@ -3,3 +3,4 @@ export * from './keyring';
 export * from './command-signature';
 export * from './token-store';
 export * from './operator.guard';
+export * from './command-verifier';

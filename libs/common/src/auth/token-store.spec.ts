@@ -6,6 +6,8 @@ import { waitFor } from '../testing/wait-for';
 import { TokenStore } from './token-store';
 import { newToken, tokenEntry } from './tokens';
 
+jest.setTimeout(30_000);
+
 describe('TokenStore', () => {
   const dir = mkdtempSync(join(tmpdir(), 'farm-tokens-'));
   const path = join(dir, 'tokens.json');
@@ -34,7 +36,7 @@ describe('TokenStore', () => {
     // Replaced the way editors and config tools do: a new file renamed over the old one.
     write([tokenEntry('a', ['read'], a), tokenEntry('b', ['admin'], b)], `${path}.new`);
     renameSync(`${path}.new`, path);
-    await waitFor('b loaded', () => store!.entries().length === 2, 5000);
+    await waitFor('b loaded', () => store!.entries().length === 2, 20_000);
     expect(lines.at(-1)).toBe('log operator tokens reloaded (file changed): 2 (a, b)');
     // SIGHUP reloads at once, whether or not the watcher has seen the change yet.
     store.close();

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { ConfigError } from '../domain/errors';
 import { authorize, bearerToken, grants, identify, newToken, parseScopes, parseTokenFile, tokenEntry, tokenHash } from './tokens';
 
+jest.setTimeout(30_000);
+
 const ops = newToken();
 const reader = newToken();
 const admin = newToken();
@@ -53,17 +55,20 @@ describe('operator tokens', () => {
 
   it('property: a token is accepted for a scope exactly when its entry grants it', () => {
     let accepted = 0;
+    let refused = 0;
     fc.assert(
       fc.property(fc.subarray(['read', 'notify', 'admin'] as const, { minLength: 1 }), fc.constantFrom('read', 'notify', 'admin') as fc.Arbitrary<'read' | 'notify' | 'admin'>, (scopes, required) => {
         const t = newToken();
         const d = authorize([...entries, tokenEntry('x', [...scopes], t)], `Bearer ${t}`, required);
         expect(d.ok).toBe(scopes.includes(required) || scopes.includes('admin'));
         if (d.ok) accepted++;
+        else refused++;
       }),
       { numRuns: 200 },
     );
+    // Both outcomes were exercised (about 3 in 4 are accepted: admin grants all).
     expect(accepted).toBeGreaterThanOrEqual(40);
-    expect(accepted).toBeLessThanOrEqual(160);
+    expect(refused).toBeGreaterThanOrEqual(20);
   });
 });
 

@@ -53,6 +53,11 @@ export function ringKey(ns: string): string {
   return `${ns}:ring`;
 }
 
+/** String with a TTL, one per signed command received: `<ns>:nonce:<receiver>:<sender>:<nonce>` (replay guard). */
+export function nonceKey(ns: string, receiver: string, sender: string, nonce: string): string {
+  return `${ns}:nonce:${receiver}:${sender}:${nonce}`;
+}
+
 /** Monitoring keys: the attendants' registry, clock corrections and the poller's lists. */
 export interface MonitoringKeys {
   /** Hash: serverId -> JSON registration {serverId, queue, httpUrl?, registeredAt, lastSeenAt}. */
