@@ -31,6 +31,8 @@ const say = (line) => console.log(`[local-farm] ${line}`);
 
 /** A URL without its password, for output (passwords are never printed): the apps' own helper (`npm start` builds first). */
 const { describeUrl } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'logging.js'));
+/** The farm's credentials in .farm/auth (made once, then reused, so FARM_TOKEN stays valid across restarts). */
+const { ensureDevCredentials } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'auth', 'dev-credentials.js'));
 const fail = (line) => {
   console.error(`[local-farm] ${line}`);
   process.exit(1);
@@ -126,6 +128,8 @@ function demoApplications() {
 }
 
 const children = [];
+/** Set in main(): the token file, key file and admin token of this local farm. */
+let CREDS;
 let stopping = false;
 
 function prefixLines(stream, prefix, out) {
@@ -136,7 +140,7 @@ function start(name, app, port, extraEnv) {
   const url = `http://127.0.0.1:${port}`;
   // A small young generation keeps a repeater's RSS down (see bench/README.md); yours wins if set.
   // Logs for people here (FARM_LOG_FORMAT=json gives the JSON lines the apps write elsewhere).
-  const env = { NODE_OPTIONS: '--max-semi-space-size=2', FARM_LOG_FORMAT: 'pretty', ...process.env, ...extraEnv, HTTP_PORT: String(port), FARM_NAMESPACE: NAMESPACE, APP_DEPENDENCIES, RABBITMQ_URL, REDIS_URL };
+  const env = { NODE_OPTIONS: '--max-semi-space-size=2', FARM_LOG_FORMAT: 'pretty', ...CREDS.env, ...process.env, ...extraEnv, HTTP_PORT: String(port), FARM_NAMESPACE: NAMESPACE, APP_DEPENDENCIES, RABBITMQ_URL, REDIS_URL };
   if (!process.stdout.isTTY && env.NO_COLOR === undefined) env.NO_COLOR = '1';
   // Own process group: Ctrl-C reaches only this script, which then stops each child once.
   const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', app, 'main.js')], {
@@ -225,8 +229,11 @@ function summary(notifier, repeaters, poller, attendants) {
     'Demo routes (503 with Retry-After while the application is unavailable):',
     ...apps.map((a, i) => `  ${repeaters[i % repeaters.length].url}/apps/${a}${i === 0 ? '/send' : ''}`),
     '',
+    `Every change and read needs an operator token (an admin one is in ${path.relative(process.cwd(), CREDS.tokenFile) || CREDS.tokenFile}):`,
+    `  export FARM_TOKEN=$(cat ${path.relative(process.cwd(), CREDS.tokenFile) || CREDS.tokenFile})`,
+    '',
     'Try:',
-    `  curl -i -X POST ${notifier.url}/v1/notifications -H 'content-type: application/json' \\`,
+    `  curl -i -X POST ${notifier.url}/v1/notifications -H 'content-type: application/json' -H "authorization: Bearer $FARM_TOKEN" \\`,
     `    -d '${body}'`,
     `  npx farmctl notify --target mail --down --reason maintenance --for 2h${notifierOpt}`,
     `  npx farmctl status${nodeOpt}`,
@@ -234,7 +241,7 @@ function summary(notifier, repeaters, poller, attendants) {
     `  npx farmctl notify --resource db-main --up${notifierOpt}`,
     '',
     'Monitoring (polls every 30 s, every 5 s while critical):',
-    `  curl -N ${poller.url}/v1/events &`,
+    `  curl -N -H "authorization: Bearer $FARM_TOKEN" ${poller.url}/v1/events &`,
     `  touch ${path.relative(process.cwd(), path.join(ROOT, '.farm', 'smtp.down')) || '.farm/smtp.down'}   # smtp fails: the servers go critical, mail becomes unavailable`,
     `  npx farmctl servers --server node-1 --poll${POLLER_PORT === 3200 ? '' : ` --poller ${poller.url}`}   # poll now instead of waiting`,
     `  npx farmctl servers${POLLER_PORT === 3200 ? '' : ` --poller ${poller.url}`}                         # the lists`,
@@ -251,6 +258,7 @@ async function main() {
     if (!fs.existsSync(path.join(ROOT, 'dist', 'apps', app, 'main.js'))) fail(`dist/apps/${app}/main.js is missing: run \`npm run build\` first (or \`npm start\`)`);
   }
   await checkBrokers();
+  CREDS = ensureDevCredentials(path.join(ROOT, '.farm', 'auth'));
   const ports = [NOTIFIER_PORT, POLLER_PORT, ...Array.from({ length: REPEATERS }, (_, i) => BASE_PORT + i), ...Array.from({ length: REPEATERS }, (_, i) => ATTENDANT_BASE_PORT + i)];
   if (new Set(ports).size !== ports.length) fail(`the ports overlap: NOTIFIER_PORT ${NOTIFIER_PORT}, POLLER_PORT ${POLLER_PORT}, repeaters ${BASE_PORT}-${BASE_PORT + REPEATERS - 1}, attendants ${ATTENDANT_BASE_PORT}-${ATTENDANT_BASE_PORT + REPEATERS - 1}`);
   for (const port of ports) {

@@ -88,7 +88,7 @@ describe('poison and malformed messages', () => {
 
   it('refuses, on HTTP, future and zoneless times (400), deep nesting (400, not 500), non-JSON content types (415)', async () => {
     const notifier = await farm.startNotifier();
-    const post = (body: string, type = 'application/json'): Promise<Response> => fetch(`${notifier.url}/v1/notifications`, { method: 'POST', headers: { 'content-type': type }, body });
+    const post = (body: string, type = 'application/json'): Promise<Response> => fetch(`${notifier.url}/v1/notifications`, { method: 'POST', headers: { 'content-type': type, ...farm.auth() }, body });
     const future = await post(JSON.stringify({ target: '*', available: true, timestamp: '9999-12-31T23:59:59.999Z' }));
     expect(future.status).toBe(400);
     expect(JSON.stringify(await future.json())).toMatch(/future/);

@@ -29,10 +29,10 @@ interface Feed {
 }
 
 /** Opens `GET /v1/events` on a real HTTP connection and resolves once the headers arrived. */
-function openFeed(url: string): Promise<Feed> {
+function openFeed(url: string, headers: Record<string, string>): Promise<Feed> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const req: ClientRequest = get(`${url}/v1/events`, { agent: false }, (res: IncomingMessage) => {
+    const req: ClientRequest = get(`${url}/v1/events`, { agent: false, headers }, (res: IncomingMessage) => {
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
       res.on('error', () => undefined);
@@ -42,8 +42,8 @@ function openFeed(url: string): Promise<Feed> {
   });
 }
 
-async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const r = await fetch(url);
+async function getJson(url: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  const r = await fetch(url, { headers });
   return { status: r.status, body: await r.json() };
 }
 
@@ -65,10 +65,10 @@ describe('bounded edges', () => {
   });
 
   it(`serves at most POLLER_MAX_SSE_CLIENTS (${MAX_SSE}) live-feed clients, 503 with JSON beyond, and a client that leaves frees its slot`, async () => {
-    for (let i = 0; i < MAX_SSE; i++) feeds.push(await openFeed(poller.url));
+    for (let i = 0; i < MAX_SSE; i++) feeds.push(await openFeed(poller.url, farm.auth()));
     expect(feeds.map((f) => [f.status, f.contentType])).toEqual(feeds.map(() => [200, expect.stringContaining('text/event-stream')]));
 
-    const refused = await openFeed(poller.url);
+    const refused = await openFeed(poller.url, farm.auth());
     expect(refused.status).toBe(503);
     expect(refused.contentType).toContain('application/json');
     await waitFor('the refusal body', async () => refused.body().length > 0 && refused.body().endsWith('}'), 5000);
@@ -77,13 +77,13 @@ describe('bounded edges', () => {
     // One client hangs up: its slot is free again (once the poller has seen the close), and only one.
     feeds.shift()!.close();
     const again = await waitFor('a slot freed', async () => {
-      const f = await openFeed(poller.url);
+      const f = await openFeed(poller.url, farm.auth());
       if (f.status === 200) return f;
       f.close();
       return undefined;
     }, 10_000, 100);
     feeds.push(again);
-    const full = await openFeed(poller.url);
+    const full = await openFeed(poller.url, farm.auth());
     full.close();
     expect(full.status).toBe(503);
   }, 60_000);
@@ -118,28 +118,28 @@ describe('bounded edges', () => {
     expect(snap.entries).toHaveLength(ENTRIES);
     expect(new Set(snap.entries.map((e) => e.target)).size).toBe(ENTRIES);
 
-    const first = await getJson(`${a.url}/v1/availability`);
+    const first = await getJson(`${a.url}/v1/availability`, farm.auth());
     const p1 = first.body as Page;
     expect(p1).toMatchObject({ nodeId: 'a', count: ENTRIES, digest: snap.digest });
     expect(p1.entries).toHaveLength(1000);
     expect(p1.next).toEqual(expect.any(String));
-    const p2 = (await getJson(`${a.url}/v1/availability?after=${encodeURIComponent(p1.next!)}`)).body as Page;
+    const p2 = (await getJson(`${a.url}/v1/availability?after=${encodeURIComponent(p1.next!)}`, farm.auth())).body as Page;
     expect(p2.entries).toHaveLength(ENTRIES - 1000);
     expect(p2.next).toBeNull();
     expect([...p1.entries, ...p2.entries]).toEqual(snap.entries);
 
     // Small pages through the helper give the same entries, in the same order.
-    const small = await readAllAvailability(a.url, async (url) => (await getJson(url)).body, { pageSize: 100 });
+    const small = await readAllAvailability(a.url, async (url) => (await getJson(url, farm.auth())).body, { pageSize: 100 });
     expect(small.entries).toEqual(snap.entries);
     expect(small).toMatchObject({ count: ENTRIES, digest: snap.digest, next: null });
 
     for (const bad of ['0', '10001', 'ten']) {
-      const r = await getJson(`${a.url}/v1/availability?limit=${bad}`);
+      const r = await getJson(`${a.url}/v1/availability?limit=${bad}`, farm.auth());
       expect(r).toEqual({ status: 400, body: { errors: [{ field: 'limit', message: 'limit must be an integer from 1 to 10000' }] } });
     }
 
     // farmctl status --json shows the whole state, not its first page.
-    const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'bin', 'farmctl.js'), 'status', '--node', a.url, '--json']);
+    const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'bin', 'farmctl.js'), 'status', '--node', a.url, '--json'], { env: { ...process.env, FARM_TOKEN: farm.creds.token } });
     const shown = JSON.parse(stdout) as Page;
     expect(shown.entries).toHaveLength(ENTRIES);
     expect(shown).toMatchObject({ count: ENTRIES, digest: snap.digest, next: null });

@@ -19,7 +19,7 @@ describe('a node that was away catches up', () => {
     await Promise.all(['a', 'b', 'c'].map((id) => farm.startNode(id)));
   });
   afterAll(() => farm.cleanup());
-  const metricsOf = async (id: string): Promise<string> => (await fetch(`${farm.node(id).url}/metrics`)).text();
+  const metricsOf = async (id: string): Promise<string> => (await fetch(`${farm.node(id).url}/metrics`, { headers: farm.auth() })).text();
 
   it('from its own queue, after being stopped while notifications flowed', async () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => farm.publish(notification(i))));

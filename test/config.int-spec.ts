@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ensureDevCredentials } from '../libs/common/src/auth/dev-credentials';
 import { join } from 'node:path';
 import { uniqueNamespace } from '../libs/common/src/testing/brokers';
 import { REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
@@ -32,6 +35,8 @@ async function runApp(app: 'notifier' | 'repeater' | 'poller', change: Record<st
     REDIS_URL: REDIS_URL(),
     HTTP_PORT: String(await freePort()),
     NODE_ID: app === 'repeater' ? 'cfg-node' : undefined,
+    // Each case changes one variable; credentials have cases of their own below.
+    FARM_AUTH: 'off',
     NO_COLOR: '1',
     ...change,
   };
@@ -81,5 +86,39 @@ describe('an app started with an invalid environment', () => {
     expect(named(line.msg)).toEqual([variable]);
     expect(line).not.toHaveProperty('stack');
     expect(r.stderr).toBe('');
+  });
+});
+
+describe('an app started without its credentials (FARM_AUTH on, the default)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-auth-'));
+  const creds = ensureDevCredentials(dir);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['notifier', { FARM_AUTH: undefined, FARM_TOKENS_FILE: undefined }, 'FARM_TOKENS_FILE=null: FARM_TOKENS_FILE is required'],
+    ['poller', { FARM_AUTH: 'on', FARM_TOKENS_FILE: creds.tokensFile, FARM_KEYS_FILE: undefined }, 'FARM_KEYS_FILE=null: FARM_KEYS_FILE is required'],
+  ] as const)('%s refuses to start and names what is missing', async (app, change, why) => {
+    const r = await runApp(app, change);
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: EX_CONFIG, signal: null });
+    const line = fatalLine(r.stdout);
+    expect(line).toMatchObject({ level: 'fatal', app, context: 'Config' });
+    expect(line.msg).toContain(why);
+    expect(line.msg).toContain('or set FARM_AUTH=off for development');
+  });
+
+  it('a repeater whose key file cannot be read refuses to start and names the file', async () => {
+    const r = await runApp('repeater', { FARM_AUTH: undefined, FARM_TOKENS_FILE: creds.tokensFile, FARM_KEYS_FILE: join(dir, 'nowhere.json') });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: EX_CONFIG, signal: null });
+    expect(fatalLine(r.stdout).msg).toBe(`FARM_KEYS_FILE ${join(dir, 'nowhere.json')} cannot be read (ENOENT)`);
+  });
+
+  it('a notifier with a token file whose entry holds a token instead of its hash refuses to start, without echoing it', async () => {
+    const bad = join(dir, 'bad-tokens.json');
+    writeFileSync(bad, JSON.stringify({ tokens: [{ name: 'ops', scopes: ['notify'], sha256: creds.token }] }));
+    const r = await runApp('notifier', { FARM_AUTH: undefined, FARM_TOKENS_FILE: bad });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: EX_CONFIG, signal: null });
+    const msg = fatalLine(r.stdout).msg;
+    expect(msg).toContain("tokens[0] (ops): sha256 must be 64 hex digits (the token's SHA-256, not the token)");
+    expect(r.stdout + r.stderr).not.toContain(creds.token);
   });
 });

@@ -24,7 +24,7 @@ describe('farmctl against a running farm', () => {
   beforeAll(async () => {
     await Promise.all(['a', 'b'].map((id) => farm.startNode(id)));
     const notifier = await farm.startNotifier();
-    env = { NOTIFIER_URL: notifier.url, REPEATER_URL: farm.node('a').url };
+    env = { NOTIFIER_URL: notifier.url, REPEATER_URL: farm.node('a').url, FARM_TOKEN: farm.creds.token };
   });
   afterAll(() => farm.cleanup());
 

@@ -34,7 +34,7 @@ describe('JSON logs', () => {
   });
 
   it('puts the request id on the lines logged while serving that request', async () => {
-    const r = await fetch(`${farm.node('a').url}/v1/sync?peers=b`, { method: 'POST', headers: { 'x-request-id': 'logs-test-sync-1' } });
+    const r = await fetch(`${farm.node('a').url}/v1/sync?peers=b`, { method: 'POST', headers: { 'x-request-id': 'logs-test-sync-1', ...farm.auth() } });
     expect(r.status).toBe(200);
     expect(r.headers.get('x-request-id')).toBe('logs-test-sync-1');
     const line = await waitFor('the handshake line of that request', async () => farm.logRecords().records.find((l) => l.reqId === 'logs-test-sync-1'), 10_000, 100);

@@ -49,8 +49,8 @@ class Feed {
   private readonly controller = new AbortController();
   private done?: Promise<void>;
 
-  async open(url: string): Promise<void> {
-    const res = await fetch(`${url}/v1/events`, { signal: this.controller.signal });
+  async open(url: string, headers: Record<string, string>): Promise<void> {
+    const res = await fetch(`${url}/v1/events`, { headers, signal: this.controller.signal });
     const reader = res.body!.getReader();
     this.done = (async () => {
       let buf = '';
@@ -145,7 +145,7 @@ describe('monitoring through broker restarts: no lost answer, no lost notificati
 
   it('a broker restart: the service that failed meanwhile is notified after it, the server is polled back to normal, nothing is lost', async () => {
     const feed = new Feed();
-    await feed.open(poller.url);
+    await feed.open(poller.url, farm.auth());
     let stoppedAt = 0;
     let startingAt = 0;
     let awayMs: number;

@@ -118,7 +118,7 @@ describe('monitoring: attendants and the poller', () => {
 
     // One query per poll: over the next two polls of srv-a, its attendant answered two queries.
     // (lastPolledAt is set once the answer is in, and polls are NORMAL_MS apart.)
-    const answered = async () => counter(await metricsPage(farm.attendants.get('srv-a')!.url), 'farm_attendant_requests_total');
+    const answered = async () => counter(await metricsPage(farm.attendants.get('srv-a')!), 'farm_attendant_requests_total');
     const nextPoll = (after: string | null) => waitFor('srv-a polled again', async () => {
       const at = (await server('srv-a')).lastPolledAt;
       return at !== after ? at : undefined;
@@ -129,7 +129,7 @@ describe('monitoring: attendants and the poller', () => {
     expect(await answered() - before).toBe(2);
 
     // The same through the CLI.
-    const farmctl = (...args: string[]) => promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin', 'farmctl.js'), ...args, '--poller', poller.url]);
+    const farmctl = (...args: string[]) => promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin', 'farmctl.js'), ...args, '--poller', poller.url], { env: { ...process.env, FARM_TOKEN: farm.creds.token } });
     expect((await farmctl('servers')).stdout).toMatch(/^srv-a\s+normal\s+\S+\s+-$/m);
     const one = (await farmctl('servers', '--server', 'srv-a', '--poll')).stdout;
     expect(one).toMatch(/^srv-a: normal list/);
@@ -216,7 +216,7 @@ describe('monitoring: attendants and the poller', () => {
   });
 
   it('pushes list changes as server-sent events', async () => {
-    const res = await fetch(`${poller.url}/v1/events`);
+    const res = await fetch(`${poller.url}/v1/events`, { headers: farm.auth() });
     const reader = res.body!.getReader();
     const got = (async () => {
       let text = '';
@@ -299,7 +299,7 @@ describe('monitoring: attendants and the poller', () => {
       expect(poller.proc!.exitCode).toBeNull();
     } finally {
       await conn.close();
-      await fetch(`${poller.url}/v1/servers/srv-fake`, { method: 'DELETE' });
+      await fetch(`${poller.url}/v1/servers/srv-fake`, { method: 'DELETE', headers: farm.auth() });
     }
   });
 

@@ -16,15 +16,15 @@ describe('poller standby and takeover', () => {
   const role = async (p: AppProcess) => (await p.get<{ role: string }>('/v1/health')).role;
   const polledAt = async (p: AppProcess) => (await p.get<{ lastPolledAt: string | null }>('/v1/servers/srv-1')).lastPolledAt;
   /** Polls a poller has made since it started (every outcome). */
-  const polls = async (p: AppProcess) => counter(await metricsPage(p.url), 'farm_poller_polls_total');
+  const polls = async (p: AppProcess) => counter(await metricsPage(p), 'farm_poller_polls_total');
   /** Queries the attendant of srv-1 has answered since it started. */
-  const queries = async () => counter(await metricsPage(farm.attendants.get('srv-1')!.url), 'farm_attendant_requests_total', 'op="query"');
+  const queries = async () => counter(await metricsPage(farm.attendants.get('srv-1')!), 'farm_attendant_requests_total', 'op="query"');
 
   beforeAll(async () => {
     await farm.startAttendant('srv-1', { probes: { login: { enabled: false }, refresh: { enabled: false } }, services: [{ name: 'redis', check: { kind: 'process', name: 'redis-server' } }] });
-    p1 = await new AppProcess({ app: 'poller', name: `${farm.ns}-p1`, env: { ...farm.env(), ...env, POLLER_ID: 'p1' } }).start().then((p) => p.ready());
+    p1 = await new AppProcess({ app: 'poller', name: `${farm.ns}-p1`, env: { ...farm.env(), ...env, POLLER_ID: 'p1' }, token: farm.creds.token }).start().then((p) => p.ready());
     await waitFor('p1 active', async () => (await role(p1)) === 'active', 5000);
-    p2 = await new AppProcess({ app: 'poller', name: `${farm.ns}-p2`, env: { ...farm.env(), ...env, POLLER_ID: 'p2' } }).start().then((p) => p.ready());
+    p2 = await new AppProcess({ app: 'poller', name: `${farm.ns}-p2`, env: { ...farm.env(), ...env, POLLER_ID: 'p2' }, token: farm.creds.token }).start().then((p) => p.ready());
   }, 90_000); // above the sum of its waits: each start-up may take 20 s
 
   afterAll(async () => {

@@ -34,7 +34,7 @@ describe('propagation through the notifier, ingress and fanout', () => {
     expect(await r.json()).toMatchObject({ available: false, reason: 'maintenance' });
     expect((await fetch(`${farm.node('c').url}/apps/search/read`)).status).toBe(200);
     expect(await farm.node('a').get('/v1/availability/db-main?targetType=resource')).toMatchObject({ available: false, reason: 'maintenance' });
-    const metrics = await (await fetch(`${farm.node('a').url}/metrics`)).text();
+    const metrics = await (await fetch(`${farm.node('a').url}/metrics`, { headers: farm.auth() })).text();
     expect(metrics).toMatch(/farm_entries_applied_total\{via="(ingress|fanout)"\} [1-9]/);
     expect(metrics).toMatch(/farm_entries 1/);
 

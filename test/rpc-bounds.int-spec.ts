@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import * as amqp from 'amqplib';
+import { CommandSigner, SIGNATURE_HEADER, parseKeyFile } from '../libs/common/src/auth';
+import { NODE_HANDSHAKE } from '../libs/common/src/availability/sync.service';
 import { TestFarm, RABBITMQ_URL, notification } from './support/test-farm';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 
@@ -6,7 +9,7 @@ jest.setTimeout(90_000);
 
 /** Resident memory of a node, from its Prometheus metrics. */
 async function rssMb(farm: TestFarm, id: string): Promise<number> {
-  const text = await (await fetch(`${farm.node(id).url}/metrics`)).text();
+  const text = await (await fetch(`${farm.node(id).url}/metrics`, { headers: farm.auth() })).text();
   const m = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
   return Number(m?.[1]) / 1024 / 1024;
 }
@@ -21,7 +24,7 @@ describe('bounded handshake requests and re-broadcasts', () => {
   const replies = new Map<string, (body: string) => void>();
 
   /** Sends a raw request to a node's handshake queue and waits for its reply (direct reply-to). */
-  function call(node: string, body: Buffer, timeoutMs = 10_000): Promise<string> {
+  function call(node: string, body: Buffer, timeoutMs = 10_000, headers?: Record<string, string>): Promise<string> {
     const id = `${Date.now()}-${Math.random()}`;
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no reply from ${node} within ${timeoutMs} ms`)), timeoutMs);
@@ -29,7 +32,7 @@ describe('bounded handshake requests and re-broadcasts', () => {
         clearTimeout(t);
         resolve(b);
       });
-      ch.sendToQueue(farm.t.rpcQueue(node), body, { replyTo: 'amq.rabbitmq.reply-to', correlationId: id });
+      ch.sendToQueue(farm.t.rpcQueue(node), body, { replyTo: 'amq.rabbitmq.reply-to', correlationId: id, headers });
     });
   }
 
@@ -72,11 +75,21 @@ describe('bounded handshake requests and re-broadcasts', () => {
     expect(farm.logLines(/FORGED/)).toEqual([]);
   });
 
-  it('does not take in entries dated far in the future from a handshake request', async () => {
+  it('does not take in entries dated far in the future from a handshake request, even one a node signed', async () => {
     const count = (await farm.snapshot('a')).count;
     const entry = { targetType: 'application', target: '*', kind: '*', available: true, source: 'operator', timestamp: '9999-12-31T23:59:59.999Z', id: 'forever', priority: 0 };
-    const answer = JSON.parse(await call('a', Buffer.from(JSON.stringify({ op: 'exchange', from: 'b', leaves: [], want: [], entries: [entry] })))) as { entries?: unknown[] };
+    const req = { op: 'exchange', from: 'b', leaves: [], want: [], entries: [entry] };
+    // Anyone on the broker: refused before anything is read into the state.
+    const unsigned = JSON.parse(await call('a', Buffer.from(JSON.stringify(req)))) as { error?: string };
+    expect(unsigned.error).toBe('refused (missing): the command carries no farm-signature');
+    // Signed by node b, as node b would: answered, and the far-future entry still not taken in.
+    const b = new CommandSigner('b', parseKeyFile(readFileSync(farm.creds.keysFile, 'utf8'), 'keys'), Date.now);
+    const answer = JSON.parse(await call('a', Buffer.from(JSON.stringify(req)), 10_000, { [SIGNATURE_HEADER]: b.sign('a', NODE_HANDSHAKE, req) })) as { entries?: unknown[] };
     expect(answer.entries).toEqual([]);
+    // Signed by b, claiming to come from another node: refused.
+    const claimed = { ...req, from: 'c' };
+    const mismatch = JSON.parse(await call('a', Buffer.from(JSON.stringify(claimed)), 10_000, { [SIGNATURE_HEADER]: b.sign('a', NODE_HANDSHAKE, claimed) })) as { error?: string };
+    expect(mismatch.error).toBe('refused: signed by b, from c');
     await farm.publish(notification(1, { target: 'marker' }));
     await waitFor('marker applied on a', async () => (await farm.snapshot('a')).count === count + 1);
     expect((await farm.snapshot('a')).entries.map((e) => e.id)).not.toContain('forever');

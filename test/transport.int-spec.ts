@@ -230,6 +230,21 @@ describe('farm transport (NestJS custom transport + ClientProxy)', () => {
     expect(Date.now() - t0).toBeLessThan(1500);
   });
 
+  it('answers only to the caller’s own reply queue, never into a queue the request names', async () => {
+    const snoop = `${ns}.snoop`;
+    await ch.assertQueue(snoop, { durable: false, autoDelete: false });
+    try {
+      ch.sendToQueue(q.echo, Buffer.from(JSON.stringify({ delayMs: 0, value: 'steal me' })), { replyTo: snoop, correlationId: 'x' });
+      await ch.waitForConfirms();
+      // The same request from a proper caller is answered; the first one was taken and settled too.
+      expect(await firstValueFrom(farmClient.send('echo', { delayMs: 0, value: 'mine' }))).toEqual(Buffer.from(JSON.stringify({ echoed: 'mine' })));
+      await waitFor('both requests settled', async () => (await ch.checkQueue(q.echo)).messageCount === 0 && server.subscription('echo').inFlight === 0, 5000);
+      expect((await ch.checkQueue(snoop)).messageCount).toBe(0);
+    } finally {
+      await ch.deleteQueue(snoop).catch(() => undefined);
+    }
+  });
+
   it('emits an event through the ClientProxy that completes only once the broker confirmed it', async () => {
     await firstValueFrom(farmClient.emit('items', { id: 'emitted-1', kind: 'ok' }), { defaultValue: undefined });
     await waitFor('emitted-1 handled', () => probe.handled.includes('emitted-1'), 10_000);

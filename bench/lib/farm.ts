@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as amqp from 'amqplib';
 import Redis from 'ioredis';
+import { DevCredentials, ensureDevCredentials } from '../../libs/common/src/auth/dev-credentials';
 import { redisKeys, topology } from '../../libs/common/src/contracts/topology';
 import { AppProcess, REPO_ROOT } from '../../libs/common/src/testing/farm-process';
 import { AuditLine } from '../../libs/common/src/redis/entry.repository';
@@ -33,7 +34,11 @@ export class BenchFarm {
     readonly redis: Redis,
   ) {
     this.logDir = join(REPO_ROOT, '.farm', 'logs', ns);
+    this.creds = ensureDevCredentials(join(this.logDir, 'auth'));
   }
+
+  /** The bench farm's token and key files (FARM_AUTH on, as deployed). */
+  readonly creds: DevCredentials;
 
   get t(): ReturnType<typeof topology> {
     return topology(this.ns);
@@ -54,7 +59,8 @@ export class BenchFarm {
       app: 'repeater',
       name: nodeId,
       logDir: this.logDir,
-      env: { NODE_ID: nodeId, FARM_NAMESPACE: this.ns, RABBITMQ_URL: this.rabbitmqUrl, REDIS_URL: this.redisUrl, AUDIT_MAX: '1000000', ...env },
+      env: { NODE_ID: nodeId, FARM_NAMESPACE: this.ns, RABBITMQ_URL: this.rabbitmqUrl, REDIS_URL: this.redisUrl, AUDIT_MAX: '1000000', ...this.creds.env, ...env },
+      token: this.creds.token,
     });
     this.procs.set(nodeId, p);
     await p.start();

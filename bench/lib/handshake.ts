@@ -73,7 +73,7 @@ export interface HandshakeResult {
 }
 
 async function heapOf(farm: BenchFarm, nodeId: string): Promise<{ heap_used_mb: number; heap_total_mb: number; external_mb: number }> {
-  const text = await (await fetch(`${farm.node(nodeId).url}/metrics`)).text();
+  const text = await (await fetch(`${farm.node(nodeId).url}/metrics`, { headers: farm.node(nodeId).auth() })).text();
   const metric = (name: string): number => {
     const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text);
     return m ? round(Number(m[1]) / 2 ** 20, 1) : NaN;

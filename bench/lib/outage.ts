@@ -385,7 +385,7 @@ export class OutageBench {
 
   private async metrics(farm: BenchFarm): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
-    for (const n of NODES) out[n] = await (await fetch(`${farm.node(n).url}/metrics`)).text();
+    for (const n of NODES) out[n] = await (await fetch(`${farm.node(n).url}/metrics`, { headers: farm.node(n).auth() })).text();
     return out;
   }
 

@@ -9,6 +9,7 @@ import { createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { ensureDevCredentials } from '../../libs/common/src/auth/dev-credentials';
 import { mailboxQueue, topology } from '../../libs/common/src/contracts/topology';
 import { checkDto, parseJson } from '../../libs/common/src/contracts/validation';
 import { AmqpClient } from '../../libs/common/src/messaging/amqp-client';
@@ -94,11 +95,13 @@ export async function runAttendantBench(o: AttendantBenchOptions): Promise<Atten
   ];
   writeFileSync(file, stringify({ checkTimeoutMs: 2000, probes: { login: { enabled: false }, refresh: { enabled: false } }, services }));
   const config = parseAttendantConfig(readFileSync(file, 'utf8'), file);
+  const creds = ensureDevCredentials(join(o.logDir, 'auth'));
   const app = new AppProcess({
     app: 'attendant',
     name: `${ATTENDANT_ID}`,
     logDir: o.logDir,
-    env: { FARM_NAMESPACE: o.ns, SERVER_ID: ATTENDANT_ID, ATTENDANT_CONFIG: file, RABBITMQ_URL: o.rabbitmqUrl, REDIS_URL: o.redisUrl },
+    env: { FARM_NAMESPACE: o.ns, SERVER_ID: ATTENDANT_ID, ATTENDANT_CONFIG: file, RABBITMQ_URL: o.rabbitmqUrl, REDIS_URL: o.redisUrl, ...creds.env },
+    token: creds.token,
   });
   const echoClient = new AmqpClient({ url: o.rabbitmqUrl, name: 'bench polling echo', logger: { log: () => undefined, warn: () => undefined, error: (m) => o.log(`echo: ${m}`) } });
   const queue = topology(o.ns).attendantQueue(ATTENDANT_ID);

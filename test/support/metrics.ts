@@ -1,7 +1,7 @@
 /** Fetches a process's Prometheus page; fails on anything that is not one (a 0 read from an error page would prove nothing). */
-export async function metricsPage(baseUrl: string): Promise<string> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  if (!text.includes('# TYPE farm_')) throw new Error(`no metrics at ${baseUrl}/metrics: ${text.slice(0, 200)}`);
+export async function metricsPage(p: { url: string; auth(): Record<string, string> }): Promise<string> {
+  const text = await (await fetch(`${p.url}/metrics`, { headers: p.auth() })).text();
+  if (!text.includes('# TYPE farm_')) throw new Error(`no metrics at ${p.url}/metrics: ${text.slice(0, 200)}`);
   return text;
 }
 

@@ -3,6 +3,8 @@ import Redis from 'ioredis';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { DevCredentials, ensureDevCredentials } from '../../libs/common/src/auth/dev-credentials';
 import { mailboxQueue, topology } from '../../libs/common/src/contracts/topology';
 import { uniqueNamespace } from '../../libs/common/src/testing/brokers';
 import { AppProcess, AvailabilitySnapshot, REPO_ROOT } from '../../libs/common/src/testing/farm-process';
@@ -24,6 +26,9 @@ export class TestFarm {
   poller?: AppProcess;
   readonly attendants = new Map<string, AppProcess>();
   redis: Redis;
+  /** The farm's token and key files; `token` is an admin operator token. */
+  readonly creds: DevCredentials;
+  private readonly credsDir: string;
   private configDir?: string;
   private conn?: amqp.ChannelModel;
   private ch?: Promise<amqp.ConfirmChannel>;
@@ -31,6 +36,8 @@ export class TestFarm {
   constructor(name: string, private readonly baseEnv: Record<string, string> = {}) {
     this.ns = uniqueNamespace(name);
     this.t = topology(this.ns);
+    this.credsDir = mkdtempSync(join(tmpdir(), `${this.ns}-auth-`));
+    this.creds = ensureDevCredentials(this.credsDir);
     this.redis = new Redis(baseEnv.REDIS_URL ?? REDIS_URL(), { maxRetriesPerRequest: null });
     this.redis.on('error', () => undefined);
   }
@@ -43,6 +50,7 @@ export class TestFarm {
       APP_DEPENDENCIES: join(REPO_ROOT, 'config', 'applications.yaml'),
       PING_INTERVAL_MS: '500',
       SYNC_TIMEOUT_MS: '3000',
+      ...this.creds.env,
       ...this.baseEnv,
       ...extra,
     };
@@ -53,7 +61,7 @@ export class TestFarm {
     let node = this.nodes.get(id);
     if (!node || Object.keys(extra).length > 0) {
       const port = node?.port ?? 0;
-      node = new AppProcess({ app: 'repeater', name: `${this.ns}-${id}`, env: { ...this.env(extra), NODE_ID: id } });
+      node = new AppProcess({ app: 'repeater', name: `${this.ns}-${id}`, env: { ...this.env(extra), NODE_ID: id }, token: this.creds.token });
       node.port = port;
       this.nodes.set(id, node);
     }
@@ -62,7 +70,7 @@ export class TestFarm {
   }
 
   async startNotifier(extra: Record<string, string> = {}): Promise<AppProcess> {
-    this.notifier ??= new AppProcess({ app: 'notifier', name: `${this.ns}-notifier`, env: this.env(extra) });
+    this.notifier ??= new AppProcess({ app: 'notifier', name: `${this.ns}-notifier`, env: this.env(extra), token: this.creds.token });
     await this.notifier.start();
     return this.notifier.ready();
   }
@@ -80,7 +88,7 @@ export class TestFarm {
     let a = this.attendants.get(serverId);
     if (!a || config !== undefined || Object.keys(extra).length > 0) {
       const path = config === undefined ? a?.opts.env.ATTENDANT_CONFIG : this.writeConfig(serverId, config);
-      a = new AppProcess({ app: 'attendant', name: `${this.ns}-attendant-${serverId}`, env: { ...this.env(extra), SERVER_ID: serverId, ATTENDANT_CONFIG: path } });
+      a = new AppProcess({ app: 'attendant', name: `${this.ns}-attendant-${serverId}`, env: { ...this.env(extra), SERVER_ID: serverId, ATTENDANT_CONFIG: path }, token: this.creds.token });
       this.attendants.set(serverId, a);
     }
     await a.start();
@@ -88,7 +96,7 @@ export class TestFarm {
   }
 
   async startPoller(extra: Record<string, string> = {}): Promise<AppProcess> {
-    if (!this.poller || Object.keys(extra).length > 0) this.poller = new AppProcess({ app: 'poller', name: `${this.ns}-poller`, env: this.env(extra) });
+    if (!this.poller || Object.keys(extra).length > 0) this.poller = new AppProcess({ app: 'poller', name: `${this.ns}-poller`, env: this.env(extra), token: this.creds.token });
     await this.poller.start();
     return this.poller.ready();
   }
@@ -219,6 +227,12 @@ export class TestFarm {
     if (keys.length) await this.redis.del(...keys);
     this.redis.disconnect();
     await this.conn?.close().catch(() => undefined);
+    rmSync(this.credsDir, { recursive: true, force: true });
+  }
+
+  /** The Authorization header of the farm's admin token, for a test's own requests. */
+  auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.creds.token}` };
   }
 }
 

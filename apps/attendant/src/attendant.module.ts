@@ -1,5 +1,5 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, AttendantEnv, DependencyCheck, FARM_ROUTES, FarmRoute, FarmServer, MetricsService, REDIS, createRedis, farmHealth, loadAttendantConfig, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, farmAuthProviders, DependencyCheck, FARM_ROUTES, FarmRoute, FarmServer, MetricsService, REDIS, createRedis, farmHealth, loadAttendantConfig, topology } from '@farm/common';
 import { ATTENDANT_REQUESTS, QueriesConsumer } from './messages/queries.consumer';
 import type Redis from 'ioredis';
 import { AttendantController } from './http/attendant.controller';
@@ -34,6 +34,8 @@ export class AttendantModule {
       imports: [...health.imports],
       controllers: [AttendantController, QueriesConsumer, ...health.controllers],
       providers: [
+        // Operator tokens on every route; the keyring this attendant signs and checks commands with.
+        ...farmAuthProviders(env, { id: env.SERVER_ID, redis: REDIS }),
         ...health.providers,
         { provide: FARM_ROUTES, useFactory: (): FarmRoute[] => [attendantRequests(env)] },
         FarmServer,

@@ -1,5 +1,5 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, ClockFollower, DependencyCheck, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, assertSharedTopology, clockServerId, createRedis, farmHealth, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, farmAuthProviders, ClockFollower, DependencyCheck, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, assertSharedTopology, clockServerId, createRedis, farmHealth, topology } from '@farm/common';
 import type Redis from 'ioredis';
 import { HealthController } from './http/health.controller';
 import { NotificationsController } from './http/notifications.controller';
@@ -16,6 +16,7 @@ export class NotifierModule {
       imports: [...health.imports],
       controllers: [NotificationsController, HealthController, ...health.controllers],
       providers: [
+        ...farmAuthProviders(env),
         ...health.providers,
         { provide: NOTIFIER_ENV, useValue: env },
         {

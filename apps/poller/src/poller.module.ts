@@ -1,5 +1,6 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, DependencyCheck, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, farmHealth, pollerOptions, topology } from '@farm/common';
+import { hostname } from 'node:os';
+import { AMQP_CLIENT, AmqpClient, DependencyCheck, farmAuthProviders, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, farmHealth, pollerOptions, topology } from '@farm/common';
 import type Redis from 'ioredis';
 import { HealthController } from './http/health.controller';
 import { ServersController } from './http/servers.controller';
@@ -29,6 +30,8 @@ export class PollerModule {
       imports: [...health.imports],
       controllers: [ServersController, HealthController, ...health.controllers],
       providers: [
+        // Operator tokens on every route; the keyring this poller signs its commands to attendants with.
+        ...farmAuthProviders(env, { id: env.POLLER_ID ?? `poller-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128), redis: REDIS }),
         ...health.providers,
         { provide: POLLER_ENV, useValue: env },
         {

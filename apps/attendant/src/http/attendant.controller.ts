@@ -1,7 +1,7 @@
 import { Controller, Get, Header, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, AttendantEnv, Compilation, FarmHealthService, MetricsService, ProbeReport, REDIS } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, Compilation, FarmHealthService, MetricsService, ProbeReport, PublicRoute, REDIS } from '@farm/common';
 import { ProbeService } from '../probes/probe.service';
 import { AttendantService } from '../serving/attendant.service';
 import { ClockService } from '../serving/clock.service';
@@ -47,6 +47,7 @@ export class AttendantController {
   }
 
   @Get('v1/health')
+  @PublicRoute()
   async report(@Res() res: Response): Promise<void> {
     const r = await this.health.readiness();
     res.status(r.ready ? 200 : 503).json({

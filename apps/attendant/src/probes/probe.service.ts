@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import * as amqp from 'amqplib';
-import { AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, ProbeReport, ProbeState, mailboxQueue } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, COMMAND_SIGNER, CommandSigner, NODE_SYNC, ProbeReport, ProbeState, mailboxQueue } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
 
@@ -34,6 +34,7 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(ATTENDANT_CONFIG) private readonly config: AttendantConfig,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     private readonly clock: ClockService,
+    @Optional() @Inject(COMMAND_SIGNER) private readonly signer?: CommandSigner,
   ) {
     this.mailbox = mailboxQueue(env.FARM_NAMESPACE, env.SERVER_ID);
     this.repeaterUrl = (env.REPEATER_URL ?? config.repeaterUrl)?.replace(/\/+$/, '');
@@ -99,7 +100,8 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
     this.running.refresh = true;
     const t0 = performance.now();
     try {
-      const res = await fetch(`${this.repeaterUrl}/v1/sync`, { method: 'POST', signal: AbortSignal.timeout(REFRESH_TIMEOUT_MS) });
+      const headers = await this.syncHeaders(this.repeaterUrl);
+      const res = await fetch(`${this.repeaterUrl}/v1/sync`, { method: 'POST', headers, signal: AbortSignal.timeout(REFRESH_TIMEOUT_MS) });
       await res.arrayBuffer();
       return this.report('refresh', res.ok, t0, res.ok ? `POST /v1/sync answered ${res.status}` : `POST /v1/sync answered ${res.status}`);
     } catch (err) {
@@ -151,6 +153,23 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
       if (msg.properties.messageId === nonce) return;
     }
     throw new Error('the new message could not be read');
+  }
+
+  /**
+   * The signature of a sync command for the repeater at `url`, signed for the node id its open
+   * health report gives (else this server's id, which a node also answers to); none where the
+   * farm does not sign its commands.
+   */
+  private async syncHeaders(url: string): Promise<Record<string, string>> {
+    if (!this.signer) return {};
+    let nodeId: unknown;
+    try {
+      const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+      nodeId = ((await res.json()) as { nodeId?: unknown }).nodeId;
+    } catch {
+      // The sync itself will say what is wrong with the repeater.
+    }
+    return this.signer.httpHeaders(typeof nodeId === 'string' ? nodeId : this.env.SERVER_ID, NODE_SYNC, {});
   }
 
   private async readGuardedRoute(): Promise<string> {

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { FarmHealthService, MetricsService } from '@farm/common';
+import { FarmHealthService, MetricsService, PublicRoute } from '@farm/common';
 import { NotificationPublisher } from '../publishing/notification-publisher.service';
 
 @Controller()
@@ -12,6 +12,7 @@ export class HealthController {
   ) {}
 
   @Get('v1/health')
+  @PublicRoute()
   async report(@Res() res: Response): Promise<void> {
     const r = await this.health.readiness();
     res.status(r.ready ? 200 : 503).json({

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, FarmHealthService, MetricsService, REDIS } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, FarmHealthService, MetricsService, PublicRoute, REDIS } from '@farm/common';
 import { PollerService } from '../polling/poller.service';
 
 @Controller()
@@ -15,6 +15,7 @@ export class HealthController {
   ) {}
 
   @Get('v1/health')
+  @PublicRoute()
   async report(@Res() res: Response): Promise<void> {
     const r = await this.health.readiness();
     res.status(r.ready ? 200 : 503).json({

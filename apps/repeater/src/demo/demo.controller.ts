@@ -1,6 +1,6 @@
 import { All, Controller, Param, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
-import { AvailabilityGuard, AvailabilityService, RequiresAvailability } from '@farm/common';
+import { AvailabilityGuard, AvailabilityService, PublicRoute, RequiresAvailability } from '@farm/common';
 
 /** The request kind of a demo route: the first path segment after the application, else all kinds. */
 export function kindOf(req: Request): string {
@@ -14,6 +14,7 @@ export function kindOf(req: Request): string {
  * handler stands in for the real work.
  */
 @Controller('apps')
+@PublicRoute() // the applications' own users: the farm's tokens are for its operators
 @UseGuards(AvailabilityGuard)
 export class DemoController {
   constructor(private readonly availability: AvailabilityService) {}

@@ -1,5 +1,5 @@
 import { BadRequestException, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ALL_KINDS, AvailabilityPage, AvailabilityService, Entry, HandshakeReport, SyncService, pageOf, parsePageQuery } from '@farm/common';
+import { ALL_KINDS, FarmCommand, NODE_SYNC, AvailabilityPage, AvailabilityService, Entry, HandshakeReport, SyncService, pageOf, parsePageQuery } from '@farm/common';
 import { parsePeers } from './sync-peers';
 
 /** The state's entries in key order with their keys, kept while the state (its digest) is unchanged. */
@@ -53,6 +53,7 @@ export class AvailabilityController {
 
   /** Runs the handshake now, with `?peers=` (at most 16 node ids) or the configured peers. */
   @Post('sync')
+  @FarmCommand(NODE_SYNC)
   @HttpCode(200)
   run(@Query('peers') peers?: unknown): Promise<HandshakeReport> {
     const parsed = parsePeers(peers);

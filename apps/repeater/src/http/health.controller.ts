@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, AvailabilityService, FarmHealthService, LifecycleService, REDIS, StateStoreService } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AvailabilityService, FarmHealthService, LifecycleService, PublicRoute, REDIS, StateStoreService } from '@farm/common';
 
 @Controller('v1')
 export class HealthController {
@@ -20,6 +20,7 @@ export class HealthController {
    * answering from the cache meanwhile.
    */
   @Get('health')
+  @PublicRoute()
   async report(@Res() res: Response): Promise<void> {
     const l = this.lifecycle;
     const r = await this.health.readiness();

@@ -1,5 +1,5 @@
 import { BadRequestException, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
-import { RingService, RingView } from '@farm/common';
+import { FarmCommand, PublicRoute, RING_PROBE, RING_REPLACE, RingService, RingView } from '@farm/common';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -24,14 +24,16 @@ export class RingController {
     return { ...this.ring.watcher.stats };
   }
 
-  /** A buddy's direct probe. */
+  /** A buddy's direct probe: liveness, open like the health probes. */
   @Get('ring/ping')
+  @PublicRoute()
   ping(): { ok: true } {
     return { ok: true };
   }
 
   /** The indirect probe: a buddy of `target` asks this node to try it too. */
   @Post('ring/probe')
+  @FarmCommand(RING_PROBE)
   @HttpCode(200)
   async probe(@Query('target') target?: string): Promise<{ target: string; alive: boolean }> {
     const t = id(target, 'target');
@@ -40,6 +42,7 @@ export class RingController {
 
   /** The replace message: take `next` instead of `old` among this node's buddies. */
   @Post('ring/replace')
+  @FarmCommand(RING_REPLACE)
   @HttpCode(200)
   async replace(@Query('old') old?: string, @Query('next') next?: string): Promise<{ ok: true }> {
     await this.ring.watcher.onReplace(id(old, 'old'), id(next, 'next'));

@@ -125,3 +125,26 @@ export function verifyCommand(ring: Keyring, header: string | undefined, expecte
   if (head.issuedAt > nowMs + windowMs) return { ok: false, reason: 'early', message: `issued ${head.issuedAt - nowMs} ms ahead of this receiver's clock; the window is ${windowMs} ms` };
   return { ok: true, keyId, head };
 }
+
+/**
+ * What an HTTP command's signature covers: its query parameters and its JSON body (null when it
+ * has none). The receiver builds it from the request as it arrived (the raw body, a Buffer), the
+ * sender from what it sends; both give the same canonical form.
+ */
+export function httpCommandBody(query: Record<string, unknown>, body?: unknown): { query: Record<string, unknown>; body: unknown } {
+  let parsed: unknown = body ?? null;
+  if (Buffer.isBuffer(body)) {
+    if (body.length === 0) parsed = null;
+    else {
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        parsed = body.toString('base64');
+      }
+    }
+  } else if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) && Object.keys(parsed).length === 0) {
+    // No body at all: Express leaves an empty object (or nothing) where a parser did not run.
+    parsed = null;
+  }
+  return { query: { ...query }, body: parsed };
+}

@@ -53,6 +53,14 @@ describe('CommandVerifier and CommandSigner', () => {
     expect(nonces.seen.size).toBe(before);
   });
 
+  it('answers to its aliases too (a node to its server id), and to nobody else', async () => {
+    const node = new CommandVerifier({ receiver: 'node-1', aliases: ['web-1'], keyring: ring, nonces: new MemoryNonces(), now });
+    const attendant = new CommandSigner('web-1', ring, now);
+    expect(await node.verify(attendant.sign('web-1', 'sync', {}), 'sync', {})).toMatchObject({ ok: true, head: { receiver: 'web-1' } });
+    expect(await node.verify(attendant.sign('node-1', 'sync', {}), 'sync', {})).toMatchObject({ ok: true, head: { receiver: 'node-1' } });
+    expect(await node.verify(attendant.sign('web-2', 'sync', {}), 'sync', {})).toMatchObject({ ok: false, reason: 'misdirected', message: 'signed as sync for web-2, received as sync by node-1' });
+  });
+
   it('lets trouble through: a nonce cache that cannot answer makes verify throw, not refuse', async () => {
     const down: NonceCache = { claim: () => Promise.reject(new Error('Redis is away')) };
     const v = new CommandVerifier({ receiver: 'web-3', keyring: ring, nonces: down, now });

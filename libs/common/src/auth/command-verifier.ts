@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { nonceKey } from '../contracts/topology';
-import { CommandHead, DEFAULT_WINDOW_MS, RefusalReason, Verdict, signNew, verifyCommand } from './command-signature';
+import { CommandHead, DEFAULT_WINDOW_MS, RefusalReason, SIGNATURE_HEADER, Verdict, httpCommandBody, signNew, verifyCommand } from './command-signature';
 import { Keyring } from './keyring';
 
 /** Remembers the nonces of accepted commands long enough that a replay is still inside its window. */
@@ -35,13 +35,17 @@ export interface RefusedCommand {
 export interface VerifierOptions {
   /** This process's id: commands signed for anyone else are refused. */
   receiver: string;
+  /** Other ids this process answers to (a node also answers to its server's id). */
+  aliases?: readonly string[];
   keyring: Keyring;
   nonces: NonceCache;
   /** The receiver's clock in ms (the poller-corrected one where there is one). */
   now: () => number;
   windowMs?: number;
-  /** Called for each refusal (log it, raise it to operators). */
+  /** Called for each refusal (log it, count it, raise it to operators). */
   onRefused?: (r: RefusedCommand) => void;
+  /** Called for each command accepted (count it). */
+  onAccepted?: (command: string, sender: string) => void;
 }
 
 /**
@@ -63,14 +67,21 @@ export class CommandVerifier {
   }
 
   async verify(header: string | undefined, command: string, body: unknown): Promise<Verdict> {
-    const v = verifyCommand(this.opts.keyring, header, { receiver: this.opts.receiver, command }, body, this.opts.now(), this.windowMs);
+    const v = verifyCommand(this.opts.keyring, header, { receiver: this.addressee(header), command }, body, this.opts.now(), this.windowMs);
     if (!v.ok) return this.refuse(command, v.reason, v.message, header);
     // Long enough that the same command, replayed, is stale before its nonce is forgotten.
-    if (!(await this.opts.nonces.claim(this.opts.receiver, v.head, 2 * this.windowMs + 1000))) {
+    if (!(await this.opts.nonces.claim(v.head.receiver, v.head, 2 * this.windowMs + 1000))) {
       return this.refuse(command, 'replayed', `nonce ${v.head.nonce} from ${v.head.sender} was used before`, header);
     }
     this.acceptedCount++;
+    this.opts.onAccepted?.(command, v.head.sender);
     return v;
+  }
+
+  /** The id the header names, when it is one of this process's; else its own id (so the check says "misdirected"). */
+  private addressee(header: string | undefined): string {
+    const to = header ? /\bto=(\S+)/.exec(header)?.[1] : undefined;
+    return to !== undefined && this.opts.aliases?.includes(to) ? to : this.opts.receiver;
   }
 
   /** Accepted commands, and refusals by reason. */
@@ -97,5 +108,10 @@ export class CommandSigner {
   /** The `farm-signature` header for `command` with `body` to `receiver`. */
   sign(receiver: string, command: string, body: unknown): string {
     return signNew(this.keyring, this.sender, receiver, command, body, this.now());
+  }
+
+  /** The header of an HTTP command to `receiver`: over its query parameters and JSON body (see httpCommandBody). */
+  httpHeaders(receiver: string, command: string, query: Record<string, string>, body?: unknown): Record<string, string> {
+    return { [SIGNATURE_HEADER]: this.sign(receiver, command, httpCommandBody(query, body === undefined ? null : body)) };
   }
 }

@@ -4,3 +4,5 @@ export * from './command-signature';
 export * from './token-store';
 export * from './operator.guard';
 export * from './command-verifier';
+export * from './farm-auth';
+export * from './dev-credentials';

@@ -3,7 +3,10 @@ import { Controller, Delete, Get, INestApplication, Post } from '@nestjs/common'
 import { APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { FarmExceptionFilter } from '../http/farm-exception.filter';
-import { OPERATOR_AUTH, OperatorAuth, OperatorGuard, PublicRoute, RequiresScope } from './operator.guard';
+import { CommandHead } from './command-signature';
+import { CommandSigner, CommandVerifier } from './command-verifier';
+import { Keyring } from './keyring';
+import { COMMAND_VERIFIER, FarmCommand, OPERATOR_AUTH, OperatorAuth, OperatorGuard, PublicRoute, RequiresScope } from './operator.guard';
 import { newToken, tokenEntry } from './tokens';
 
 @Controller()
@@ -20,7 +23,26 @@ class Routes {
   @Get('health/live') @PublicRoute() live() {
     return { status: 'ok' };
   }
+  @Post('ring/replace') @FarmCommand('ring-replace') replace() {
+    return { replaced: true };
+  }
 }
+
+const ring = new Keyring([{ id: 'k1', secret: Buffer.alloc(32, 5), active: true }]);
+const seen = new Set<string>();
+const verifier = new CommandVerifier({
+  receiver: 'node-a',
+  keyring: ring,
+  now: Date.now,
+  nonces: {
+    claim: async (_r: string, h: CommandHead) => {
+      if (seen.has(h.nonce)) return false;
+      seen.add(h.nonce);
+      return true;
+    },
+  },
+});
+const buddy = new CommandSigner('node-b', ring, Date.now);
 
 const ops = newToken();
 const reader = newToken();
@@ -32,7 +54,7 @@ describe('OperatorGuard over HTTP', () => {
   let base: string;
 
   beforeAll(async () => {
-    const mod = await Test.createTestingModule({ controllers: [Routes], providers: [{ provide: OPERATOR_AUTH, useValue: auth }, { provide: APP_GUARD, useClass: OperatorGuard }] }).compile();
+    const mod = await Test.createTestingModule({ controllers: [Routes], providers: [{ provide: OPERATOR_AUTH, useValue: auth }, { provide: COMMAND_VERIFIER, useValue: verifier }, { provide: APP_GUARD, useClass: OperatorGuard }] }).compile();
     app = mod.createNestApplication({ logger: false });
     app.useGlobalFilters(new FarmExceptionFilter());
     await app.listen(0, '127.0.0.1');
@@ -44,8 +66,8 @@ describe('OperatorGuard over HTTP', () => {
     auth.publicReads = false;
   });
 
-  async function call(method: string, path: string, token?: string): Promise<{ status: number; body: Record<string, unknown>; www: string | null }> {
-    const res = await fetch(`${base}/${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  async function call(method: string, path: string, token?: string, extra: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; www: string | null }> {
+    const res = await fetch(`${base}/${path}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...extra } });
     return { status: res.status, body: (await res.json()) as Record<string, unknown>, www: res.headers.get('www-authenticate') };
   }
 
@@ -79,5 +101,17 @@ describe('OperatorGuard over HTTP', () => {
     auth.mode = 'off';
     expect(await call('DELETE', 'things/1')).toMatchObject({ status: 200 });
     expect(await call('POST', 'notifications')).toMatchObject({ status: 201 });
+  });
+
+  it('takes a signed command on a @FarmCommand route, once, over its exact query; or an admin token', async () => {
+    const headers = buddy.httpHeaders('node-a', 'ring-replace', { old: 'b', next: 'c' });
+    expect(await call('POST', 'ring/replace?old=b&next=c', undefined, headers)).toMatchObject({ status: 201, body: { replaced: true } });
+    expect(await call('POST', 'ring/replace?old=b&next=c', undefined, headers)).toMatchObject({ status: 401, body: { reason: 'signature-replayed' } });
+    expect(await call('POST', 'ring/replace?old=b&next=ghost', undefined, buddy.httpHeaders('node-a', 'ring-replace', { old: 'b', next: 'c' }))).toMatchObject({ status: 401, body: { reason: 'signature-forged' } });
+    expect(await call('POST', 'ring/replace?old=b&next=c', undefined, buddy.httpHeaders('node-a', 'sync', { old: 'b', next: 'c' }))).toMatchObject({ status: 401, body: { reason: 'signature-misdirected' } });
+    expect(await call('POST', 'ring/replace?old=b&next=c')).toMatchObject({ status: 401, body: { reason: 'missing-token' } });
+    expect(await call('POST', 'ring/replace?old=b&next=c', admin)).toMatchObject({ status: 201 });
+    // A signature opens only the routes marked for it.
+    expect(await call('DELETE', 'things/1', undefined, buddy.httpHeaders('node-a', 'ring-replace', {}))).toMatchObject({ status: 401, body: { reason: 'missing-token' } });
   });
 });

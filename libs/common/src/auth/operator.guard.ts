@@ -1,8 +1,10 @@
-import { CanActivate, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Optional, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AccessDeniedError } from '../domain/errors';
-import { Scope, authorize } from './tokens';
+import { SIGNATURE_HEADER, httpCommandBody } from './command-signature';
+import { CommandVerifier } from './command-verifier';
+import { Scope, TokenEntry, authorize } from './tokens';
 
 /** How a process checks its HTTP callers (see OperatorGuard). */
 export interface OperatorAuth {
@@ -11,17 +13,26 @@ export interface OperatorAuth {
   /** FARM_PUBLIC_READS=true: routes that need only `read` are open. */
   publicReads: boolean;
   /** The current token entries (reloaded by a TokenStore). */
-  tokens: () => readonly { name: string; scopes: Scope[]; sha256: string }[];
+  tokens: () => readonly TokenEntry[];
 }
 export const OPERATOR_AUTH = Symbol('OPERATOR_AUTH');
+/** The process's CommandVerifier, where it receives signed commands. */
+export const COMMAND_VERIFIER = Symbol('COMMAND_VERIFIER');
 
 const SCOPE_KEY = 'farm:scope';
 const PUBLIC_KEY = 'farm:public';
+const COMMAND_KEY = 'farm:command';
 
 /** The scope a route needs (otherwise: `read` for GET and HEAD, `admin` for anything else). */
 export const RequiresScope = (scope: Scope) => SetMetadata(SCOPE_KEY, scope);
 /** A route open to anyone, always: liveness and readiness. */
 export const PublicRoute = () => SetMetadata(PUBLIC_KEY, true);
+/**
+ * A route our own processes call: besides an operator token with its scope, it accepts a
+ * command signed with the farm's keyring for `command` (the `farm-signature` header over the
+ * request's query and JSON body; see `httpCommandBody`).
+ */
+export const FarmCommand = (command: string) => SetMetadata(COMMAND_KEY, command);
 
 /** The scope a request needs when its route says nothing: reads need `read`, every state change `admin`. */
 export function defaultScope(method: string): Scope {
@@ -30,26 +41,38 @@ export function defaultScope(method: string): Scope {
 
 /**
  * The HTTP side of "every state change needs a credential": each request carries an operator
- * token (`Authorization: Bearer`) whose entry grants the route's scope, or is refused with 401
- * (none, or not known) or 403 (lacks the scope), with a JSON body saying which. Messages are not
- * its concern (they are signed, see command-signature.ts): it passes any non-HTTP context.
+ * token (`Authorization: Bearer`) whose entry grants the route's scope, or, on a route marked
+ * `@FarmCommand`, a signed command from one of our processes; otherwise it is refused with 401
+ * (none, not known, or a bad signature) or 403 (lacks the scope), with a JSON body saying which.
+ * Messages are not its concern (they are checked by their consumers): it passes any non-HTTP context.
  */
 @Injectable()
 export class OperatorGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(OPERATOR_AUTH) private readonly auth: OperatorAuth,
+    @Optional() @Inject(COMMAND_VERIFIER) private readonly verifier?: CommandVerifier,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http' || this.auth.mode === 'off') return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const req = context.switchToHttp().getRequest<Request>();
+    const command = this.reflector.getAllAndOverride<string>(COMMAND_KEY, targets);
+    const signature = req.headers[SIGNATURE_HEADER];
+    if (command && typeof signature === 'string' && !req.headers.authorization) return this.checkSignature(req, command, signature);
     const scope = this.reflector.getAllAndOverride<Scope>(SCOPE_KEY, targets) ?? defaultScope(req.method);
     if (scope === 'read' && this.auth.publicReads) return true;
     const d = authorize(this.auth.tokens(), req.headers.authorization, scope);
     if (d.ok) return true;
     throw new AccessDeniedError(d.status, d.reason, d.message);
+  }
+
+  private async checkSignature(req: Request, command: string, signature: string): Promise<boolean> {
+    if (!this.verifier) throw new AccessDeniedError(401, 'unsigned-route', 'this process takes no signed commands; use an operator token');
+    const v = await this.verifier.verify(signature, command, httpCommandBody(req.query as Record<string, unknown>, req.body));
+    if (v.ok) return true;
+    throw new AccessDeniedError(401, `signature-${v.reason}`, `signed command refused (${v.reason}): ${v.message}`);
   }
 }

@@ -1,4 +1,6 @@
 import { DynamicModule, Global, Logger, Module } from '@nestjs/common';
+import { COMMAND_SIGNER, KEYRING, farmAuthProviders } from '../auth/farm-auth';
+import { COMMAND_VERIFIER, OPERATOR_AUTH } from '../auth/operator.guard';
 import { dependencyMap, loadApplicationsConfig } from '../config/dependencies';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
@@ -28,6 +30,7 @@ import type Redis from 'ioredis';
  * AvailabilityGuard. Its messages come through the farm transport: the app connects it before
  * it starts (`bootstrapHttp(..., { transport: true })`, or
  * `app.connectMicroservice({ strategy: app.get(FarmServer) })` and `app.startAllMicroservices()`).
+ * It also guards every route of the app with operator tokens (see OperatorGuard, FARM_AUTH).
  */
 @Global()
 @Module({})
@@ -38,6 +41,8 @@ export class AvailabilityModule {
       module: AvailabilityModule,
       controllers: [NodeMessagesConsumer],
       providers: [
+        // Who may do what: operator tokens on every route, and this node's signed commands.
+        ...farmAuthProviders(env, { id: env.NODE_ID, aliases: env.SERVER_ID ? [env.SERVER_ID] : [], redis: REDIS, clock: FARM_CLOCK }),
         { provide: FARM_ROUTES, inject: [NodeConsumers, SyncService], useFactory: (c: NodeConsumers, s: SyncService): FarmRoute[] => [...c.routes(), s.route()] },
         FarmServer,
         { provide: NODE_ENV, useValue: env },
@@ -70,7 +75,7 @@ export class AvailabilityModule {
         AvailabilityService,
         AvailabilityGuard,
       ],
-      exports: [NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService, FarmServer],
+      exports: [OPERATOR_AUTH, KEYRING, COMMAND_SIGNER, COMMAND_VERIFIER, NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService, FarmServer],
     };
   }
 }

@@ -1,4 +1,5 @@
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { SIGNATURE_HEADER } from '../auth/command-signature';
 import { INGRESS } from '../messaging/ingress';
 import { FarmConsumer } from '../transport/farm-consumer.decorator';
 import { FarmContext } from '../transport/farm-context';
@@ -29,7 +30,8 @@ export class NodeMessagesConsumer {
   }
 
   @MessagePattern<string>(NODE_HANDSHAKE)
-  handshake(@Payload() body: Buffer): Promise<Buffer> {
-    return this.sync.answer(body);
+  handshake(@Payload() body: Buffer, @Ctx() ctx: FarmContext): Promise<Buffer> {
+    const signature = ctx.getMessage().properties.headers?.[SIGNATURE_HEADER] as unknown;
+    return this.sync.answer(body, typeof signature === 'string' ? signature : undefined);
   }
 }

@@ -1,4 +1,6 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { COMMAND_SIGNER } from '../auth/farm-auth';
+import type { CommandSigner } from '../auth/command-verifier';
 import Redis from 'ioredis';
 import { NodeEnv } from '../config/repeater.env';
 import { ringKey } from '../contracts/topology';
@@ -29,13 +31,14 @@ export class RingService {
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
     @Inject(REDIS) redis: Redis,
+    @Optional() @Inject(COMMAND_SIGNER) signer?: CommandSigner,
   ) {
     // Fail fast while Redis is away: a watcher that cannot read the table suspects itself.
     this.conn = redis.duplicate({ connectionName: `${env.FARM_NAMESPACE}.ring.${env.NODE_ID}`, enableAutoPipelining: false, lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
     this.conn.on('error', () => undefined);
     this.repo = new RingRepository(this.conn, ringKey(env.FARM_NAMESPACE));
     this.watcher = new RingWatcher(
-      httpRingPorts(this.repo, this.conn),
+      httpRingPorts(this.repo, this.conn, signer),
       { id: env.NODE_ID, address: this.address, intervalMs: env.PING_INTERVAL_MS, misses: env.PING_MISSES, log: this.log },
     );
   }

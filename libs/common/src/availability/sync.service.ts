@@ -1,4 +1,8 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
+import { SIGNATURE_HEADER } from '../auth/command-signature';
+import type { CommandSigner, CommandVerifier } from '../auth/command-verifier';
+import { COMMAND_SIGNER } from '../auth/farm-auth';
+import { COMMAND_VERIFIER } from '../auth/operator.guard';
 import { ModuleRef } from '@nestjs/core';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
@@ -15,6 +19,7 @@ import { AmqpClient } from '../messaging/amqp-client';
 import { assertRpcQueue } from '../messaging/farm-topology';
 import { lastValueFrom } from 'rxjs';
 import { FarmClient } from '../transport/farm-client';
+import { FarmRecord } from '../transport/farm-record';
 import { FarmRoute, FarmServer } from '../transport/farm-server';
 import { Subscription } from '../messaging/subscription';
 import { MetricsService } from '../metrics/metrics.service';
@@ -24,6 +29,8 @@ import { AMQP_CLIENT, AVAILABILITY_STATE, NODE_ENV } from './tokens';
 
 /** The farm-transport pattern of handshake requests, on `<ns>.rpc.<nodeId>`. */
 export const NODE_HANDSHAKE = 'node.handshake';
+/** The signed command that asks a node to run its handshake now (`POST /v1/sync`; the attendant's refresh probe sends it). */
+export const NODE_SYNC = 'sync';
 
 /** The farm-client pattern prefix of a request to a peer: `node:<peerId>`. */
 const PEER = 'node:';
@@ -84,6 +91,8 @@ export class SyncService implements OnModuleInit {
     private readonly ring: RingService,
     private readonly metrics: MetricsService,
     private readonly moduleRef: ModuleRef,
+    @Optional() @Inject(COMMAND_SIGNER) private readonly signer?: CommandSigner,
+    @Optional() @Inject(COMMAND_VERIFIER) private readonly verifier?: CommandVerifier,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
   }
@@ -104,12 +113,22 @@ export class SyncService implements OnModuleInit {
 
   // ---- responder ----------------------------------------------------------------------------
 
-  async answer(body: Buffer): Promise<Buffer> {
+  /**
+   * Answers a handshake request. Where the farm signs its commands (`signature`, the request's
+   * `farm-signature` header), only a request signed by a node for this node is answered, and its
+   * `from` must be its signer: an unsigned, forged or replayed one gets `{error}` and changes nothing.
+   */
+  async answer(body: Buffer, signature?: string): Promise<Buffer> {
     try {
       const req = parseJson(body, MAX_RPC_REQUEST_BYTES) as Request;
       assertSafeShape(req);
       if (req === null || typeof req !== 'object' || (req.from !== undefined && (typeof req.from !== 'string' || !NODE_ID_PATTERN.test(req.from)))) {
         return Buffer.from(JSON.stringify({ error: 'bad request' }));
+      }
+      if (this.verifier) {
+        const v = await this.verifier.verify(signature, NODE_HANDSHAKE, req);
+        if (!v.ok) return Buffer.from(JSON.stringify({ error: `refused (${v.reason}): ${v.message}` }));
+        if (v.head.sender !== req.from) return Buffer.from(JSON.stringify({ error: `refused: signed by ${v.head.sender}, from ${String(req.from)}` }));
       }
       if (req.op === 'digest') {
         const differing = differingLeaves(this.state.leafDigests(), req.leaves ?? {});
@@ -136,7 +155,9 @@ export class SyncService implements OnModuleInit {
   // ---- initiator ----------------------------------------------------------------------------
 
   private async call<T>(peer: string, req: Request): Promise<T> {
-    const raw = await lastValueFrom(this.peerClient.send<Buffer>(`${PEER}${peer}`, Buffer.from(JSON.stringify(req))));
+    const body = Buffer.from(JSON.stringify(req));
+    const headers = this.signer ? { [SIGNATURE_HEADER]: this.signer.sign(peer, NODE_HANDSHAKE, req) } : undefined;
+    const raw = await lastValueFrom(this.peerClient.send<Buffer>(`${PEER}${peer}`, headers ? new FarmRecord(body, { headers }) : body));
     const reply = JSON.parse(raw.toString('utf8')) as T & { error?: string };
     if (reply.error) throw new Error(`peer ${peer}: ${reply.error}`);
     return reply;

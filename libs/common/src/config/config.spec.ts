@@ -5,10 +5,23 @@ import { NotifierEnv } from './notifier.env';
 import { RepeaterEnv } from './repeater.env';
 
 describe('loadEnv', () => {
+  const files = { FARM_TOKENS_FILE: '/etc/farm/tokens.json', FARM_KEYS_FILE: '/etc/farm/keys.json' };
+
   it('applies defaults and converts numbers', () => {
-    const env = loadEnv(RepeaterEnv, { NODE_ID: 'n1', PREFETCH: '50', SYNC_MODE: 'serial' });
-    expect(env).toMatchObject({ NODE_ID: 'n1', PREFETCH: 50, SYNC_MODE: 'serial', HTTP_PORT: 3100, FARM_NAMESPACE: 'farm', RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672' });
-    expect(loadEnv(NotifierEnv, {}).HTTP_PORT).toBe(3000);
+    const env = loadEnv(RepeaterEnv, { NODE_ID: 'n1', PREFETCH: '50', SYNC_MODE: 'serial', ...files });
+    expect(env).toMatchObject({ NODE_ID: 'n1', PREFETCH: 50, SYNC_MODE: 'serial', HTTP_PORT: 3100, FARM_NAMESPACE: 'farm', RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672', FARM_AUTH: 'on', FARM_PUBLIC_READS: 'false' });
+    expect(loadEnv(NotifierEnv, { FARM_TOKENS_FILE: files.FARM_TOKENS_FILE }).HTTP_PORT).toBe(3000);
+  });
+
+  it('requires the token file, and a keyring where commands are signed, unless FARM_AUTH=off', () => {
+    expect(() => loadEnv(NotifierEnv, {})).toThrow(/^invalid configuration:\n {2}FARM_TOKENS_FILE=null: FARM_TOKENS_FILE is required: a JSON file of operator token hashes \(farmctl token create prints entries\), or set FARM_AUTH=off for development$/);
+    expect(() => loadEnv(RepeaterEnv, { NODE_ID: 'n1', FARM_TOKENS_FILE: files.FARM_TOKENS_FILE })).toThrow(/FARM_KEYS_FILE=null: FARM_KEYS_FILE is required/);
+    // The notifier signs nothing and receives no signed command: no keyring asked of it.
+    expect(loadEnv(NotifierEnv, { FARM_TOKENS_FILE: files.FARM_TOKENS_FILE }).FARM_AUTH).toBe('on');
+    const dev = loadEnv(RepeaterEnv, { NODE_ID: 'n1', FARM_AUTH: 'off' });
+    expect([dev.FARM_AUTH, dev.FARM_TOKENS_FILE, dev.FARM_KEYS_FILE]).toEqual(['off', undefined, undefined]);
+    expect(() => loadEnv(NotifierEnv, { FARM_AUTH: 'maybe', FARM_TOKENS_FILE: files.FARM_TOKENS_FILE })).toThrow(/FARM_AUTH="maybe": FARM_AUTH must be on or off/);
+    expect(() => loadEnv(NotifierEnv, { FARM_PUBLIC_READS: 'yes', FARM_TOKENS_FILE: files.FARM_TOKENS_FILE })).toThrow(/FARM_PUBLIC_READS must be true or false/);
   });
 
   it.each([
@@ -19,8 +32,8 @@ describe('loadEnv', () => {
     [{ NODE_ID: 'n', FARM_NAMESPACE: 'a b' }, 'FARM_NAMESPACE'],
     [{ NODE_ID: 'n', SYNC_MODE: 'sometimes' }, 'SYNC_MODE'],
   ])('stops on %j naming %s', (env, name) => {
-    expect(() => loadEnv(RepeaterEnv, env)).toThrow(ConfigError);
-    expect(() => loadEnv(RepeaterEnv, env)).toThrow(new RegExp(name));
+    expect(() => loadEnv(RepeaterEnv, { ...env, ...files })).toThrow(ConfigError);
+    expect(() => loadEnv(RepeaterEnv, { ...env, ...files })).toThrow(new RegExp(`^invalid configuration:\\n {2}${name}=[^\\n]*$`));
   });
 });
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, ValidateIf, validateSync } from 'class-validator';
 import { ConfigError } from '../domain/errors';
 import { describeUrl } from '../logging/log-text';
 import { FarmLogLevel, LOG_FORMATS, LOG_LEVELS, LogFormat } from '../logging/farm-logger';
@@ -42,6 +42,33 @@ export class BaseEnv {
   /** The least severe level written. */
   @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
   LOG_LEVEL: FarmLogLevel = 'info';
+
+  /**
+   * `on` (the default): every HTTP state change needs an operator token, and our processes sign
+   * the commands they send each other. `off`: an explicit development mode in which nothing is
+   * checked; the process says so in a warning at start.
+   */
+  @IsIn(['on', 'off'], { message: 'FARM_AUTH must be on or off' })
+  FARM_AUTH: 'on' | 'off' = 'on';
+
+  /** The operator tokens this process accepts (their SHA-256 only); required unless FARM_AUTH=off. */
+  @ValidateIf((e: BaseEnv) => e.FARM_AUTH !== 'off')
+  @IsNotEmpty({ message: 'FARM_TOKENS_FILE is required: a JSON file of operator token hashes (farmctl token create prints entries), or set FARM_AUTH=off for development' })
+  FARM_TOKENS_FILE?: string;
+
+  /** `true`: routes that only read (the `read` scope) need no token. */
+  @IsIn(['true', 'false'], { message: 'FARM_PUBLIC_READS must be true or false' })
+  FARM_PUBLIC_READS: 'true' | 'false' = 'false';
+}
+
+const KEYS_FILE_MESSAGE = 'FARM_KEYS_FILE is required: the JSON keyring this process signs and checks commands with ({"keys":[{"id","secret","active"}]}), or set FARM_AUTH=off for development';
+
+/** FARM_KEYS_FILE, on the environment of a process that sends or receives signed commands. */
+export function KeysFileUnlessAuthOff(): PropertyDecorator {
+  return (target, key) => {
+    ValidateIf((e: BaseEnv) => e.FARM_AUTH !== 'off')(target, key as string);
+    IsNotEmpty({ message: KEYS_FILE_MESSAGE })(target, key as string);
+  };
 }
 
 const NUMERIC = /^-?\d+$/;

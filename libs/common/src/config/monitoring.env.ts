@@ -1,5 +1,5 @@
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { BaseEnv } from './env';
+import { BaseEnv, KeysFileUnlessAuthOff } from './env';
 import { DEFICIENCY_KINDS } from '../monitoring/compilation';
 import { MAX_CLOCK_CORRECTION_MS } from '../monitoring/clock';
 
@@ -12,6 +12,10 @@ export class AttendantEnv extends BaseEnv {
 
   @IsString({ message: 'SERVER_ID is required: the id of the server this attendant reports on' }) @Matches(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/, { message: 'SERVER_ID must be 1-64 of [A-Za-z0-9._-]' })
   SERVER_ID!: string;
+
+  /** The keyring that proves the poller's queries and clock commands (see FARM_AUTH). */
+  @KeysFileUnlessAuthOff()
+  FARM_KEYS_FILE?: string;
 
   /** JSON or YAML file: the services to report, their checks and the applications each affects. */
   @IsString({ message: 'ATTENDANT_CONFIG is required: path of the JSON or YAML file listing the services to report' })
@@ -46,6 +50,10 @@ export class AttendantEnv extends BaseEnv {
 export class PollerEnv extends BaseEnv {
   @IsInt() @Min(0) @Max(65535)
   override HTTP_PORT = 3200;
+
+  /** The keyring the poller signs its queries and clock commands with (see FARM_AUTH). */
+  @KeysFileUnlessAuthOff()
+  FARM_KEYS_FILE?: string;
 
   /** Poll intervals per list level, comma-separated ms: normal, critical, then faster levels. */
   @IsString() @Matches(/^\d+(,\d+)+$/, { message: 'POLL_INTERVALS_MS must be at least two comma-separated numbers of ms (normal,critical[,faster...])' })

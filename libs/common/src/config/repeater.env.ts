@@ -1,10 +1,14 @@
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { BaseEnv } from './env';
+import { BaseEnv, KeysFileUnlessAuthOff } from './env';
 
 /** Environment of a repeater node (the repeater app, or any app importing the availability module). */
 export class NodeEnv extends BaseEnv {
   @IsString({ message: 'NODE_ID is required: a unique id of this node' }) @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'NODE_ID must be 1-64 of [A-Za-z0-9_-]' })
   NODE_ID!: string;
+
+  /** The keyring a node signs and checks its peers' commands with (handshake, ring, sync; see FARM_AUTH). */
+  @KeysFileUnlessAuthOff()
+  FARM_KEYS_FILE?: string;
 
   /** This server's id for its corrected clock (see the attendant); default NODE_ID. */
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/, { message: 'SERVER_ID must be 1-64 of [A-Za-z0-9._-]' })

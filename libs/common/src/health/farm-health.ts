@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Injectable, Provider, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckResult, HealthCheckService, HealthIndicatorResult, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 import type { Response } from 'express';
+import { PublicRoute } from '../auth/operator.guard';
 
 /** One thing an app needs to do its work: the broker, Redis, a node's first handshake. */
 export interface DependencyCheck {
@@ -54,6 +55,7 @@ export class FarmHealthService {
  * when every dependency check is up, else 503, in terminus's shape.
  */
 @Controller('v1/health')
+@PublicRoute()
 export class ProbesController {
   constructor(private readonly health: FarmHealthService) {}
 

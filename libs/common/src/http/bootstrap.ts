@@ -26,11 +26,13 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
   let module: unknown;
   let listenPort: number;
   let logger: FarmLogger;
+  let authOff: boolean;
   try {
     const env = loadEnv(envClass);
     logger = new FarmLogger({ app: name, ids: processIds(env), format: env.FARM_LOG_FORMAT, level: env.LOG_LEVEL });
     module = makeModule(env);
     listenPort = env.HTTP_PORT ?? 0;
+    authOff = env.FARM_AUTH === 'off';
   } catch (err) {
     if (err instanceof ConfigError) {
       // Configuration is what failed, the log format included: a JSON line with the defaults.
@@ -40,6 +42,7 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
     throw err;
   }
   logCrashes(logger);
+  if (authOff) logger.warn('FARM_AUTH=off: no operator token and no command signature is checked; anyone who reaches this process may change the farm (development only)', 'Auth');
   const app = await NestFactory.create(module as never, { bodyParser: false, logger });
   app.use(requestIds);
   app.use(requireJsonBodies);
@@ -78,6 +81,7 @@ function logCrashes(logger: FarmLogger): void {
 /** What bootstrap reads of an app's environment. */
 export interface AppEnv {
   HTTP_PORT?: number;
+  FARM_AUTH?: 'on' | 'off';
   FARM_LOG_FORMAT?: LogFormat;
   LOG_LEVEL?: FarmLogLevel;
   NODE_ID?: string;

@@ -50,7 +50,7 @@ export class RpcClient {
   }
 
   /** Sends a request to a queue and resolves with the reply body, or rejects after the timeout. */
-  async call(queue: string, body: Buffer, timeoutMs: number): Promise<Buffer> {
+  async call(queue: string, body: Buffer, timeoutMs: number, headers?: Record<string, string>): Promise<Buffer> {
     const ch = await this.channel();
     const correlationId = randomUUID();
     return new Promise<Buffer>((resolve, reject) => {
@@ -61,7 +61,7 @@ export class RpcClient {
       this.pending.set(correlationId, { resolve, reject, timer });
       try {
         this.bytesOut += body.length;
-        ch.sendToQueue(queue, body, { replyTo: REPLY_TO, correlationId, expiration: String(timeoutMs), contentType: 'application/json' });
+        ch.sendToQueue(queue, body, { replyTo: REPLY_TO, correlationId, expiration: String(timeoutMs), contentType: 'application/json', headers });
       } catch (err) {
         clearTimeout(timer);
         this.pending.delete(correlationId);

@@ -111,11 +111,14 @@ export class Delivery {
   /**
    * Sends a reply to this delivery's `reply_to` on the channel it came on, without a publisher
    * confirm: a lost reply is a caller's timeout, and direct reply-to keeps nothing anyway.
-   * Returns false when there is nobody to reply to or the channel is gone.
+   * Returns false when there is nobody to reply to, the reply-to is not the caller's own (see
+   * `isDirectReplyTo`), or the channel is gone.
    */
   reply(content: Buffer, options: amqp.Options.Publish = {}): boolean {
     const to = this.msg.properties.replyTo as string | undefined;
-    if (!to || !this.isCurrent(this.channel)) return false;
+    // Only to the caller's own reply queue (RabbitMQ's direct reply-to, which the broker binds to
+    // the requesting channel): a request must not send an answer into a queue of its choosing.
+    if (!to || !isDirectReplyTo(to) || !this.isCurrent(this.channel)) return false;
     try {
       this.channel.sendToQueue(to, content, { correlationId: this.msg.properties.correlationId as string, contentType: 'application/json', ...options });
       return true;
@@ -335,4 +338,9 @@ export class Subscription {
     }
     await retryTrouble(() => refuse(d, reason), { backoff: this.spec.backoff, keepGoing: () => d.alive }).catch(() => undefined);
   }
+}
+
+/** Whether a `reply_to` is RabbitMQ's direct reply-to pseudo-queue (as the broker rewrites it: `amq.rabbitmq.reply-to.<token>`). */
+export function isDirectReplyTo(replyTo: string): boolean {
+  return replyTo === 'amq.rabbitmq.reply-to' || replyTo.startsWith('amq.rabbitmq.reply-to.');
 }

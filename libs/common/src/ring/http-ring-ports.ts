@@ -1,6 +1,11 @@
 import Redis from 'ioredis';
+import type { CommandSigner } from '../auth/command-verifier';
 import { RingRepository } from '../redis/ring.repository';
 import { RingPorts } from './ring-watcher';
+
+/** The ring's commands between nodes, as their receivers' routes name them (`@FarmCommand`). */
+export const RING_PROBE = 'ring-probe';
+export const RING_REPLACE = 'ring-replace';
 
 /** An HTTP request that resolves with the response when it answered 2xx in time, else undefined. */
 export async function httpOk(url: string, init: RequestInit, timeoutMs: number): Promise<Response | undefined> {
@@ -12,16 +17,19 @@ export async function httpOk(url: string, init: RequestInit, timeoutMs: number):
   }
 }
 
-/** A buddy's direct probe of a node's address. */
+/** A buddy's direct probe of a node's address (a liveness check: it reveals and changes nothing). */
 export async function pingNode(address: string, timeoutMs: number): Promise<boolean> {
   return (await httpOk(`${address}/v1/ring/ping`, {}, timeoutMs)) !== undefined;
 }
 
 /**
  * The ring watcher's ports as the repeaters provide them: the table through the repository (on
- * `conn`, a connection of its own), pings, indirect probes and replace messages over HTTP.
+ * `conn`, a connection of its own), pings, and indirect probes and replace messages over HTTP,
+ * signed for their receiver when the farm signs its commands (`signer`; none with FARM_AUTH=off).
  */
-export function httpRingPorts(repo: RingRepository, conn: Redis): RingPorts {
+export function httpRingPorts(repo: RingRepository, conn: Redis, signer?: CommandSigner): RingPorts {
+  const post = (to: { id: string; address: string }, path: string, command: string, query: Record<string, string>, timeoutMs: number) =>
+    httpOk(`${to.address}${path}?${new URLSearchParams(query).toString()}`, { method: 'POST', headers: signer?.httpHeaders(to.id, command, query) ?? {} }, timeoutMs);
   return {
     read: () => repo.read(),
     announce: (id, address) => repo.announce(id, address),
@@ -29,11 +37,11 @@ export function httpRingPorts(repo: RingRepository, conn: Redis): RingPorts {
     replace: (id, old, next) => repo.replace(id, old, next),
     ping: pingNode,
     probeVia: async (via, target, timeoutMs) => {
-      const r = await httpOk(`${via}/v1/ring/probe?target=${encodeURIComponent(target)}`, { method: 'POST' }, timeoutMs);
+      const r = await post(via, '/v1/ring/probe', RING_PROBE, { target }, timeoutMs);
       return r !== undefined && ((await r.json()) as { alive?: boolean }).alive === true;
     },
-    tellReplace: async (address, old, next) => {
-      await httpOk(`${address}/v1/ring/replace?old=${encodeURIComponent(old)}&next=${encodeURIComponent(next)}`, { method: 'POST' }, 1000);
+    tellReplace: async (to, old, next) => {
+      await post(to, '/v1/ring/replace', RING_REPLACE, { old, next }, 1000);
     },
     storeReachable: () => conn.status === 'ready',
   };

@@ -1,5 +1,5 @@
 import { RingRow, RingTable, announce, remove, replace } from '../domain/ring';
-import { RingPorts, RingWatcher } from './ring-watcher';
+import { RingPeer, RingPorts, RingWatcher } from './ring-watcher';
 
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -35,8 +35,8 @@ function world(ids: string[]): World {
       },
       replace: async (id: string, old: string, next: string) => void (table = replace(table, id, old, next)),
       ping: async (address: string) => !w.down.has(address.slice(7)),
-      probeVia: async (_via: string, target: string) => !w.down.has(target),
-      tellReplace: async (address: string, old: string, next: string) => void w.told.push(`${address.slice(7)}:${old}->${next}`),
+      probeVia: async (_via: RingPeer, target: string) => !w.down.has(target),
+      tellReplace: async (to: RingPeer, old: string, next: string) => void w.told.push(`${to.address.slice(7)}:${old}->${next}`),
       storeReachable: () => w.storeUp,
     },
   };
@@ -78,8 +78,9 @@ describe('RingWatcher', () => {
     const other = w.table[dead].buddyA === 'a' ? w.table[dead].buddyB : w.table[dead].buddyA;
     const probes: string[] = [];
     const probeVia = w.ports.probeVia;
-    w.ports.probeVia = async (via: string, target: string, timeoutMs: number) => {
-      probes.push(`${via.slice(7)}->${target}`);
+    w.ports.probeVia = async (via: RingPeer, target: string, timeoutMs: number) => {
+      expect(via.address).toBe(`http://${via.id}`);
+      probes.push(`${via.id}->${target}`);
       return probeVia(via, target, timeoutMs);
     };
     w.down.add(dead);
@@ -99,8 +100,8 @@ describe('RingWatcher', () => {
     const unpingable = w.table.a.buddyA as string;
     const probes: string[] = [];
     w.ports.ping = async (address: string) => address !== `http://${unpingable}`;
-    w.ports.probeVia = async (via: string, target: string) => {
-      probes.push(`${via.slice(7)}->${target}`);
+    w.ports.probeVia = async (via: RingPeer, target: string) => {
+      probes.push(`${via.id}->${target}`);
       return true;
     };
     await jest.advanceTimersByTimeAsync(6000);

@@ -2,6 +2,12 @@ import { RingRow, cycleOrder } from '../domain/ring';
 import { LoggerLike } from '../logging';
 
 /** What a watcher needs of the outside world; injected so that tests and benches can host many. */
+/** Another node of the ring, as the table lists it. */
+export interface RingPeer {
+  id: string;
+  address: string;
+}
+
 export interface RingPorts {
   read(): Promise<Record<string, RingRow>>;
   announce(id: string, address: string): Promise<unknown>;
@@ -9,10 +15,10 @@ export interface RingPorts {
   replace(id: string, old: string, next: string): Promise<void>;
   /** Direct probe of a node's address; true when it answered in time. */
   ping(address: string, timeoutMs: number): Promise<boolean>;
-  /** Asks the node at `via` to probe node `targetId` (an indirect probe); true when it reached it. */
-  probeVia(via: string, targetId: string, timeoutMs: number): Promise<boolean>;
-  /** Tells the node at `address` to replace `old` with `next` among its buddies. */
-  tellReplace(address: string, old: string, next: string): Promise<void>;
+  /** Asks node `via` to probe node `targetId` (an indirect probe); true when it reached it. */
+  probeVia(via: RingPeer, targetId: string, timeoutMs: number): Promise<boolean>;
+  /** Tells node `to` to replace `old` with `next` among its buddies. */
+  tellReplace(to: RingPeer, old: string, next: string): Promise<void>;
   /** Whether the store holding the table is reachable right now. */
   storeReachable(): boolean;
 }
@@ -80,8 +86,8 @@ export class RingWatcher {
     const [p, q] = buddies;
     const timeout = Math.max(200, this.opts.intervalMs);
     await Promise.all([
-      p && q && p !== q && table[p] ? this.ports.tellReplace(table[p].address, this.opts.id, q).catch(() => undefined) : undefined,
-      p && q && p !== q && table[q] ? this.ports.tellReplace(table[q].address, this.opts.id, p).catch(() => undefined) : undefined,
+      p && q && p !== q && table[p] ? this.ports.tellReplace({ id: p, address: table[p].address }, this.opts.id, q).catch(() => undefined) : undefined,
+      p && q && p !== q && table[q] ? this.ports.tellReplace({ id: q, address: table[q].address }, this.opts.id, p).catch(() => undefined) : undefined,
     ].map((x) => Promise.race([x, new Promise((r) => setTimeout(r, timeout))])));
   }
 
@@ -164,7 +170,7 @@ export class RingWatcher {
     const row = table[dead];
     const other = row.buddyA === this.opts.id ? row.buddyB : row.buddyA;
     if (other && other !== this.opts.id && table[other]) {
-      if (await this.ports.probeVia(table[other].address, dead, timeout * 2).catch(() => false)) {
+      if (await this.ports.probeVia({ id: other, address: table[other].address }, dead, timeout * 2).catch(() => false)) {
         this.missed.delete(dead);
         return;
       }
@@ -176,6 +182,6 @@ export class RingWatcher {
     this.stats.declaredDead++;
     const after = await this.ports.read();
     this.opts.log.warn(`declared ${dead} dead after ${this.opts.misses} missed pings and a failed indirect probe; ring now ${(cycleOrder(after) ?? []).join(' -> ')}`);
-    if (other && other !== this.opts.id && after[other]) await this.ports.tellReplace(after[other].address, dead, this.opts.id).catch(() => undefined);
+    if (other && other !== this.opts.id && after[other]) await this.ports.tellReplace({ id: other, address: after[other].address }, dead, this.opts.id).catch(() => undefined);
   }
 }

@@ -27,6 +27,8 @@ export interface AppProcessOptions {
   env: Record<string, string | undefined>;
   port?: number;
   logDir?: string;
+  /** An operator token (admin) that get, post and snapshot send; the farm's processes require one. */
+  token?: string;
 }
 
 /**
@@ -102,22 +104,27 @@ export class AppProcess {
     return this.proc ? flushCoverageBeforeKill(this.proc, timeoutMs) : Promise.resolve();
   }
 
+  /** The Authorization header of this process's token, for a test's own requests. */
+  auth(): Record<string, string> {
+    return this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {};
+  }
+
   async get<T = unknown>(path: string): Promise<T> {
-    const r = await fetch(`${this.url}${path}`);
+    const r = await fetch(`${this.url}${path}`, { headers: this.auth() });
     return (await r.json()) as T;
   }
 
   /** A repeater's whole state, following the pages of GET /v1/availability. */
   snapshot<E = AvailabilitySnapshot['entries'][number]>(): Promise<Omit<AvailabilitySnapshot, 'entries'> & { entries: E[] }> {
     return readAllAvailability<E>(this.url, async (url) => {
-      const r = await fetch(url);
+      const r = await fetch(url, { headers: this.auth() });
       if (r.status !== 200) throw new Error(`GET ${url}: HTTP ${r.status} ${(await r.text()).slice(0, 200)}`);
       return r.json();
     });
   }
 
   async post(path: string, body?: unknown, raw?: string | Buffer): Promise<{ status: number; body: unknown }> {
-    const r = await fetch(`${this.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+    const r = await fetch(`${this.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...this.auth() }, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
     const text = await r.text();
     let parsed: unknown = text;
     try {

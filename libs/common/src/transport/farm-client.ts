@@ -65,7 +65,10 @@ export class FarmClient extends ClientProxy {
     try {
       const dest = this.options.route(packet.pattern as string);
       if (!('queue' in dest)) throw new Error(`pattern ${String(packet.pattern)} goes to an exchange; requests need a queue`);
-      this.rpc.call(dest.queue, encode(packet.data), this.options.timeoutMs).then(
+      // A FarmRecord's headers go with the request (a signature, say); its other properties are the client's.
+      const record = packet.data instanceof FarmRecord ? packet.data : undefined;
+      const headers = record?.properties.headers as Record<string, string> | undefined;
+      this.rpc.call(dest.queue, encode(record ? record.data : packet.data), this.options.timeoutMs, headers).then(
         (reply) => answer({ response: reply, isDisposed: true }),
         (err: unknown) => answer({ err, isDisposed: true }),
       );
