@@ -1,4 +1,8 @@
 import * as amqp from 'amqplib';
+import { readFileSync } from 'node:fs';
+import { CommandSigner, parseKeyFile } from '../libs/common/src/auth';
+import { SIGNATURE_HEADER } from '../libs/common/src/auth/command-signature';
+import { ATTENDANT_COMMAND } from '../libs/common/src/monitoring/compilation';
 import { randomUUID } from 'node:crypto';
 import { Server, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -31,13 +35,22 @@ interface SetClockAnswer {
   error?: string;
 }
 
-/** Requests on an attendant's queue straight over AMQP, as the poller sends them (direct reply-to). */
+/** Requests on an attendant's queue straight over AMQP, signed as the poller signs them, with direct reply-to. */
 class AttendantLine {
   private conn?: amqp.ChannelModel;
   private ch?: amqp.ConfirmChannel;
   private readonly pending = new Map<string, (body: unknown) => void>();
+  private signer?: CommandSigner;
+
+  constructor(private readonly farm: TestFarm) {}
+
+  private send(serverId: string, body: object, correlationId: string, signed = true, signedFor = serverId): void {
+    const headers = signed ? { [SIGNATURE_HEADER]: this.signer!.sign(signedFor, ATTENDANT_COMMAND, body) } : {};
+    this.ch!.sendToQueue(this.farm.t.attendantQueue(serverId), Buffer.from(JSON.stringify(body)), { replyTo: 'amq.rabbitmq.reply-to', correlationId, headers });
+  }
 
   async open(): Promise<void> {
+    this.signer = new CommandSigner('test-poller', parseKeyFile(readFileSync(this.farm.creds.keysFile, 'utf8'), 'keys'), Date.now);
     this.conn = await amqp.connect(RABBITMQ_URL());
     this.ch = await this.conn.createConfirmChannel();
     await this.ch.consume('amq.rabbitmq.reply-to', (m) => {
@@ -49,22 +62,21 @@ class AttendantLine {
   }
 
   /** Sends one request and waits for its answer. */
-  call<T>(queue: string, body: object, timeoutMs = 10_000): Promise<T> {
+  call<T>(serverId: string, body: object, timeoutMs = 10_000, signed = true, signedFor = serverId): Promise<T> {
     const id = randomUUID();
     return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no answer from ${queue} in ${timeoutMs} ms`)), timeoutMs);
+      const t = setTimeout(() => reject(new Error(`no answer from ${serverId} in ${timeoutMs} ms`)), timeoutMs);
       this.pending.set(id, (v) => {
         clearTimeout(t);
         resolve(v as T);
       });
-      this.ch!.sendToQueue(queue, Buffer.from(JSON.stringify(body)), { replyTo: 'amq.rabbitmq.reply-to', correlationId: id });
+      this.send(serverId, body, id, signed, signedFor);
     });
   }
 
   /** Queues `n` queries whose answers nobody waits for, and waits until the broker holds them: a backlog in front of the next request. */
-  async flood(queue: string, n: number): Promise<void> {
-    const body = Buffer.from(JSON.stringify({ op: 'query' }));
-    for (let i = 0; i < n; i++) this.ch!.sendToQueue(queue, body, { replyTo: 'amq.rabbitmq.reply-to', correlationId: `flood-${i}` });
+  async flood(serverId: string, n: number): Promise<void> {
+    for (let i = 0; i < n; i++) this.send(serverId, { op: 'query' }, `flood-${i}`);
     await this.ch!.waitForConfirms();
   }
 
@@ -80,7 +92,7 @@ class AttendantLine {
  */
 describe('clock sanity', () => {
   const farm = new TestFarm('clocksane');
-  const line = new AttendantLine();
+  const line = new AttendantLine(farm);
   let poller: AppProcess;
   let slow: Server;
 
@@ -120,13 +132,24 @@ describe('clock sanity', () => {
     await new Promise((r) => slow?.close(r));
   });
 
+  it('obeys no set-clock that the farm did not sign, nor one signed for another server', async () => {
+    const a = await farm.startAttendant('srv-signed', NO_PROBES);
+    await firstAnswer('srv-signed');
+    const unsigned = await line.call<SetClockAnswer>('srv-signed', { op: 'set-clock', adjustMs: DAY, by: 'anyone' }, 10_000, false);
+    expect(unsigned.error).toBe('refused (missing): the command carries no farm-signature');
+    const elsewhere = await line.call<SetClockAnswer>('srv-signed', { op: 'set-clock', adjustMs: DAY, by: 'test' }, 10_000, true, 'srv-bound');
+    expect(elsewhere.error).toMatch(/^refused \(misdirected\): signed as attendant\.request for srv-bound/);
+    expect((await a.get<ClockView>('/v1/clock')).correctionMs).toBe(0);
+    expect(await farm.redis.get(monitoringKeys(farm.ns).clock('srv-signed'))).toBeNull();
+  });
+
   it('three set-clock of a day each leave the correction at CLOCK_MAX_CORRECTION_MS, and the poller brings it back', async () => {
     const a = await farm.startAttendant('srv-bound', NO_PROBES, { CLOCK_MAX_CORRECTION_MS: String(BOUND_MS) });
     const first = await firstAnswer('srv-bound');
     expect(first.clock?.corrected).toBeUndefined();
-    const queue = farm.t.attendantQueue('srv-bound');
+
     const answers: SetClockAnswer[] = [];
-    for (let i = 0; i < 3; i++) answers.push(await line.call<SetClockAnswer>(queue, { op: 'set-clock', adjustMs: DAY, by: 'test' }));
+    for (let i = 0; i < 3; i++) answers.push(await line.call<SetClockAnswer>('srv-bound', { op: 'set-clock', adjustMs: DAY, by: 'test' }));
     expect(answers).toEqual([0, 1, 2].map(() => expect.objectContaining({ ok: true, correctionMs: BOUND_MS, clamped: true })));
     expect((await a.get<ClockView>('/v1/clock')).correctionMs).toBe(BOUND_MS);
     expect(Number(await farm.redis.get(monitoringKeys(farm.ns).clock('srv-bound')))).toBe(BOUND_MS);
@@ -174,7 +197,7 @@ describe('clock sanity', () => {
     expect(first.clock?.corrected).toBeUndefined();
     expect(first.clock?.ignored).toBeUndefined();
 
-    await line.flood(farm.t.attendantQueue('srv-busy'), 300);
+    await line.flood('srv-busy', 300);
     const polled = await pollNow('srv-busy');
     // The precondition: the poller's query waited behind the backlog, which looks like a clock
     // running ahead by half the wait, beyond CLOCK_MAX_DIFF_MS (the old rule corrected it).

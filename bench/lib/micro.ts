@@ -1,6 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createHmac } from 'node:crypto';
 import Redis from 'ioredis';
+import { canonicalCommand, signCommand, verifyCommand } from '../../libs/common/src/auth/command-signature';
+import { Keyring } from '../../libs/common/src/auth/keyring';
 import { AvailabilityState } from '../../libs/common/src/domain/availability-state';
 import { ALL_KINDS, Entry, TargetType } from '../../libs/common/src/domain/notification';
 import { round } from './util';
@@ -18,6 +21,10 @@ export interface MicroResult {
   build_ms: number;
   /** Heap held by the 100,000-entry state alone (after a full GC). */
   state_heap_mb: number;
+  /** One check of a signed command (a set-clock): parse the header, canonical form, HMAC, compare, window. */
+  verify_ns: number;
+  /** Baseline: the HMAC-SHA256 alone over the same canonical text. */
+  hmac_ns: number;
 }
 
 const APPS = 50_000;
@@ -99,6 +106,26 @@ function timeMapGets(map: Map<string, number>, keys: string[], calls: number, ac
   return Number(t1 - t0) / calls;
 }
 
+/** ns per verification of one signed set-clock (the whole pure check), and per bare HMAC of its canonical text. */
+function timeVerify(calls: number): { verifyNs: number; hmacNs: number } {
+  const ring = new Keyring([{ id: 'k1', secret: Buffer.alloc(32, 7), active: true }, { id: 'k0', secret: Buffer.alloc(32, 6), active: false }]);
+  const head = { sender: 'poller-1', receiver: 'web-3', command: 'attendant.request', issuedAt: 1_764_288_000_000, nonce: 'bm9uY2Utbm9uY2Utbm9uY2U' };
+  const body = { op: 'set-clock', adjustMs: -1520, by: 'poller-1' };
+  const header = signCommand(ring, head, body);
+  const expected = { receiver: head.receiver, command: head.command };
+  let ok = 0;
+  const v0 = process.hrtime.bigint();
+  for (let k = 0; k < calls; k++) if (verifyCommand(ring, header, expected, body, head.issuedAt + (k & 1023)).ok) ok++;
+  const v1 = process.hrtime.bigint();
+  const text = canonicalCommand(head, body);
+  let bytes = 0;
+  const h0 = process.hrtime.bigint();
+  for (let k = 0; k < calls; k++) bytes += createHmac('sha256', ring.active.secret).update(text, 'utf8').digest().length;
+  const h1 = process.hrtime.bigint();
+  if (ok !== calls || bytes !== 32 * calls) throw new Error('a timed verification loop did not compute what it should');
+  return { verifyNs: Number(v1 - v0) / calls, hmacNs: Number(h1 - h0) / calls };
+}
+
 const REPS = 5;
 const ROTATION = 4096;
 
@@ -152,6 +179,8 @@ export async function runMicro(redisUrl: string, ns: string, checkCalls: number,
   } finally {
     redis.disconnect();
   }
+  timeVerify(20_000);
+  const verifies = Array.from({ length: REPS }, () => timeVerify(50_000));
   // The accumulated results must be what the loops computed: none of them is dead code.
   if (acc.sum <= 0 || acc.available <= 0 || got <= 0) throw new Error('a timed loop computed nothing');
   return {
@@ -166,5 +195,7 @@ export async function runMicro(redisUrl: string, ns: string, checkCalls: number,
     redis_get_ns: round(rNs, 0),
     build_ms: round(buildMs, 0),
     state_heap_mb: round(stateHeapMb, 1),
+    verify_ns: round(median(verifies.map((v) => v.verifyNs)), 0),
+    hmac_ns: round(median(verifies.map((v) => v.hmacNs)), 0),
   };
 }

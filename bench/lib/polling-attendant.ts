@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureDevCredentials } from '../../libs/common/src/auth/dev-credentials';
+import { SIGNATURE_HEADER } from '../../libs/common/src/auth/command-signature';
+import { CommandSigner } from '../../libs/common/src/auth/command-verifier';
+import { parseKeyFile } from '../../libs/common/src/auth/keyring';
 import { mailboxQueue, topology } from '../../libs/common/src/contracts/topology';
 import { checkDto, parseJson } from '../../libs/common/src/contracts/validation';
 import { AmqpClient } from '../../libs/common/src/messaging/amqp-client';
@@ -17,7 +20,7 @@ import { RpcClient } from '../../libs/common/src/messaging/rpc';
 import { serveRpc } from './serve-rpc';
 import { parseAttendantConfig } from '../../libs/common/src/monitoring/attendant-config';
 import { processScanner, runCheck } from '../../libs/common/src/monitoring/checks';
-import { CompilationDto } from '../../libs/common/src/monitoring/compilation';
+import { ATTENDANT_COMMAND, CompilationDto } from '../../libs/common/src/monitoring/compilation';
 import { AppProcess } from '../../libs/common/src/testing/farm-process';
 import { LatencySummary, sleep, summarize } from './util';
 
@@ -96,6 +99,9 @@ export async function runAttendantBench(o: AttendantBenchOptions): Promise<Atten
   writeFileSync(file, stringify({ checkTimeoutMs: 2000, probes: { login: { enabled: false }, refresh: { enabled: false } }, services }));
   const config = parseAttendantConfig(readFileSync(file, 'utf8'), file);
   const creds = ensureDevCredentials(join(o.logDir, 'auth'));
+  // The attendant answers only queries the farm signed, as the poller signs them (one signature each).
+  const signer = new CommandSigner('bench-poller', parseKeyFile(readFileSync(creds.keysFile, 'utf8'), creds.keysFile), Date.now);
+  const query = () => o.rpc.call(queue, QUERY, 5000, { [SIGNATURE_HEADER]: signer.sign(ATTENDANT_ID, ATTENDANT_COMMAND, { op: 'query' }) });
   const app = new AppProcess({
     app: 'attendant',
     name: `${ATTENDANT_ID}`,
@@ -127,20 +133,20 @@ export async function runAttendantBench(o: AttendantBenchOptions): Promise<Atten
     // The first query may race the queue's consumer at start-up: retry it for a few seconds.
     for (let attempt = 0; ; attempt++) {
       try {
-        validate(await o.rpc.call(queue, QUERY, 5000));
+        validate(await query());
         break;
       } catch (err) {
         if (attempt >= 5 || !/no reply/.test((err as Error).message)) throw err;
       }
     }
-    for (let i = 0; i < o.warmup; i++) validate(await o.rpc.call(queue, QUERY, 5000));
+    for (let i = 0; i < o.warmup; i++) validate(await query());
     const rtt: number[] = [];
     const compiled: number[] = [];
     measuring = true;
     let bytes = 0;
     for (let i = 0; i < o.rounds; i++) {
       const t0 = performance.now();
-      const raw = await o.rpc.call(queue, QUERY, 5000);
+      const raw = await query();
       rtt.push(performance.now() - t0);
       bytes = raw.length;
       compiled.push(validate(raw));

@@ -11,6 +11,8 @@ export interface Figures {
   check_ns: number | null;
   map_get_ns: number | null;
   redis_get_ns: number | null;
+  /** One check of a signed command, canonical form included (issue 11). */
+  verify_ns: number | null;
   handshake_ms: number | null;
   handshake_bytes: number | null;
   full_state_bytes: number | null;
@@ -33,6 +35,8 @@ export interface Extras {
   peak_applied_per_s: number | null;
   floor_sustained_per_s: number | null;
   check_hot16_ns: number | null;
+  /** The bare HMAC-SHA256 of the same canonical text, beside verify_ns. */
+  hmac_ns: number | null;
   rss_small_young_gen_mb: number | null;
   outage_rounds: number | null;
   outage_published_during: number | null;
@@ -83,6 +87,7 @@ export function goals(f: Figures, x: Extras): Goal[] {
       goal: '<= 250 ns',
       met: known(f.check_ns) ? (f.check_ns as number) <= 250 : null,
     },
+    { name: 'verify signed command', ours: fmt(f.verify_ns, ' ns', 0), baseline: `HMAC-SHA256 alone ${fmt(x.hmac_ns, ' ns', 0)}`, goal: '<= 5,000 ns', met: known(f.verify_ns) ? (f.verify_ns as number) <= 5000 : null },
     { name: 'handshake time', ours: fmt(f.handshake_ms, ' ms', 0), baseline: '', goal: '<= 1,000 ms', met: known(f.handshake_ms) ? (f.handshake_ms as number) <= 1000 : null },
     {
       name: 'handshake bytes',

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import Redis from 'ioredis';
 import {
-  AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, AttendantRequestDto, Compilation, Compiler, MetricsService, REDIS, SetClockReply,
+  ATTENDANT_COMMAND, AMQP_CLIENT, AmqpClient, COMMAND_VERIFIER, CommandVerifier, AttendantConfig, AttendantEnv, AttendantRequestDto, Compilation, Compiler, MetricsService, REDIS, SetClockReply,
   checkDto, mailboxQueue, monitoringKeys, parseJson, topology,
 } from '@farm/common';
 import { ProbeService } from '../probes/probe.service';
@@ -30,6 +30,7 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
     private readonly clock: ClockService,
     probes: ProbeService,
     private readonly metrics: MetricsService,
+    @Optional() @Inject(COMMAND_VERIFIER) private readonly verifier?: CommandVerifier,
   ) {
     this.compiler = new Compiler(env.SERVER_ID, config, clock.clock, () => probes.state);
     this.queue = topology(env.FARM_NAMESPACE).attendantQueue(env.SERVER_ID);
@@ -61,7 +62,12 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   /** One request on the queue; a malformed one gets an error answer, never a crash. */
-  async answer(body: Buffer): Promise<Buffer> {
+  /**
+   * Answers the poller. Where the farm signs its commands, a query (it reveals the server's state)
+   * and a set-clock (it changes it) are answered only when signed for this server; anything else
+   * gets `{error}` and changes nothing.
+   */
+  async answer(body: Buffer, signature?: string): Promise<Buffer> {
     let parsed: unknown;
     try {
       parsed = parseJson(body);
@@ -70,6 +76,10 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
     }
     const req = checkDto(AttendantRequestDto, parsed);
     if (!req.value) return reply({ error: 'bad request', errors: req.errors });
+    if (this.verifier) {
+      const v = await this.verifier.verify(signature, ATTENDANT_COMMAND, parsed);
+      if (!v.ok) return reply({ error: `refused (${v.reason}): ${v.message}` });
+    }
     this.metrics.attendantRequests.inc({ op: req.value.op });
     if (req.value.op === 'query') return reply(await this.compile());
     if (req.value.adjustMs === undefined) return reply({ error: 'bad request', errors: [{ field: 'adjustMs', message: 'set-clock needs adjustMs' }] });

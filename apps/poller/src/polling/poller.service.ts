@@ -1,8 +1,8 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import Redis from 'ioredis';
 import { Observable, Subject, lastValueFrom } from 'rxjs';
 import {
-  AMQP_CLIENT, AmqpClient, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, FarmClient, ServerEvent, ServerRecord, retryTrouble,
+  ATTENDANT_COMMAND, AMQP_CLIENT, AmqpClient, COMMAND_SIGNER, CommandSigner, FarmRecord, SIGNATURE_HEADER, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, FarmClient, ServerEvent, ServerRecord, retryTrouble,
   connectRedis, ingressClient, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
 } from '@farm/common';
 import { hostname } from 'node:os';
@@ -47,6 +47,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly metrics: MetricsService,
+    @Optional() @Inject(COMMAND_SIGNER) private readonly signer?: CommandSigner,
   ) {
     const t = topology(env.FARM_NAMESPACE);
     this.store = new PollerStore(redis, env.FARM_NAMESPACE);
@@ -58,7 +59,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     this.lease = new LeaderLease(redis, monitoringKeys(env.FARM_NAMESPACE).pollerLease, pollerId, Math.max(env.POLLER_LEASE_MS, 3 * env.POLL_TICK_MS));
     this.engine = new Poller(
       {
-        request: (id, body) => lastValueFrom(this.attendants.send<Buffer>(`${ATTENDANT_PREFIX}${id}`, body)),
+        request: (id, body) => lastValueFrom(this.attendants.send<Buffer>(`${ATTENDANT_PREFIX}${id}`, this.signed(id, body))),
         canRequest: () => this.amqp.connected,
         // Redis refusing or away is trouble: the write waits and is retried until it succeeds.
         saveRecord: (r) => this.written(retryTrouble(() => this.store.saveRecord(r), this.retry)),
@@ -98,6 +99,12 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     this.redisTrouble = (err as Error)?.message ?? String(err);
     const line = this.troubleLog.next(`cannot write to Redis, retrying: ${(err as Error)?.message ?? String(err)}`);
     if (line) this.log.warn(line);
+  }
+
+  /** A request to attendant `id`, signed for it (its query or set-clock: commands that reveal or change its state). */
+  private signed(id: string, body: Buffer): Buffer | FarmRecord<Buffer> {
+    if (!this.signer) return body;
+    return new FarmRecord(body, { headers: { [SIGNATURE_HEADER]: this.signer.sign(id, ATTENDANT_COMMAND, JSON.parse(body.toString('utf8'))) } });
   }
 
   async onApplicationBootstrap(): Promise<void> {

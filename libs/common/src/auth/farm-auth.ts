@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Inject, Injectable, Logger, OnApplicationShutdown, Optional, Provider } from '@nestjs/common';
+import { Inject, Injectable, InjectionToken, Logger, OnApplicationShutdown, Optional, Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type Redis from 'ioredis';
 import { ConfigError } from '../domain/errors';
@@ -27,9 +27,11 @@ export interface AuthIdentity {
   id: string;
   aliases?: string[];
   /** Injection token of the process's Redis client (the nonce cache). */
-  redis: symbol;
+  redis: InjectionToken;
   /** Injection token of an object with `clock.now()`, the corrected clock, where there is one. */
-  clock?: symbol;
+  clock?: InjectionToken;
+  /** How far from its clock a command's time may be, either way (default 30 s). */
+  windowMs?: number;
 }
 
 /** The keyring of FARM_KEYS_FILE; a missing or invalid file is a ConfigError naming it. */
@@ -93,6 +95,7 @@ export function farmAuthProviders(env: AuthEnv, identity?: AuthIdentity): Provid
               keyring,
               nonces: new RedisNonceCache(redis, env.FARM_NAMESPACE),
               now: clockOf(c),
+              windowMs: identity.windowMs,
               onRefused: (r) => {
                 metrics.signedCommands.inc({ command: r.command, outcome: r.reason });
                 log.warn(`refused a signed ${r.command} command (${r.reason}) claiming to come from ${r.claimedSender ?? 'nobody'}: ${r.message}`);

@@ -169,6 +169,9 @@ export function deficienciesOf(services: ServiceReport[], probes: Compilation['p
  * MAX_SET_CLOCK_MS either way: twice the largest CLOCK_MAX_CORRECTION_MS, so one command can
  * always bring a correction from one end of its allowed range to the other.
  */
+/** The signed command of every request to an attendant (its `op` is in the signed body): `query` and `set-clock`. */
+export const ATTENDANT_COMMAND = 'attendant.request';
+
 export class AttendantRequestDto {
   @IsIn(['query', 'set-clock']) op!: 'query' | 'set-clock';
   @IsOptional() @IsNumber() @Min(-MAX_SET_CLOCK_MS) @Max(MAX_SET_CLOCK_MS) adjustMs?: number;
