@@ -35,10 +35,11 @@ export class AttendantModule {
       controllers: [AttendantController, QueriesConsumer, ...health.controllers],
       providers: [
         // Operator tokens on every route; the keyring this attendant signs and checks commands with.
-        // Its clock is what the poller corrects: until it is, it may be off by as much as a
-        // correction may be, so the poller's commands are checked within that much more than
-        // the usual 30 s (replays are still refused by their nonces, kept twice as long).
-        ...farmAuthProviders(env, { id: env.SERVER_ID, redis: REDIS, clock: ClockService, windowMs: 30_000 + env.CLOCK_MAX_CORRECTION_MS }),
+        // Its clock is what the poller corrects, so it may be off until it is: the poller's
+        // commands are checked within 30 s plus twice the largest correction, so that a clock
+        // off by up to that much is still reached (and corrected up to the bound; see the
+        // clock-sanity tests). Replays are still refused by their nonces, kept twice as long.
+        ...farmAuthProviders(env, { id: env.SERVER_ID, redis: REDIS, clock: ClockService, windowMs: 30_000 + 2 * env.CLOCK_MAX_CORRECTION_MS }),
         ...health.providers,
         { provide: FARM_ROUTES, useFactory: (): FarmRoute[] => [attendantRequests(env)] },
         FarmServer,

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KeyObject, createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Keyring } from './keyring';
 
 /**
@@ -35,13 +35,28 @@ const SIG_BYTES = 32;
 /** A JSON text of `value` with every object's keys sorted, so equal values sign equally whatever their key order. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (i > 0) out += ',';
+      out += v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v);
+    }
+    return `${out}]`;
+  }
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON: () => unknown }).toJSON());
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined && typeof obj[k] !== 'function')
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function') continue;
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(k)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
 }
 
 /** The exact text that is signed: a version line, the head as a JSON array, the canonical body. */
@@ -49,8 +64,13 @@ export function canonicalCommand(head: CommandHead, body: unknown): string {
   return `farm-command-v1\n${JSON.stringify([head.sender, head.receiver, head.command, head.issuedAt, head.nonce])}\n${canonicalJson(body)}`;
 }
 
+// Each secret imported once as a key object: importing it on every HMAC costs about as much again.
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+
 function mac(secret: Buffer, head: CommandHead, body: unknown): Buffer {
-  return createHmac('sha256', secret).update(canonicalCommand(head, body), 'utf8').digest();
+  let key = keyObjects.get(secret);
+  if (!key) keyObjects.set(secret, (key = createSecretKey(secret)));
+  return createHmac('sha256', key).update(canonicalCommand(head, body), 'utf8').digest();
 }
 
 /** A fresh nonce: 128 random bits. */
@@ -81,26 +101,41 @@ interface ParsedHeader {
   sig: string;
 }
 
-/** The header's fields, or why it cannot be read. */
+const FIELDS = ['key', 'from', 'to', 'cmd', 'at', 'nonce', 'sig'] as const;
+type Field = (typeof FIELDS)[number];
+
+/** The header's fields, or why it cannot be read. (A scan, not a split: this is on every command's path.) */
 export function parseSignature(header: string): ParsedHeader | { reason: 'malformed'; message: string } {
-  const parts = header.trim().split(/\s+/);
-  if (parts[0] !== 'v1') return { reason: 'malformed', message: `unknown signature version ${JSON.stringify(parts[0]?.slice(0, 16) ?? '')}` };
-  const f: Record<string, string> = {};
-  for (const p of parts.slice(1)) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) return { reason: 'malformed', message: 'a signature field is not name=value' };
-    const name = p.slice(0, eq);
-    if (name in f) return { reason: 'malformed', message: `signature field ${name} appears twice` };
-    f[name] = p.slice(eq + 1);
+  const h = header.trim();
+  const sp = h.indexOf(' ');
+  const version = sp < 0 ? h : h.slice(0, sp);
+  if (version !== 'v1') return { reason: 'malformed', message: `unknown signature version ${JSON.stringify(version.slice(0, 16))}` };
+  const f: Partial<Record<Field, string>> = {};
+  for (let i = sp + 1; sp > 0 && i < h.length; ) {
+    if (h.charCodeAt(i) === 32) {
+      i++;
+      continue;
+    }
+    let end = h.indexOf(' ', i);
+    if (end < 0) end = h.length;
+    const eq = h.indexOf('=', i);
+    if (eq <= i || eq >= end) return { reason: 'malformed', message: 'a signature field is not name=value' };
+    const name = h.slice(i, eq) as Field;
+    if ((FIELDS as readonly string[]).includes(name)) {
+      if (f[name] !== undefined) return { reason: 'malformed', message: `signature field ${name} appears twice` };
+      f[name] = h.slice(eq + 1, end);
+    }
+    i = end + 1;
   }
-  for (const name of ['key', 'from', 'to', 'cmd', 'at', 'nonce', 'sig']) {
-    if (f[name] === undefined || f[name] === '') return { reason: 'malformed', message: `the signature has no ${name}` };
+  for (const name of FIELDS) {
+    if (!f[name]) return { reason: 'malformed', message: `the signature has no ${name}` };
   }
-  const issuedAt = /^\d{1,16}$/.test(f.at) ? Number(f.at) : NaN;
+  const { key, from, to, cmd, at, nonce, sig } = f as Record<Field, string>;
+  const issuedAt = /^\d{1,16}$/.test(at) ? Number(at) : NaN;
   if (!Number.isSafeInteger(issuedAt)) return { reason: 'malformed', message: 'the signature time (at) is not an integer of ms' };
-  if (!ID.test(f.from) || !ID.test(f.to) || !ID.test(f.cmd)) return { reason: 'malformed', message: 'the signature names a sender, receiver or command that is not an id' };
-  if (!NONCE.test(f.nonce)) return { reason: 'malformed', message: 'the signature nonce is not 16-64 characters of base64url' };
-  return { keyId: f.key, head: { sender: f.from, receiver: f.to, command: f.cmd, issuedAt, nonce: f.nonce }, sig: f.sig };
+  if (!ID.test(from) || !ID.test(to) || !ID.test(cmd)) return { reason: 'malformed', message: 'the signature names a sender, receiver or command that is not an id' };
+  if (!NONCE.test(nonce)) return { reason: 'malformed', message: 'the signature nonce is not 16-64 characters of base64url' };
+  return { keyId: key, head: { sender: from, receiver: to, command: cmd, issuedAt, nonce }, sig };
 }
 
 /**

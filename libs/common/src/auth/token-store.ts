@@ -1,4 +1,4 @@
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { Stats, readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { ConfigError } from '../domain/errors';
 import { LoggerLike } from '../logging/log-text';
 import { TokenEntry, parseTokenFile } from './tokens';
@@ -11,6 +11,8 @@ import { TokenEntry, parseTokenFile } from './tokens';
  */
 export class TokenStore {
   private current: readonly TokenEntry[];
+  /** The file as it was when last read: a change is judged against it, not against the watcher's first look. */
+  private loaded?: { mtimeMs: number; size: number; ino: number };
   private watching = false;
   private readonly onHangup = (): void => void this.reload('SIGHUP');
 
@@ -42,8 +44,9 @@ export class TokenStore {
   watch(intervalMs = 1000): void {
     if (this.watching) return;
     this.watching = true;
-    watchFile(this.path, { interval: intervalMs, persistent: false }, (now, before) => {
-      if (now.mtimeMs !== before.mtimeMs || now.size !== before.size || now.ino !== before.ino) this.reload('file changed');
+    watchFile(this.path, { interval: intervalMs, persistent: false }, (now: Stats) => {
+      const was = this.loaded;
+      if (!was || now.mtimeMs !== was.mtimeMs || now.size !== was.size || now.ino !== was.ino) this.reload('file changed');
     });
     process.on('SIGHUP', this.onHangup);
   }
@@ -58,6 +61,8 @@ export class TokenStore {
   private read(): TokenEntry[] {
     let text: string;
     try {
+      const st = statSync(this.path);
+      this.loaded = { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
       throw new ConfigError(`FARM_TOKENS_FILE ${this.path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); create one with farmctl token create`);
