@@ -1,4 +1,5 @@
-import { Stats, readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { ConfigError } from '../domain/errors';
 import { LoggerLike } from '../logging/log-text';
 import { TokenEntry, parseTokenFile } from './tokens';
@@ -13,7 +14,7 @@ export class TokenStore {
   private current: readonly TokenEntry[];
   /** The file as it was when last read: a change is judged against it, not against the watcher's first look. */
   private loaded?: { mtimeMs: number; size: number; ino: number };
-  private watching = false;
+  private timer?: NodeJS.Timeout;
   private readonly onHangup = (): void => void this.reload('SIGHUP');
 
   constructor(
@@ -40,21 +41,32 @@ export class TokenStore {
     }
   }
 
-  /** Reloads on a change of the file (checked every `intervalMs`) and on SIGHUP, until `close()`. */
+  /**
+   * Reloads on a change of the file (its size, time or inode, against the file as last read,
+   * checked every `intervalMs`; an editor's rename counts) and on SIGHUP, until `close()`.
+   */
   watch(intervalMs = 1000): void {
-    if (this.watching) return;
-    this.watching = true;
-    watchFile(this.path, { interval: intervalMs, persistent: false }, (now: Stats) => {
-      const was = this.loaded;
-      if (!was || now.mtimeMs !== was.mtimeMs || now.size !== was.size || now.ino !== was.ino) this.reload('file changed');
-    });
+    if (this.timer) return;
+    let checking = false;
+    this.timer = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      void stat(this.path)
+        .then((now) => {
+          const was = this.loaded;
+          if (!was || now.mtimeMs !== was.mtimeMs || now.size !== was.size || now.ino !== was.ino) this.reload('file changed');
+        })
+        .catch(() => undefined) // gone for a moment (being replaced): the next check sees the new one
+        .finally(() => (checking = false));
+    }, intervalMs);
+    this.timer.unref();
     process.on('SIGHUP', this.onHangup);
   }
 
   close(): void {
-    if (!this.watching) return;
-    this.watching = false;
-    unwatchFile(this.path);
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
     process.off('SIGHUP', this.onHangup);
   }
 
