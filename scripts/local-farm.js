@@ -30,7 +30,7 @@ const KILL_AFTER_MS = 5000;
 const say = (line) => console.log(`[local-farm] ${line}`);
 
 /** A URL without its password, for output (passwords are never printed): the apps' own helper (`npm start` builds first). */
-const { describeUrl } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'logging.js'));
+const { describeUrl } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'logging'));
 /** The farm's credentials in .farm/auth (made once, then reused, so FARM_TOKEN stays valid across restarts). */
 const { ensureDevCredentials } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'auth', 'dev-credentials.js'));
 const fail = (line) => {
