@@ -139,17 +139,18 @@ export function parseSignature(header: string): ParsedHeader | { reason: 'malfor
 }
 
 /**
- * Checks a command's `farm-signature` header: meant for this receiver and command, by a key of
+ * Checks a command's `farm-signature` header: meant for this receiver (any of its ids) and command, by a key of
  * the ring, the MAC of this body (compared in constant time), issued within `windowMs` of `nowMs`
  * either way. Replay (a nonce seen before) is for the caller's nonce cache to refuse.
  */
-export function verifyCommand(ring: Keyring, header: string | undefined, expected: { receiver: string; command: string }, body: unknown, nowMs: number, windowMs = DEFAULT_WINDOW_MS): Verdict {
+export function verifyCommand(ring: Keyring, header: string | undefined, expected: { receiver: string | readonly string[]; command: string }, body: unknown, nowMs: number, windowMs = DEFAULT_WINDOW_MS): Verdict {
   if (header === undefined || header === '') return { ok: false, reason: 'missing', message: `the command carries no ${SIGNATURE_HEADER}` };
   const parsed = parseSignature(header);
   if ('reason' in parsed) return { ok: false, reason: parsed.reason, message: parsed.message };
   const { head, keyId } = parsed;
-  if (head.receiver !== expected.receiver || head.command !== expected.command) {
-    return { ok: false, reason: 'misdirected', message: `signed as ${head.command} for ${head.receiver}, received as ${expected.command} by ${expected.receiver}` };
+  const receivers = typeof expected.receiver === 'string' ? [expected.receiver] : expected.receiver;
+  if (!receivers.includes(head.receiver) || head.command !== expected.command) {
+    return { ok: false, reason: 'misdirected', message: `signed as ${head.command} for ${head.receiver}, received as ${expected.command} by ${receivers[0]}` };
   }
   const key = ring.get(keyId);
   if (!key) return { ok: false, reason: 'unknown-key', message: `signed with key ${keyId.slice(0, 32)}, which this keyring does not hold` };

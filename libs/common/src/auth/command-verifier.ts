@@ -57,9 +57,12 @@ export class CommandVerifier {
   private readonly refusedCounts = new Map<RefusalReason, number>();
   private acceptedCount = 0;
   private readonly windowMs: number;
+  /** Its own id first (named in refusals), then its aliases. */
+  private readonly ids: readonly string[];
 
   constructor(private readonly opts: VerifierOptions) {
     this.windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS;
+    this.ids = [opts.receiver, ...(opts.aliases ?? []).filter((a) => a !== opts.receiver)];
   }
 
   get receiver(): string {
@@ -67,7 +70,7 @@ export class CommandVerifier {
   }
 
   async verify(header: string | undefined, command: string, body: unknown): Promise<Verdict> {
-    const v = verifyCommand(this.opts.keyring, header, { receiver: this.addressee(header), command }, body, this.opts.now(), this.windowMs);
+    const v = verifyCommand(this.opts.keyring, header, { receiver: this.ids, command }, body, this.opts.now(), this.windowMs);
     if (!v.ok) return this.refuse(command, v.reason, v.message, header);
     // Long enough that the same command, replayed, is stale before its nonce is forgotten.
     if (!(await this.opts.nonces.claim(v.head.receiver, v.head, 2 * this.windowMs + 1000))) {
@@ -76,12 +79,6 @@ export class CommandVerifier {
     this.acceptedCount++;
     this.opts.onAccepted?.(command, v.head.sender);
     return v;
-  }
-
-  /** The id the header names, when it is one of this process's; else its own id (so the check says "misdirected"). */
-  private addressee(header: string | undefined): string {
-    const to = header ? /\bto=(\S+)/.exec(header)?.[1] : undefined;
-    return to !== undefined && this.opts.aliases?.includes(to) ? to : this.opts.receiver;
   }
 
   /** Accepted commands, and refusals by reason. */

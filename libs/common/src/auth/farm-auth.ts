@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Inject, Injectable, InjectionToken, Logger, OnApplicationShutdown, Optional, Provider } from '@nestjs/common';
+import { Inject, Injectable, InjectionToken, Logger, OnApplicationShutdown, OnModuleInit, Optional, Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type Redis from 'ioredis';
 import { ConfigError } from '../domain/errors';
@@ -45,11 +45,12 @@ export function loadKeyring(path: string): Keyring {
   return parseKeyFile(text, `FARM_KEYS_FILE ${path}`);
 }
 
-/** Stops watching the token file when the app stops. */
+/** Watches the token file while the app runs (not from a constructor: no timers before init). */
 @Injectable()
-class TokenWatch implements OnApplicationShutdown {
-  constructor(@Optional() @Inject(TOKEN_STORE) private readonly store?: TokenStore) {
-    store?.watch();
+class TokenWatch implements OnModuleInit, OnApplicationShutdown {
+  constructor(@Optional() @Inject(TOKEN_STORE) private readonly store?: TokenStore) {}
+  onModuleInit(): void {
+    this.store?.watch();
   }
   onApplicationShutdown(): void {
     this.store?.close();
@@ -91,7 +92,7 @@ export function farmAuthProviders(env: AuthEnv, identity?: AuthIdentity): Provid
         keyring
           ? new CommandVerifier({
               receiver: identity.id,
-              aliases: identity.aliases?.filter((a) => a !== identity.id),
+              aliases: identity.aliases,
               keyring,
               nonces: new RedisNonceCache(redis, env.FARM_NAMESPACE),
               now: clockOf(c),

@@ -1,4 +1,5 @@
 import { ConfigError } from '../domain/errors';
+import { listOfFile } from './list-file';
 
 /**
  * The keys our processes sign their commands with (FARM_KEYS_FILE):
@@ -41,14 +42,8 @@ export class Keyring {
 
 /** A keyring from a key file's text; anything wrong is a ConfigError naming `source` and the key's id. */
 export function parseKeyFile(text: string, source: string): Keyring {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${source} is not JSON (${(err as Error).message})`);
-  }
-  const list = doc !== null && typeof doc === 'object' ? (doc as { keys?: unknown }).keys : undefined;
-  if (!Array.isArray(list) || list.length === 0) throw new ConfigError(`${source} must be {"keys":[{"id":...,"secret":"<base64>","active":true}]} with at least one key`);
+  const list = listOfFile(text, source, 'keys', '{"keys":[{"id":...,"secret":"<base64>","active":true}]} with at least one key');
+  if (list.length === 0) throw new ConfigError(`${source} must be {"keys":[{"id":...,"secret":"<base64>","active":true}]} with at least one key`);
   const ids = new Set<string>();
   const keys = list.map((raw, i): FarmKey => {
     const where = `${source}: keys[${i}]`;

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../domain/errors';
+import { listOfFile } from './list-file';
 
 /**
  * Operator tokens: what the HTTP APIs accept in `Authorization: Bearer <token>`. Only SHA-256
@@ -63,14 +64,7 @@ export function parseScopes(list: string): Scope[] {
  * is a ConfigError naming `source` and what is wrong (never a token: the file holds none).
  */
 export function parseTokenFile(text: string, source: string): TokenEntry[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${source} is not JSON (${(err as Error).message})`);
-  }
-  const list = doc !== null && typeof doc === 'object' ? (doc as { tokens?: unknown }).tokens : undefined;
-  if (!Array.isArray(list)) throw new ConfigError(`${source} must be {"tokens":[{"name":...,"scopes":[...],"sha256":...}]}`);
+  const list = listOfFile(text, source, 'tokens', '{"tokens":[{"name":...,"scopes":[...],"sha256":...}]}');
   const names = new Set<string>();
   return list.map((raw, i) => {
     const where = `${source}: tokens[${i}]`;
