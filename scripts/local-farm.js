@@ -32,7 +32,10 @@ const say = (line) => console.log(`[local-farm] ${line}`);
 /** A URL without its password, for output (passwords are never printed): the apps' own helper (`npm start` builds first). */
 const { describeUrl } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'logging'));
 /** The farm's credentials in .farm/auth (made once, then reused, so FARM_TOKEN stays valid across restarts). */
-const { ensureDevCredentials } = require(path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'auth', 'dev-credentials.js'));
+const AUTH_DIST = path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src', 'auth');
+const { ensureDevCredentials } = require(path.join(AUTH_DIST, 'dev-credentials.js'));
+const { brokerAccounts, provisionBrokerUsers } = require(path.join(AUTH_DIST, 'broker-provision.js'));
+const { brokerUser } = require(path.join(AUTH_DIST, 'broker-users.js'));
 const fail = (line) => {
   console.error(`[local-farm] ${line}`);
   process.exit(1);
@@ -130,17 +133,47 @@ function demoApplications() {
 const children = [];
 /** Set in main(): the token file, key file and admin token of this local farm. */
 let CREDS;
+/** Set in main(): `per-process` with each process's broker URL (user -> URL), or `shared` (every process as RABBITMQ_URL's user). */
+let BROKER = { mode: 'shared', urls: new Map() };
 let stopping = false;
 
 function prefixLines(stream, prefix, out) {
   readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${prefix}${line}\n`));
 }
 
+/**
+ * Each process its own broker user with least privilege (README, "Broker users"), created with
+ * rabbitmqctl; their URLs go to .farm/auth/broker-urls.json. Where rabbitmqctl cannot reach the
+ * broker (a remote one, no rights), every process connects as RABBITMQ_URL's user instead, with
+ * FARM_BROKER_USERS=shared, and the farm says so.
+ */
+async function brokerUsers() {
+  if (process.env.FARM_BROKER_USERS === 'shared') return { mode: 'shared', urls: new Map() };
+  const processes = [{ role: 'notifier' }, { role: 'poller' }, { role: 'monitor' }];
+  for (let i = 1; i <= REPEATERS; i++) processes.push({ role: 'node', id: `node-${i}` }, { role: 'attendant', id: `node-${i}` });
+  try {
+    const urls = await provisionBrokerUsers(brokerAccounts(NAMESPACE, processes), RABBITMQ_URL);
+    const file = path.join(ROOT, '.farm', 'auth', 'broker-urls.json');
+    fs.writeFileSync(file, `${JSON.stringify(Object.fromEntries(urls), null, 2)}\n`, { mode: 0o600 });
+    fs.chmodSync(file, 0o600);
+    say(`created ${urls.size} broker users with least privilege (${NAMESPACE}.node.<id>, ${NAMESPACE}.monitor, ...); their URLs are in ${path.relative(process.cwd(), file) || file}`);
+    return { mode: 'per-process', urls };
+  } catch (err) {
+    say(`cannot create broker users (${err.message.split('\n')[0]}); every process connects as RABBITMQ_URL's user, with FARM_BROKER_USERS=shared`);
+    return { mode: 'shared', urls: new Map() };
+  }
+}
+
+/** The broker URL of a process (its own user's, or RABBITMQ_URL when users are shared). */
+function brokerUrl(role, id) {
+  return BROKER.urls.get(brokerUser(NAMESPACE, role, id)) || RABBITMQ_URL;
+}
+
 function start(name, app, port, extraEnv) {
   const url = `http://127.0.0.1:${port}`;
   // A small young generation keeps a repeater's RSS down (see bench/README.md); yours wins if set.
   // Logs for people here (FARM_LOG_FORMAT=json gives the JSON lines the apps write elsewhere).
-  const env = { NODE_OPTIONS: '--max-semi-space-size=2', FARM_LOG_FORMAT: 'pretty', ...CREDS.env, ...process.env, ...extraEnv, HTTP_PORT: String(port), FARM_NAMESPACE: NAMESPACE, APP_DEPENDENCIES, RABBITMQ_URL, REDIS_URL };
+  const env = { NODE_OPTIONS: '--max-semi-space-size=2', FARM_LOG_FORMAT: 'pretty', ...CREDS.env, ...process.env, RABBITMQ_URL, ...extraEnv, HTTP_PORT: String(port), FARM_NAMESPACE: NAMESPACE, APP_DEPENDENCIES, REDIS_URL, FARM_BROKER_USERS: BROKER.mode };
   if (!process.stdout.isTTY && env.NO_COLOR === undefined) env.NO_COLOR = '1';
   // Own process group: Ctrl-C reaches only this script, which then stops each child once.
   const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', app, 'main.js')], {
@@ -259,6 +292,7 @@ async function main() {
   }
   await checkBrokers();
   CREDS = ensureDevCredentials(path.join(ROOT, '.farm', 'auth'));
+  BROKER = await brokerUsers();
   const ports = [NOTIFIER_PORT, POLLER_PORT, ...Array.from({ length: REPEATERS }, (_, i) => BASE_PORT + i), ...Array.from({ length: REPEATERS }, (_, i) => ATTENDANT_BASE_PORT + i)];
   if (new Set(ports).size !== ports.length) fail(`the ports overlap: NOTIFIER_PORT ${NOTIFIER_PORT}, POLLER_PORT ${POLLER_PORT}, repeaters ${BASE_PORT}-${BASE_PORT + REPEATERS - 1}, attendants ${ATTENDANT_BASE_PORT}-${ATTENDANT_BASE_PORT + REPEATERS - 1}`);
   for (const port of ports) {
@@ -272,10 +306,10 @@ async function main() {
   });
 
   say(`starting the notifier, ${REPEATERS} repeaters, ${REPEATERS} attendants and the poller (FARM_NAMESPACE=${NAMESPACE}, APP_DEPENDENCIES=${APP_DEPENDENCIES})`);
-  const notifier = start('notifier', 'notifier', NOTIFIER_PORT, {});
+  const notifier = start('notifier', 'notifier', NOTIFIER_PORT, { RABBITMQ_URL: brokerUrl('notifier') });
   const repeaters = Array.from({ length: REPEATERS }, (_, i) => {
     const port = BASE_PORT + i;
-    return start(`node-${i + 1}`, 'repeater', port, { NODE_ID: `node-${i + 1}`, NODE_ADDRESS: `http://127.0.0.1:${port}` });
+    return start(`node-${i + 1}`, 'repeater', port, { NODE_ID: `node-${i + 1}`, NODE_ADDRESS: `http://127.0.0.1:${port}`, RABBITMQ_URL: brokerUrl('node', `node-${i + 1}`) });
   });
   let attendants;
   let poller;
@@ -284,9 +318,9 @@ async function main() {
     // Attendants probe their repeater at once, so they start once the repeaters answer.
     fs.mkdirSync(path.join(ROOT, '.farm'), { recursive: true });
     attendants = repeaters.map((r, i) =>
-      start(`attendant-${r.name}`, 'attendant', ATTENDANT_BASE_PORT + i, { SERVER_ID: r.name, ATTENDANT_CONFIG, REPEATER_URL: r.url }),
+      start(`attendant-${r.name}`, 'attendant', ATTENDANT_BASE_PORT + i, { SERVER_ID: r.name, ATTENDANT_CONFIG, REPEATER_URL: r.url, RABBITMQ_URL: brokerUrl('attendant', r.name) }),
     );
-    poller = start('poller', 'poller', POLLER_PORT, { POLL_INTERVALS_MS });
+    poller = start('poller', 'poller', POLLER_PORT, { POLL_INTERVALS_MS, RABBITMQ_URL: brokerUrl('poller') });
     await Promise.all([...attendants, poller].map(waitHealthy));
   } catch (err) {
     await stopAll(1, err.message);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { brokerUrlUser } from '../libs/common/src/auth/broker-users';
 import { ensureDevCredentials } from '../libs/common/src/auth/dev-credentials';
 import { join } from 'node:path';
 import { uniqueNamespace } from '../libs/common/src/testing/brokers';
@@ -110,6 +111,13 @@ describe('an app started without its credentials (FARM_AUTH on, the default)', (
     const r = await runApp('repeater', { FARM_AUTH: undefined, FARM_TOKENS_FILE: creds.tokensFile, FARM_KEYS_FILE: join(dir, 'nowhere.json') });
     expect({ code: r.code, signal: r.signal }).toEqual({ code: EX_CONFIG, signal: null });
     expect(fatalLine(r.stdout).msg).toBe(`FARM_KEYS_FILE ${join(dir, 'nowhere.json')} cannot be read (ENOENT)`);
+  });
+
+  it('a repeater connecting as a broker user not its own refuses to start and names the user it must use', async () => {
+    const ns = uniqueNamespace('config-broker-user');
+    const r = await runApp('repeater', { FARM_AUTH: undefined, FARM_NAMESPACE: ns, FARM_TOKENS_FILE: creds.tokensFile, FARM_KEYS_FILE: creds.keysFile });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: EX_CONFIG, signal: null });
+    expect(fatalLine(r.stdout).msg).toBe(`RABBITMQ_URL connects as broker user ${brokerUrlUser(RABBITMQ_URL())}, but with FARM_BROKER_USERS=per-process node cfg-node must connect as ${ns}.node.cfg-node (create the farm's users with scripts/broker-users.js), or set FARM_BROKER_USERS=shared`);
   });
 
   it('a notifier with a token file whose entry holds a token instead of its hash refuses to start, without echoing it', async () => {

@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deleteBrokerUsers } from '../libs/common/src/auth/broker-provision';
 import { uniqueNamespace } from '../libs/common/src/testing/brokers';
 import { REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
 import { GiveUp, waitFor } from '../libs/common/src/testing/wait-for';
@@ -16,6 +17,7 @@ describe('the local farm (npm start)', () => {
   let farm: ChildProcess | undefined;
   let out = '';
   const ns = uniqueNamespace('localfarm');
+  let brokerUrls: Record<string, string> = {};
 
   afterAll(async () => {
     const p = farm;
@@ -24,10 +26,14 @@ describe('the local farm (npm start)', () => {
       p.kill('SIGTERM');
       await exited;
     }
+    // The users the farm created for its namespace (the broker keeps users across runs).
+    await deleteBrokerUsers(Object.keys(brokerUrls)).catch(() => undefined);
   });
 
+  let ports: Record<'NOTIFIER_PORT' | 'REPEATER_BASE_PORT' | 'POLLER_PORT' | 'ATTENDANT_BASE_PORT', number>;
+
   it('starts one of each app, prints the token export, and the token reads a node', async () => {
-    const ports = { NOTIFIER_PORT: await freePort(), REPEATER_BASE_PORT: await freePort(), POLLER_PORT: await freePort(), ATTENDANT_BASE_PORT: await freePort() };
+    ports = { NOTIFIER_PORT: await freePort(), REPEATER_BASE_PORT: await freePort(), POLLER_PORT: await freePort(), ATTENDANT_BASE_PORT: await freePort() };
     farm = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'local-farm.js')], {
       cwd: REPO_ROOT,
       env: { ...process.env, RABBITMQ_URL: RABBITMQ_URL(), REDIS_URL: REDIS_URL(), FARM_NAMESPACE: ns, REPEATERS: '1', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
@@ -44,5 +50,21 @@ describe('the local farm (npm start)', () => {
     const node = `http://127.0.0.1:${ports.REPEATER_BASE_PORT}`;
     expect((await fetch(`${node}/v1/availability`)).status).toBe(401);
     expect((await fetch(`${node}/v1/availability`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+  });
+
+  it('gives each process a broker user of its own, and a notification goes through the notifier\'s and the node\'s', async () => {
+    expect(out).toContain(`created 5 broker users with least privilege (${ns}.node.<id>, ${ns}.monitor, ...)`);
+    brokerUrls = JSON.parse(readFileSync(join(REPO_ROOT, '.farm', 'auth', 'broker-urls.json'), 'utf8')) as Record<string, string>;
+    expect(Object.keys(brokerUrls).sort()).toEqual([`${ns}.attendant.node-1`, `${ns}.monitor`, `${ns}.node.node-1`, `${ns}.notifier`, `${ns}.poller`]);
+    const token = readFileSync(join(REPO_ROOT, '.farm', 'auth', 'admin.token'), 'utf8').trim();
+    const auth = { authorization: `Bearer ${token}` };
+    const posted = await fetch(`http://127.0.0.1:${ports.NOTIFIER_PORT}/v1/notifications`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ target: 'mail', available: false, reason: 'testing' }),
+    });
+    expect(posted.status).toBe(202);
+    await waitFor('the node holds the notification', async () => {
+      const page = (await (await fetch(`http://127.0.0.1:${ports.REPEATER_BASE_PORT}/v1/availability`, { headers: auth })).json()) as { entries: { target: string }[] };
+      return page.entries.some((e) => e.target === 'mail');
+    }, 15_000);
   });
 });

@@ -6,6 +6,7 @@ import { monitoringKeys } from '../libs/common/src/contracts/topology';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { assertLocalBroker, localBrokerCtl, restartLocalBroker, startLocalBroker, stopLocalBroker } from './support/local-broker';
+import { Feed } from './support/feed';
 import { RABBITMQ_URL, TestFarm } from './support/test-farm';
 
 /**
@@ -28,7 +29,6 @@ type ServerView = {
 };
 type PollerHealth = { status: string; role: string; broker: string; outbox: number };
 type Outboxed = { id: string; target: string; available: boolean; component?: string };
-type FeedEvent = { at: number; event: string; data: { serverId?: string; list?: string; deficiencies?: { kind: string }[]; target?: string; available?: boolean; id?: string } };
 
 /** Runs `fn` on a confirm channel of a fresh connection (the suite's cached one dies with each broker restart). */
 async function withChannel<T>(fn: (ch: amqp.ConfirmChannel) => Promise<T>): Promise<T> {
@@ -40,43 +40,6 @@ async function withChannel<T>(fn: (ch: amqp.ConfirmChannel) => Promise<T>): Prom
     return await fn(ch);
   } finally {
     await conn.close().catch(() => undefined);
-  }
-}
-
-/** Reads the poller's live feed (`GET /v1/events`) into a list of timestamped events until closed. */
-class Feed {
-  readonly events: FeedEvent[] = [];
-  private readonly controller = new AbortController();
-  private done?: Promise<void>;
-
-  async open(url: string, headers: Record<string, string>): Promise<void> {
-    const res = await fetch(`${url}/v1/events`, { headers, signal: this.controller.signal });
-    const reader = res.body!.getReader();
-    this.done = (async () => {
-      let buf = '';
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          buf += Buffer.from(value).toString('utf8');
-          let cut: number;
-          while ((cut = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, cut);
-            buf = buf.slice(cut + 2);
-            const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event && data) this.events.push({ at: Date.now(), event, data: JSON.parse(data) as FeedEvent['data'] });
-          }
-        }
-      } catch {
-        /* closed */
-      }
-    })();
-  }
-
-  async close(): Promise<void> {
-    this.controller.abort();
-    await this.done;
   }
 }
 

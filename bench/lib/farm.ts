@@ -59,7 +59,7 @@ export class BenchFarm {
       app: 'repeater',
       name: nodeId,
       logDir: this.logDir,
-      env: { NODE_ID: nodeId, FARM_NAMESPACE: this.ns, RABBITMQ_URL: this.rabbitmqUrl, REDIS_URL: this.redisUrl, AUDIT_MAX: '1000000', ...this.creds.env, ...env },
+      env: { NODE_ID: nodeId, FARM_NAMESPACE: this.ns, RABBITMQ_URL: this.rabbitmqUrl, REDIS_URL: this.redisUrl, AUDIT_MAX: '1000000', FARM_BROKER_USERS: 'shared', ...this.creds.env, ...env },
       token: this.creds.token,
     });
     this.procs.set(nodeId, p);

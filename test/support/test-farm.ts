@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { DevCredentials, ensureDevCredentials } from '../../libs/common/src/auth/dev-credentials';
+import { BrokerProcess, brokerAccounts, deleteBrokerUsers, provisionBrokerUsers } from '../../libs/common/src/auth/broker-provision';
+import { BrokerRole, brokerUser } from '../../libs/common/src/auth/broker-users';
 import { mailboxQueue, topology } from '../../libs/common/src/contracts/topology';
 import { uniqueNamespace } from '../../libs/common/src/testing/brokers';
 import { AppProcess, AvailabilitySnapshot, REPO_ROOT } from '../../libs/common/src/testing/farm-process';
@@ -32,6 +34,8 @@ export class TestFarm {
   private configDir?: string;
   private conn?: amqp.ChannelModel;
   private ch?: Promise<amqp.ConfirmChannel>;
+  /** Broker users of this farm's processes (user -> URL), once `withBrokerUsers` made them; else every process connects as the test broker's user. */
+  private brokerUrls?: Map<string, string>;
 
   constructor(name: string, private readonly baseEnv: Record<string, string> = {}) {
     this.ns = uniqueNamespace(name);
@@ -50,6 +54,7 @@ export class TestFarm {
       APP_DEPENDENCIES: join(REPO_ROOT, 'config', 'applications.yaml'),
       PING_INTERVAL_MS: '500',
       SYNC_TIMEOUT_MS: '3000',
+      FARM_BROKER_USERS: this.brokerUrls ? 'per-process' : 'shared',
       ...this.creds.env,
       ...this.baseEnv,
       ...extra,
@@ -61,7 +66,7 @@ export class TestFarm {
     let node = this.nodes.get(id);
     if (!node || Object.keys(extra).length > 0) {
       const port = node?.port ?? 0;
-      node = new AppProcess({ app: 'repeater', name: `${this.ns}-${id}`, env: { ...this.env(extra), NODE_ID: id }, token: this.creds.token });
+      node = new AppProcess({ app: 'repeater', name: `${this.ns}-${id}`, env: { ...this.env({ ...this.brokerEnv('node', id), ...extra }), NODE_ID: id }, token: this.creds.token });
       node.port = port;
       this.nodes.set(id, node);
     }
@@ -70,7 +75,7 @@ export class TestFarm {
   }
 
   async startNotifier(extra: Record<string, string> = {}): Promise<AppProcess> {
-    this.notifier ??= new AppProcess({ app: 'notifier', name: `${this.ns}-notifier`, env: this.env(extra), token: this.creds.token });
+    this.notifier ??= new AppProcess({ app: 'notifier', name: `${this.ns}-notifier`, env: this.env({ ...this.brokerEnv('notifier'), ...extra }), token: this.creds.token });
     await this.notifier.start();
     return this.notifier.ready();
   }
@@ -88,7 +93,7 @@ export class TestFarm {
     let a = this.attendants.get(serverId);
     if (!a || config !== undefined || Object.keys(extra).length > 0) {
       const path = config === undefined ? a?.opts.env.ATTENDANT_CONFIG : this.writeConfig(serverId, config);
-      a = new AppProcess({ app: 'attendant', name: `${this.ns}-attendant-${serverId}`, env: { ...this.env(extra), SERVER_ID: serverId, ATTENDANT_CONFIG: path }, token: this.creds.token });
+      a = new AppProcess({ app: 'attendant', name: `${this.ns}-attendant-${serverId}`, env: { ...this.env({ ...this.brokerEnv('attendant', serverId), ...extra }), SERVER_ID: serverId, ATTENDANT_CONFIG: path }, token: this.creds.token });
       this.attendants.set(serverId, a);
     }
     await a.start();
@@ -96,9 +101,30 @@ export class TestFarm {
   }
 
   async startPoller(extra: Record<string, string> = {}): Promise<AppProcess> {
-    if (!this.poller || Object.keys(extra).length > 0) this.poller = new AppProcess({ app: 'poller', name: `${this.ns}-poller`, env: this.env(extra), token: this.creds.token });
+    if (!this.poller || Object.keys(extra).length > 0) this.poller = new AppProcess({ app: 'poller', name: `${this.ns}-poller`, env: this.env({ ...this.brokerEnv('poller'), ...extra }), token: this.creds.token });
     await this.poller.start();
     return this.poller.ready();
+  }
+
+  /**
+   * Gives the farm's processes broker users of their own (created with rabbitmqctl on the test
+   * broker, deleted at cleanup): nodes started afterwards connect as `<ns>.node.<id>` with
+   * FARM_BROKER_USERS=per-process. Returns each user's URL, for the test's own clients.
+   */
+  async withBrokerUsers(processes: BrokerProcess[]): Promise<Map<string, string>> {
+    this.brokerUrls = await provisionBrokerUsers(brokerAccounts(this.ns, processes), RABBITMQ_URL());
+    return this.brokerUrls;
+  }
+
+  /** The URL of a process's own broker user (after `withBrokerUsers`). */
+  brokerUrl(role: BrokerRole, id?: string): string {
+    const url = this.brokerUrls?.get(brokerUser(this.ns, role, id));
+    if (!url) throw new Error(`no broker user for ${role}${id ? ` ${id}` : ''}: call withBrokerUsers first`);
+    return url;
+  }
+
+  private brokerEnv(role: BrokerRole, id?: string): Record<string, string> {
+    return this.brokerUrls?.has(brokerUser(this.ns, role, id)) ? { RABBITMQ_URL: this.brokerUrl(role, id) } : {};
   }
 
   node(id: string): AppProcess {
@@ -223,6 +249,7 @@ export class TestFarm {
     } catch {
       /* broker gone: nothing to clean */
     }
+    if (this.brokerUrls) await deleteBrokerUsers([...this.brokerUrls.keys()]).catch(() => undefined);
     const keys = await this.redis.keys(`${this.ns}:*`);
     if (keys.length) await this.redis.del(...keys);
     this.redis.disconnect();

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { AMQP_CLIENT, AmqpClient, DependencyCheck, farmAuthProviders, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, farmHealth, pollerOptions, topology } from '@farm/common';
 import type Redis from 'ioredis';
 import { HealthController } from './http/health.controller';
+import { RefusalsController } from './http/refusals.controller';
 import { ServersController } from './http/servers.controller';
 import { PollerService } from './polling/poller.service';
 import { POLLER_ENV } from './tokens';
@@ -28,7 +29,7 @@ export class PollerModule {
     return {
       module: PollerModule,
       imports: [...health.imports],
-      controllers: [ServersController, HealthController, ...health.controllers],
+      controllers: [ServersController, RefusalsController, HealthController, ...health.controllers],
       providers: [
         // Operator tokens on every route; the keyring this poller signs its commands to attendants with.
         ...farmAuthProviders(env, { id: env.POLLER_ID ?? `poller-${hostname()}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128), redis: REDIS }),

@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { Observable, Subject, lastValueFrom } from 'rxjs';
 import {
   ATTENDANT_COMMAND, AMQP_CLIENT, AmqpClient, COMMAND_SIGNER, CommandSigner, FarmRecord, SIGNATURE_HEADER, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, FarmClient, ServerEvent, ServerRecord, retryTrouble,
-  connectRedis, ingressClient, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
+  RefusalEvent, RefusalFollower, connectRedis, ingressClient, recentRefusals, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
 } from '@farm/common';
 import { hostname } from 'node:os';
 import { POLLER_ENV } from '../tokens';
@@ -14,7 +14,10 @@ const ATTENDANT_PREFIX = 'attendant:';
 /** How many ticks between two reads of the attendants' registry. */
 const REGISTRY_EVERY_TICKS = 5;
 
-export type PollerEvent = { type: 'server'; data: ServerEvent } | { type: 'notification'; data: Notification };
+export type PollerEvent = { type: 'server'; data: ServerEvent } | { type: 'notification'; data: Notification } | { type: 'refusal'; data: RefusalEvent };
+
+/** How often the feed looks for new refusals in the farm's refusals stream. */
+const REFUSALS_EVERY_MS = 1000;
 
 /**
  * Nest edge of the poller engine: wires RabbitMQ (queries, ingress) and Redis (lists), runs the
@@ -32,6 +35,10 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly ingress: FarmClient;
   private readonly events = new Subject<PollerEvent>();
   private timer?: NodeJS.Timeout;
+  private refusalTimer?: NodeJS.Timeout;
+  /** Refused commands anywhere in the farm, raised to operators on the feed as `refusal` events. */
+  private readonly refusals: RefusalFollower;
+  private following = false;
   private ticks = 0;
   private ticking = false;
   private readonly staticServers: string[];
@@ -51,6 +58,7 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
   ) {
     const t = topology(env.FARM_NAMESPACE);
     this.store = new PollerStore(redis, env.FARM_NAMESPACE);
+    this.refusals = new RefusalFollower(redis, env.FARM_NAMESPACE);
     this.ingress = ingressClient(amqp, env.FARM_NAMESPACE);
     this.attendants = new FarmClient(amqp, { route: (pattern) => ({ queue: t.attendantQueue(pattern.slice(ATTENDANT_PREFIX.length)) }), timeoutMs: env.POLL_TIMEOUT_MS });
     this.staticServers = splitList(env.POLLER_SERVERS);
@@ -113,10 +121,34 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
     void this.amqp.start();
     await this.tick();
     this.timer = setInterval(() => void this.tick(), this.env.POLL_TICK_MS);
+    await this.followRefusals();
+    this.refusalTimer = setInterval(() => void this.followRefusals(), REFUSALS_EVERY_MS);
+  }
+
+  /** Raises the refusals recorded since the last look (every poller, active or standing by, feeds its own clients). */
+  private async followRefusals(): Promise<void> {
+    if (this.following) return;
+    this.following = true;
+    try {
+      for (const e of await this.refusals.poll()) {
+        this.log.warn(`refused at ${e.receiver}: ${e.command} (${e.reason}) claiming to come from ${e.claimedSender ?? 'nobody'}`);
+        this.events.next({ type: 'refusal', data: e });
+      }
+    } catch {
+      // Redis away: the next look catches up (the stream keeps the events).
+    } finally {
+      this.following = false;
+    }
+  }
+
+  /** The latest refusals in the farm, newest first. */
+  recentRefusals(limit: number): Promise<RefusalEvent[]> {
+    return recentRefusals(this.redis, this.env.FARM_NAMESPACE, limit);
   }
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.refusalTimer);
     if (this.active) await this.lease.release();
     this.events.complete();
     await this.amqp.stop();

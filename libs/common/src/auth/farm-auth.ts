@@ -7,10 +7,13 @@ import { MetricsService } from '../metrics/metrics.service';
 import { CommandSigner, CommandVerifier, RedisNonceCache } from './command-verifier';
 import { Keyring, parseKeyFile } from './keyring';
 import { COMMAND_VERIFIER, OPERATOR_AUTH, OperatorAuth, OperatorGuard } from './operator.guard';
+import { RefusalLog } from './refusal-log';
 import { TokenStore } from './token-store';
 
 export const KEYRING = Symbol('KEYRING');
 export const COMMAND_SIGNER = Symbol('COMMAND_SIGNER');
+/** Where this process records the commands it refused, for the poller's feed (undefined with FARM_AUTH=off or no identity). */
+export const REFUSAL_LOG = Symbol('REFUSAL_LOG');
 const TOKEN_STORE = Symbol('TOKEN_STORE');
 
 /** What the auth layer reads of an app's environment. */
@@ -86,9 +89,14 @@ export function farmAuthProviders(env: AuthEnv, identity?: AuthIdentity): Provid
       useFactory: (c?: { clock: { now(): number } }) => (keyring ? new CommandSigner(identity.id, keyring, clockOf(c)) : undefined),
     },
     {
+      provide: REFUSAL_LOG,
+      inject: [identity.redis],
+      useFactory: (redis: Redis) => (off ? undefined : new RefusalLog(redis, env.FARM_NAMESPACE)),
+    },
+    {
       provide: COMMAND_VERIFIER,
-      inject: [MetricsService, identity.redis, ...(identity.clock ? [identity.clock] : [])],
-      useFactory: (metrics: MetricsService, redis: Redis, c?: { clock: { now(): number } }) =>
+      inject: [MetricsService, identity.redis, REFUSAL_LOG, ...(identity.clock ? [identity.clock] : [])],
+      useFactory: (metrics: MetricsService, redis: Redis, refusals: RefusalLog | undefined, c?: { clock: { now(): number } }) =>
         keyring
           ? new CommandVerifier({
               receiver: identity.id,
@@ -100,6 +108,7 @@ export function farmAuthProviders(env: AuthEnv, identity?: AuthIdentity): Provid
               onRefused: (r) => {
                 metrics.signedCommands.inc({ command: r.command, outcome: r.reason });
                 log.warn(`refused a signed ${r.command} command (${r.reason}) claiming to come from ${r.claimedSender ?? 'nobody'}: ${r.message}`);
+                refusals?.record(r);
               },
               onAccepted: (command) => metrics.signedCommands.inc({ command, outcome: 'accepted' }),
             })

@@ -6,3 +6,5 @@ export * from './operator.guard';
 export * from './command-verifier';
 export * from './farm-auth';
 export * from './dev-credentials';
+export * from './broker-users';
+export * from './refusal-log';

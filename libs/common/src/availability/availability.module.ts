@@ -1,6 +1,8 @@
 import { DynamicModule, Global, Logger, Module } from '@nestjs/common';
-import { COMMAND_SIGNER, KEYRING, farmAuthProviders } from '../auth/farm-auth';
+import { COMMAND_SIGNER, KEYRING, REFUSAL_LOG, farmAuthProviders } from '../auth/farm-auth';
 import { COMMAND_VERIFIER, OPERATOR_AUTH } from '../auth/operator.guard';
+import { brokerUrlUser, brokerUser } from '../auth/broker-users';
+import { ConfigError } from '../domain/errors';
 import { dependencyMap, loadApplicationsConfig } from '../config/dependencies';
 import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
@@ -37,12 +39,14 @@ import type Redis from 'ioredis';
 export class AvailabilityModule {
   static forRoot(env: NodeEnv): DynamicModule {
     const deps = dependencyMap(loadApplicationsConfig(env.APP_DEPENDENCIES));
+    const auth = farmAuthProviders(env, { id: env.NODE_ID, aliases: env.SERVER_ID ? [env.SERVER_ID] : [], redis: REDIS, clock: FARM_CLOCK });
+    checkBrokerUser(env);
     return {
       module: AvailabilityModule,
       controllers: [NodeMessagesConsumer],
       providers: [
         // Who may do what: operator tokens on every route, and this node's signed commands.
-        ...farmAuthProviders(env, { id: env.NODE_ID, aliases: env.SERVER_ID ? [env.SERVER_ID] : [], redis: REDIS, clock: FARM_CLOCK }),
+        ...auth,
         { provide: FARM_ROUTES, inject: [NodeConsumers, SyncService], useFactory: (c: NodeConsumers, s: SyncService): FarmRoute[] => [...c.routes(), s.route()] },
         FarmServer,
         { provide: NODE_ENV, useValue: env },
@@ -75,7 +79,20 @@ export class AvailabilityModule {
         AvailabilityService,
         AvailabilityGuard,
       ],
-      exports: [OPERATOR_AUTH, KEYRING, COMMAND_SIGNER, COMMAND_VERIFIER, NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService, FarmServer],
+      exports: [OPERATOR_AUTH, KEYRING, REFUSAL_LOG, COMMAND_SIGNER, COMMAND_VERIFIER, NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService, FarmServer],
     };
+  }
+}
+
+/**
+ * With per-process broker users, a node must connect as its own user: its re-broadcasts carry
+ * that user as `user_id`, and the other nodes accept them only from the user of the node they name.
+ */
+function checkBrokerUser(env: NodeEnv): void {
+  if (env.FARM_AUTH === 'off' || env.FARM_BROKER_USERS === 'shared') return;
+  const expected = brokerUser(env.FARM_NAMESPACE, 'node', env.NODE_ID);
+  const actual = brokerUrlUser(env.RABBITMQ_URL);
+  if (actual !== expected) {
+    throw new ConfigError(`RABBITMQ_URL connects as broker user ${actual}, but with FARM_BROKER_USERS=per-process node ${env.NODE_ID} must connect as ${expected} (create the farm's users with scripts/broker-users.js), or set FARM_BROKER_USERS=shared`);
   }
 }

@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { NodeEnv } from '../config/repeater.env';
-import { topology } from '../contracts/topology';
+import { ORIGIN_HEADER, topology } from '../contracts/topology';
+import { OriginPolicy, originRefusal } from '../auth/broker-users';
+import { REFUSAL_LOG } from '../auth/farm-auth';
+import { RefusalLog } from '../auth/refusal-log';
+import { PoisonMessageError } from '../domain/errors';
 import { TimeBounds, amqpTimestamp, parseJson, parseNotification } from '../contracts/validation';
 import { MAX_REBROADCAST_BYTES, decodeRebroadcast } from '../messaging/fanout-batcher';
 import { safe } from '../logging';
@@ -36,6 +40,8 @@ export class NodeConsumers implements OnApplicationBootstrap {
   fanoutHandled = 0;
   /** Time bounds of ingress notifications, built once (the hot path reads them per message). */
   private readonly bounds: TimeBounds;
+  /** Who may re-broadcast (undefined with FARM_AUTH=off: anyone on the fanout). */
+  private readonly origin?: OriginPolicy;
 
   constructor(
     @Inject(NODE_ENV) private readonly env: NodeEnv,
@@ -45,8 +51,11 @@ export class NodeConsumers implements OnApplicationBootstrap {
     private readonly metrics: MetricsService,
     private readonly store: StateStoreService,
     private readonly moduleRef: ModuleRef,
+    @Optional() @Inject(REFUSAL_LOG) private readonly refusals?: RefusalLog,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
+    this.origin = env.FARM_AUTH === 'off' ? undefined : { ns: env.FARM_NAMESPACE, mode: env.FARM_BROKER_USERS };
+    if (this.origin?.mode === 'shared') this.log.warn('FARM_BROKER_USERS=shared: a re-broadcast is accepted from any broker user allowed on the fanout exchange if it names its origin (give each process its own user: scripts/broker-users.js)');
     this.bounds = { now: () => this.clock.clock.now(), maxFutureMs: env.MAX_FUTURE_MS, retentionMs: env.RETENTION_MS };
   }
 
@@ -135,6 +144,15 @@ export class NodeConsumers implements OnApplicationBootstrap {
    */
   async onFanout(d: Delivery): Promise<void> {
     this.metrics.received.inc({ queue: 'node' });
+    if (this.origin) {
+      const props = d.msg.properties;
+      const refused = originRefusal(props.headers?.[ORIGIN_HEADER], props.userId, this.origin);
+      if (refused) {
+        this.metrics.rebroadcastsRefused.inc();
+        this.refusals?.record({ receiver: this.env.NODE_ID, command: 'rebroadcast', reason: 'origin', message: refused, claimedSender: typeof props.headers?.[ORIGIN_HEADER] === 'string' ? props.headers[ORIGIN_HEADER] : undefined });
+        throw new PoisonMessageError(refused);
+      }
+    }
     const batch = decodeRebroadcast(parseJson(d.content, MAX_REBROADCAST_BYTES)).map((v) => parseNotification(v, { requireIdentity: true }));
     await this.replication.fromFanout(batch);
     this.fanoutHandled++;

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { brokerUrlUser } from '../auth/broker-users';
 import { NodeEnv } from '../config/repeater.env';
 import { ORIGIN_HEADER, topology } from '../contracts/topology';
 import { AvailabilityState, StoredEntry } from '../domain/availability-state';
@@ -23,6 +24,8 @@ export function preciseNow(): number {
 export class ReplicationService {
   private readonly t;
   private readonly fanout: FanoutBatcher;
+  /** This node's broker user, stamped on its re-broadcasts (RabbitMQ checks it; the other nodes check it names this node). */
+  private readonly userId: string;
   private readonly listeners: ((changed: StoredEntry[], via: Via) => void)[] = [];
 
   constructor(
@@ -33,6 +36,7 @@ export class ReplicationService {
     private readonly metrics: MetricsService,
   ) {
     this.t = topology(env.FARM_NAMESPACE);
+    this.userId = brokerUrlUser(env.RABBITMQ_URL);
     this.fanout = new FanoutBatcher((body, priority, count) => this.rebroadcast(body, priority, count));
   }
 
@@ -87,6 +91,7 @@ export class ReplicationService {
       await this.amqp.publish(this.t.fanoutExchange, '', body, {
         priority,
         contentType: 'application/json',
+        userId: this.userId,
         headers: { [ORIGIN_HEADER]: this.env.NODE_ID, 'x-count': count },
       });
       this.metrics.published.inc({ exchange: 'fanout' });

@@ -10,6 +10,16 @@ export class NodeEnv extends BaseEnv {
   @KeysFileUnlessAuthOff()
   FARM_KEYS_FILE?: string;
 
+  /**
+   * How the farm's processes meet the broker. `per-process` (the default): each as its own user
+   * with least privilege (see scripts/broker-users.js); this node's RABBITMQ_URL must name the
+   * user `<ns>.node.<NODE_ID>`, and it accepts a re-broadcast only when its `user_id` is the
+   * origin node's user. `shared`: one user for all (development, or a broker without per-process
+   * users): a re-broadcast need only name its origin, and the node warns at start.
+   */
+  @IsIn(['per-process', 'shared'], { message: 'FARM_BROKER_USERS must be per-process or shared' })
+  FARM_BROKER_USERS: 'per-process' | 'shared' = 'per-process';
+
   /** This server's id for its corrected clock (see the attendant); default NODE_ID. */
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/, { message: 'SERVER_ID must be 1-64 of [A-Za-z0-9._-]' })
   SERVER_ID?: string;

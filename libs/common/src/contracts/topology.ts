@@ -58,6 +58,11 @@ export function nonceKey(ns: string, receiver: string, sender: string, nonce: st
   return `${ns}:nonce:${receiver}:${sender}:${nonce}`;
 }
 
+/** Stream: refused signed commands and re-broadcasts of the whole farm, capped (see RefusalLog); the poller's feed follows it. */
+export function refusalsKey(ns: string): string {
+  return `${ns}:refusals`;
+}
+
 /** Monitoring keys: the attendants' registry, clock corrections and the poller's lists. */
 export interface MonitoringKeys {
   /** Hash: serverId -> JSON registration {serverId, queue, httpUrl?, registeredAt, lastSeenAt}. */

@@ -1,0 +1,130 @@
+import * as amqp from 'amqplib';
+import { CommandSigner, Keyring } from '../libs/common/src/auth';
+import { RING_PROBE } from '../libs/common/src/ring/http-ring-ports';
+import { ORIGIN_HEADER } from '../libs/common/src/contracts/topology';
+import { AppProcess } from '../libs/common/src/testing/farm-process';
+import { waitFor } from '../libs/common/src/testing/wait-for';
+import { Feed } from './support/feed';
+import { counter, metricsPage } from './support/metrics';
+import { TestFarm, notification } from './support/test-farm';
+
+jest.setTimeout(90_000);
+
+/** What the broker did with one publish: confirmed it, or closed the channel (and why). */
+async function publishAs(url: string, exchange: string, routingKey: string, body: object, options: amqp.Options.Publish = {}): Promise<string> {
+  const conn = await amqp.connect(url);
+  conn.on('error', () => undefined);
+  try {
+    const ch = await conn.createConfirmChannel();
+    let closedWith = '';
+    ch.on('error', (err: Error) => (closedWith = err.message));
+    const confirmed = new Promise<string>((resolve) => {
+      ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { persistent: true, contentType: 'application/json', ...options }, (err) => resolve(err ? 'nacked' : 'confirmed'));
+    });
+    const closed = new Promise<string>((resolve) => ch.once('close', () => resolve(`closed: ${closedWith}`)));
+    return await Promise.race([confirmed, closed]);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/** A re-broadcast as a node sends it: a batch of one notification. */
+const rebroadcast = (i: number) => [notification(i, { target: `forged${i}` })];
+
+/**
+ * Broker users with least privilege, as the local farm sets them up: each process its own
+ * RabbitMQ user, the broker refusing what a user may not do, and nodes accepting a re-broadcast
+ * only from the user of the node it names (RabbitMQ checks `user_id` against the connection).
+ */
+describe('broker users: least privilege and the origin of re-broadcasts', () => {
+  const farm = new TestFarm('broker-users');
+  let a: AppProcess;
+  let b: AppProcess;
+  let poller: AppProcess;
+  let monitorUrl: string;
+
+  beforeAll(async () => {
+    await farm.withBrokerUsers([{ role: 'node', id: 'a' }, { role: 'node', id: 'b' }, { role: 'poller' }, { role: 'monitor' }]);
+    monitorUrl = farm.brokerUrl('monitor');
+    [a, b] = await Promise.all([farm.startNode('a'), farm.startNode('b')]);
+    poller = await farm.startPoller({ POLL_TICK_MS: '200' });
+  });
+  afterAll(() => farm.cleanup());
+
+  it('nodes connect as their own users, and a monitor\'s notification reaches every node through re-broadcasts checked for their origin', async () => {
+    expect(new URL(farm.brokerUrl('node', 'a')).username).toBe(encodeURIComponent(`${farm.ns}.node.a`));
+    expect(await publishAs(monitorUrl, farm.t.ingressExchange, 'notification', notification(1))).toBe('confirmed');
+    await farm.converged(1, ['a', 'b']);
+    expect(farm.logLines(/re-broadcast .* (carries no user_id|was published by broker user)/)).toEqual([]);
+  });
+
+  it('the broker refuses a monitor that publishes to the fanout exchange, or straight to a node\'s queue', async () => {
+    expect(await publishAs(monitorUrl, farm.t.fanoutExchange, '', rebroadcast(2), { headers: { [ORIGIN_HEADER]: 'a' } })).toMatch(/^closed: .*403 \(ACCESS-REFUSED\).*exchange '.*\.fanout'/);
+    expect(await publishAs(monitorUrl, '', farm.t.nodeQueue('a'), rebroadcast(3), { headers: { [ORIGIN_HEADER]: 'a' } })).toMatch(/^closed: .*403 \(ACCESS-REFUSED\).*exchange 'amq\.default'/);
+    // And a user_id not its own: RabbitMQ checks it against the connection's user.
+    expect(await publishAs(monitorUrl, farm.t.ingressExchange, 'notification', notification(4), { userId: `${farm.ns}.node.a` })).toMatch(/^closed: .*PRECONDITION-FAILED.*user_id property set to/);
+  });
+
+  it('a node refuses re-broadcasts that do not come from the node they name: dead-lettered with the reason, counted, and raised on the poller\'s feed', async () => {
+    const feed = new Feed();
+    await feed.open(poller.url, farm.auth());
+    try {
+      const before = counter(await metricsPage(a), 'farm_rebroadcasts_refused_total');
+      // Node a's user may publish to the fanout, but claims to be node b.
+      expect(await publishAs(farm.brokerUrl('node', 'a'), farm.t.fanoutExchange, '', rebroadcast(5), { userId: `${farm.ns}.node.a`, headers: { [ORIGIN_HEADER]: 'b' } })).toBe('confirmed');
+      // No origin at all.
+      expect(await publishAs(farm.brokerUrl('node', 'a'), farm.t.fanoutExchange, '', rebroadcast(6), { userId: `${farm.ns}.node.a` })).toBe('confirmed');
+      // The poller's user may publish to the default exchange (its RPC to attendants), so straight into a node's queue, claiming node a.
+      expect(await publishAs(farm.brokerUrl('poller'), '', farm.t.nodeQueue('a'), rebroadcast(7), { userId: `${farm.ns}.poller`, headers: { [ORIGIN_HEADER]: 'a' } })).toBe('confirmed');
+      // Without user_id (RabbitMQ checks it only when present).
+      expect(await publishAs(farm.brokerUrl('poller'), '', farm.t.nodeQueue('b'), rebroadcast(8), { headers: { [ORIGIN_HEADER]: 'b' } })).toBe('confirmed');
+
+      const seen: { reason: string; body: string }[] = [];
+      const dead = await waitFor('six refused re-broadcasts dead-lettered (both nodes refuse the two on the fanout; one node each the two sent to its queue)', async () => {
+        const got = await farm.deadLetters();
+        seen.push(...got);
+        return seen.length >= 6 ? seen : undefined;
+      }, 20_000);
+      const reasons = dead.map((d) => d.reason).sort();
+      expect(reasons).toEqual([
+        `a re-broadcast claiming origin a was published by broker user ${farm.ns}.poller, not ${farm.ns}.node.a`,
+        `a re-broadcast claiming origin b carries no user_id (expected ${farm.ns}.node.b)`,
+        `a re-broadcast claiming origin b was published by broker user ${farm.ns}.node.a, not ${farm.ns}.node.b`,
+        `a re-broadcast claiming origin b was published by broker user ${farm.ns}.node.a, not ${farm.ns}.node.b`,
+        'a re-broadcast must name its origin node in the x-origin-node header',
+        'a re-broadcast must name its origin node in the x-origin-node header',
+      ].sort());
+      // Nothing forged was applied: both nodes still hold only the monitor's notification.
+      await farm.converged(1, ['a', 'b']);
+      for (const id of ['a', 'b']) expect((await farm.snapshot(id)).entries.map((e) => (e as { target: string }).target)).not.toContain('forged5');
+      expect(counter(await metricsPage(a), 'farm_rebroadcasts_refused_total') - before).toBe(3);
+
+      const raised = await waitFor('the refusals on the poller\'s feed', async () => {
+        const r = feed.events.filter((e) => e.event === 'refusal');
+        return r.length >= 6 ? r : undefined;
+      }, 15_000);
+      expect(raised.map((e) => e.data.receiver).sort()).toEqual(['a', 'a', 'a', 'b', 'b', 'b']);
+      expect(new Set(raised.map((e) => `${e.data.command} ${e.data.reason}`))).toEqual(new Set(['rebroadcast origin']));
+      const listed = (await (await fetch(`${poller.url}/v1/refusals?limit=6`, { headers: farm.auth() })).json()) as { refusals: { receiver: string; message: string }[] };
+      expect(listed.refusals).toHaveLength(6);
+    } finally {
+      await feed.close();
+    }
+  });
+
+  it('a refused signed command is raised on the poller\'s feed too', async () => {
+    const feed = new Feed();
+    await feed.open(poller.url, farm.auth());
+    try {
+      const stranger = new CommandSigner('mallory', new Keyring([{ id: 'k9', secret: Buffer.alloc(32, 9), active: true }]), Date.now);
+      const r = await fetch(`${b.url}/v1/ring/probe?target=a`, { method: 'POST', headers: stranger.httpHeaders('b', RING_PROBE, { target: 'a' }) });
+      expect(r.status).toBe(403);
+      const raised = await waitFor('the refused probe on the feed', async () => feed.events.find((e) => e.event === 'refusal' && e.data.command === RING_PROBE), 15_000);
+      expect(raised.data).toMatchObject({ receiver: 'b', command: RING_PROBE, claimedSender: 'mallory' });
+      expect(raised.data.reason).toMatch(/key/);
+    } finally {
+      await feed.close();
+    }
+  });
+
+});
