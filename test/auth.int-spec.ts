@@ -115,6 +115,18 @@ describe('operator tokens and signed commands', () => {
     expect(RING_REPLACE).toBe('ring-replace');
   });
 
+  it('refuses a correctly signed ring replace naming a ghost (409): the table says b is alive, and a still lists its buddy', async () => {
+    const before = await a.get<{ servers: { id: string; buddyA: string | null; buddyB: string | null }[]; ring: string[]; consistent: boolean }>('/v1/ring');
+    const r = await call('POST', `${a.url}/v1/ring/replace?old=b&next=ghost`, undefined, signer.httpHeaders('a', RING_REPLACE, { old: 'b', next: 'ghost' }));
+    expect(r).toMatchObject({ status: 409, body: { error: 'conflict', reason: 'old-still-in-table', message: 'b is still in the ring table: a live node is not replaced' } });
+    const after = await a.get<typeof before>('/v1/ring');
+    expect(after).toEqual(before);
+    expect(after.servers.find((s) => s.id === 'a')).toMatchObject({ buddyA: 'b', buddyB: 'b' });
+    await waitFor('the refusal logged', async () => farm.logLines(/refused to replace b with ghost at the word of b \(old-still-in-table\)/).length >= 1);
+    const metrics = await (await fetch(`${a.url}/metrics`, { headers: farm.auth() })).text();
+    expect(metrics).toMatch(/^farm_signed_commands_total\{command="ring-replace",outcome="old-still-in-table"\} 1$/m);
+  });
+
   it('reloads the token file when it changes: a new token works without a restart', async () => {
     expect((await call('GET', `${a.url}/v1/availability`, late)).status).toBe(401);
     addTokens([tokenEntry('late', ['read'], late)]);

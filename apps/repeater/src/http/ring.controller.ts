@@ -1,5 +1,5 @@
-import { BadRequestException, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
-import { FarmCommand, PublicRoute, RING_PROBE, RING_REPLACE, RingService, RingView } from '@farm/common';
+import { BadRequestException, ConflictException, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { AccessDeniedError, CommandSender, FarmCommand, PublicRoute, RING_PROBE, RING_REPLACE, RingService, RingView } from '@farm/common';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -40,13 +40,20 @@ export class RingController {
     return { target: t, alive: await this.ring.probe(t) };
   }
 
-  /** The replace message: take `next` instead of `old` among this node's buddies. */
+  /**
+   * The replace message: take `next` instead of `old` among this node's buddies, if the ring
+   * table agrees (see checkReplace). A sender that is neither `old` nor `next` may not ask for
+   * it: 403. A message the table contradicts (`old` still in it, `next` or this node not in it):
+   * 409, the request being sound but in conflict with the table's current state.
+   */
   @Post('ring/replace')
   @FarmCommand(RING_REPLACE)
   @HttpCode(200)
-  async replace(@Query('old') old?: string, @Query('next') next?: string): Promise<{ ok: true }> {
-    await this.ring.watcher.onReplace(id(old, 'old'), id(next, 'next'));
-    return { ok: true };
+  async replace(@Query('old') old?: string, @Query('next') next?: string, @CommandSender() sender?: string): Promise<{ ok: true; changed: boolean }> {
+    const v = await this.ring.replace(id(old, 'old'), id(next, 'next'), sender);
+    if (v.ok) return { ok: true, changed: v.changes };
+    if (v.reason === 'sender-not-a-party') throw new AccessDeniedError(403, v.reason, v.message);
+    throw new ConflictException({ error: 'conflict', reason: v.reason, message: v.message });
   }
 
   @Get('servers/live')

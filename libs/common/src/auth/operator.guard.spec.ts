@@ -6,7 +6,7 @@ import { FarmExceptionFilter } from '../http/farm-exception.filter';
 import { CommandHead } from './command-signature';
 import { CommandSigner, CommandVerifier } from './command-verifier';
 import { Keyring } from './keyring';
-import { COMMAND_VERIFIER, FarmCommand, OPERATOR_AUTH, OperatorAuth, OperatorGuard, PublicRoute, RequiresScope } from './operator.guard';
+import { COMMAND_VERIFIER, CommandSender, FarmCommand, OPERATOR_AUTH, OperatorAuth, OperatorGuard, PublicRoute, RequiresScope } from './operator.guard';
 import { newToken, tokenEntry } from './tokens';
 
 @Controller()
@@ -25,6 +25,9 @@ class Routes {
   }
   @Post('ring/replace') @FarmCommand('ring-replace') replace() {
     return { replaced: true };
+  }
+  @Post('ring/sender') @FarmCommand('ring-replace') sender(@CommandSender() sender?: string) {
+    return { sender: sender ?? null };
   }
 }
 
@@ -113,5 +116,15 @@ describe('OperatorGuard over HTTP', () => {
     expect(await call('POST', 'ring/replace?old=b&next=c', admin)).toMatchObject({ status: 201 });
     // A signature opens only the routes marked for it.
     expect(await call('DELETE', 'things/1', undefined, buddy.httpHeaders('node-a', 'ring-replace', {}))).toMatchObject({ status: 401, body: { reason: 'missing-token' } });
+  });
+
+  it('gives the route the verified sender of a signed command, and none to an operator token or with auth off', async () => {
+    expect(await call('POST', 'ring/sender?old=b&next=c', undefined, buddy.httpHeaders('node-a', 'ring-replace', { old: 'b', next: 'c' }))).toMatchObject({ status: 201, body: { sender: 'node-b' } });
+    // A header claiming another sender, with the buddy's MAC, is forged: the route never sees the claim.
+    const claimed = buddy.httpHeaders('node-a', 'ring-replace', {})['farm-signature'].replace('from=node-b', 'from=node-c');
+    expect(await call('POST', 'ring/sender', undefined, { 'farm-signature': claimed })).toMatchObject({ status: 401, body: { reason: 'signature-forged' } });
+    expect(await call('POST', 'ring/sender', admin)).toMatchObject({ status: 201, body: { sender: null } });
+    auth.mode = 'off';
+    expect(await call('POST', 'ring/sender', undefined, buddy.httpHeaders('node-a', 'ring-replace', {}))).toMatchObject({ status: 201, body: { sender: null } });
   });
 });

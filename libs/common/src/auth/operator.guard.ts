@@ -1,8 +1,8 @@
-import { CanActivate, ExecutionContext, Inject, Injectable, Optional, SetMetadata } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Optional, SetMetadata, createParamDecorator } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AccessDeniedError } from '../domain/errors';
-import { SIGNATURE_HEADER, httpCommandBody } from './command-signature';
+import { CommandHead, SIGNATURE_HEADER, httpCommandBody } from './command-signature';
 import { CommandVerifier } from './command-verifier';
 import { Scope, TokenEntry, authorize } from './tokens';
 
@@ -34,6 +34,18 @@ export const PublicRoute = () => SetMetadata(PUBLIC_KEY, true);
  */
 export const FarmCommand = (command: string) => SetMetadata(COMMAND_KEY, command);
 
+/** A request OperatorGuard let in on a signed command carries the command's verified head. */
+export interface SignedRequest extends Request {
+  farmCommand?: CommandHead;
+}
+
+/**
+ * The verified sender of the signed command a route was called with (`from=` of its header, as
+ * the signature proved it); undefined when the caller came with an operator token, or with
+ * FARM_AUTH=off.
+ */
+export const CommandSender = createParamDecorator((_: unknown, ctx: ExecutionContext): string | undefined => ctx.switchToHttp().getRequest<SignedRequest>().farmCommand?.sender);
+
 /** The scope a request needs when its route says nothing: reads need `read`, every state change `admin`. */
 export function defaultScope(method: string): Scope {
   return method === 'GET' || method === 'HEAD' ? 'read' : 'admin';
@@ -42,7 +54,8 @@ export function defaultScope(method: string): Scope {
 /**
  * The HTTP side of "every state change needs a credential": each request carries an operator
  * token (`Authorization: Bearer`) whose entry grants the route's scope, or, on a route marked
- * `@FarmCommand`, a signed command from one of our processes; otherwise it is refused with 401
+ * `@FarmCommand`, a signed command from one of our processes (its verified head is then attached
+ * to the request, for `@CommandSender()`); otherwise it is refused with 401
  * (none, not known, or a bad signature) or 403 (lacks the scope), with a JSON body saying which.
  * Messages are not its concern (they are checked by their consumers): it passes any non-HTTP context.
  */
@@ -72,7 +85,10 @@ export class OperatorGuard implements CanActivate {
   private async checkSignature(req: Request, command: string, signature: string): Promise<boolean> {
     if (!this.verifier) throw new AccessDeniedError(401, 'unsigned-route', 'this process takes no signed commands; use an operator token');
     const v = await this.verifier.verify(signature, command, httpCommandBody(req.query as Record<string, unknown>, req.body));
-    if (v.ok) return true;
+    if (v.ok) {
+      (req as SignedRequest).farmCommand = v.head;
+      return true;
+    }
     throw new AccessDeniedError(401, `signature-${v.reason}`, `signed command refused (${v.reason}): ${v.message}`);
   }
 }

@@ -4,9 +4,12 @@ import type { CommandSigner } from '../auth/command-verifier';
 import Redis from 'ioredis';
 import { NodeEnv } from '../config/repeater.env';
 import { ringKey } from '../contracts/topology';
-import { RingRow, cycleOrder, isValidRing } from '../domain/ring';
+import { ReplaceVerdict, RingRow, cycleOrder, isValidRing } from '../domain/ring';
+import { MetricsService } from '../metrics/metrics.service';
+import { REFUSAL_LOG } from '../auth/farm-auth';
+import { RefusalLog } from '../auth/refusal-log';
 import { RingRepository } from '../redis/ring.repository';
-import { httpRingPorts, pingNode } from '../ring/http-ring-ports';
+import { RING_REPLACE, httpRingPorts, pingNode } from '../ring/http-ring-ports';
 import { RingWatcher } from '../ring/ring-watcher';
 import { NODE_ENV, REDIS } from './tokens';
 
@@ -32,6 +35,8 @@ export class RingService {
     @Inject(NODE_ENV) private readonly env: NodeEnv,
     @Inject(REDIS) redis: Redis,
     @Optional() @Inject(COMMAND_SIGNER) signer?: CommandSigner,
+    @Optional() private readonly metrics?: MetricsService,
+    @Optional() @Inject(REFUSAL_LOG) private readonly refusals?: RefusalLog,
   ) {
     // Fail fast while Redis is away: a watcher that cannot read the table suspects itself.
     this.conn = redis.duplicate({ connectionName: `${env.FARM_NAMESPACE}.ring.${env.NODE_ID}`, enableAutoPipelining: false, lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
@@ -59,6 +64,20 @@ export class RingService {
     const row = (await this.repo.read())[target];
     if (!row) return false;
     return pingNode(row.address, Math.max(100, Math.floor(this.env.PING_INTERVAL_MS * 0.8)));
+  }
+
+  /**
+   * A replace message from a buddy (`sender`, when it was signed), checked against the table by
+   * the watcher. A signed one the table refuses is counted in farm_signed_commands_total with the
+   * refusal as its outcome, beside the signature's own `accepted`.
+   */
+  async replace(old: string, next: string, sender?: string): Promise<ReplaceVerdict> {
+    const verdict = await this.watcher.onReplace(old, next, sender);
+    if (!verdict.ok && sender !== undefined) {
+      this.metrics?.signedCommands.inc({ command: RING_REPLACE, outcome: verdict.reason });
+      this.refusals?.record({ receiver: this.env.NODE_ID, command: RING_REPLACE, reason: verdict.reason, message: verdict.message, claimedSender: sender });
+    }
+    return verdict;
   }
 
   async view(): Promise<RingView> {

@@ -74,7 +74,7 @@ export function remove(table: RingTable, id: string): Removal {
   return { table: out, buddies: [p, q] };
 }
 
-/** A node replaces one buddy with another in its own row (the "replace" message). */
+/** A node replaces one buddy with another in its own row, unchecked (the replace message goes through applyReplace). */
 export function replace(table: RingTable, id: string, old: string, next: string): Record<string, RingRow> {
   const out: Record<string, RingRow> = { ...table };
   if (out[id] && old !== next) out[id] = replaceBuddy(out[id], old, next);
@@ -116,4 +116,46 @@ export function isValidRing(table: RingTable): boolean {
     for (const b of [buddyA, buddyB]) if (table[b].buddyA !== id && table[b].buddyB !== id) return false;
   }
   return cycleOrder(table) !== null;
+}
+
+/** Why a replace message is refused (see checkReplace). */
+export type ReplaceRefusal = 'sender-not-a-party' | 'receiver-not-in-table' | 'old-still-in-table' | 'next-not-in-table';
+
+/**
+ * What the table says of a replace message: refused, with why; or accepted, and then whether it
+ * changes this node's row (`changes`: only when the row still names `old`, a node the table no
+ * longer holds) or leaves the table as it is (the usual case: the cut or the leave that caused
+ * the message already relinked both buddies in the same transaction).
+ */
+export type ReplaceVerdict = { ok: true; changes: boolean; message: string } | { ok: false; reason: ReplaceRefusal; message: string };
+
+/**
+ * Whether node `me` may take `next` instead of `old` among its buddies at the word of `sender`
+ * (undefined when nobody is named: an operator's token, or FARM_AUTH=off). Only a real buddy's
+ * change passes: the two messages the ring sends are a cut (`next`, the node that cut out the
+ * dead `old`, tells the dead node's other buddy) and a leave (`old`, leaving, tells each of its
+ * buddies), both sent after the table lost `old` and linked `me` with `next`. So the sender must
+ * be `old` or `next`; `old` must be gone from the table (a live node is never dropped at someone's
+ * word); `next` and `me` must be in it. A message that comes after the table moved on (`old`
+ * back, `next` or `me` gone) is refused and changes nothing: the table is the truth, and each
+ * watcher round reads it afresh.
+ */
+export function checkReplace(table: RingTable, me: string, old: string, next: string, sender?: string): ReplaceVerdict {
+  if (sender !== undefined && sender !== old && sender !== next) {
+    return { ok: false, reason: 'sender-not-a-party', message: `${sender} may not replace ${old} with ${next}: only ${old} (leaving) or ${next} (having cut ${old} out) may` };
+  }
+  const row = table[me];
+  if (!row) return { ok: false, reason: 'receiver-not-in-table', message: `${me} is not in the ring table` };
+  if (table[old]) return { ok: false, reason: 'old-still-in-table', message: `${old} is still in the ring table: a live node is not replaced` };
+  if (!table[next]) return { ok: false, reason: 'next-not-in-table', message: `${next} is not in the ring table` };
+  if (next === me) return { ok: true, changes: false, message: `${me} is not its own buddy: nothing to change` };
+  if (row.buddyA === next || row.buddyB === next) return { ok: true, changes: false, message: `the table already links ${me} with ${next}` };
+  if (row.buddyA === old || row.buddyB === old) return { ok: true, changes: true, message: `${me} takes ${next} instead of ${old}` };
+  return { ok: true, changes: false, message: `${me} no longer lists ${old}: the table has moved on` };
+}
+
+/** The replace message as the table allows it: the verdict, and the table after it (a new object either way). */
+export function applyReplace(table: RingTable, me: string, old: string, next: string, sender?: string): { table: Record<string, RingRow>; verdict: ReplaceVerdict } {
+  const verdict = checkReplace(table, me, old, next, sender);
+  return { table: verdict.ok && verdict.changes ? replace(table, me, old, next) : { ...table }, verdict };
 }

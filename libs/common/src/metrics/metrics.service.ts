@@ -23,7 +23,7 @@ export class MetricsService {
   readonly refusedFromPeers = new Counter({ name: 'farm_handshake_entries_refused_total', help: 'Entries from peers not taken in (stale or too far in the future)', registers: [this.registry] });
   readonly deadLetters = new Gauge({ name: 'farm_dead_letters', help: 'Messages waiting in <ns>.dead (limit DEAD_QUEUE_MAX_LENGTH; the oldest are dropped beyond it)', registers: [this.registry] });
   readonly rebroadcastsRefused = new Counter({ name: 'farm_rebroadcasts_refused_total', help: 'Re-broadcasts refused because they did not come from the node they name (x-origin-node vs the broker user_id)', registers: [this.registry] });
-  readonly signedCommands = new Counter({ name: 'farm_signed_commands_total', help: 'Signed commands received, by command and outcome (accepted, or why refused: forged, replayed, stale...)', labelNames: ['command', 'outcome'], registers: [this.registry] });
+  readonly signedCommands = new Counter({ name: 'farm_signed_commands_total', help: 'Signed commands received, by command and outcome (accepted, or why refused: forged, replayed, stale...; a ring-replace whose signature was accepted but that the ring table refuses is counted again, as old-still-in-table, next-not-in-table...)', labelNames: ['command', 'outcome'], registers: [this.registry] });
   readonly redisRewrites = new Counter({ name: 'farm_redis_state_rewrites_total', help: 'Times the node found its Redis state lost and wrote it back', registers: [this.registry] });
 
   readonly compileSeconds = new Histogram({ name: 'farm_attendant_compile_seconds', help: 'Time to compile one attendant answer', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });

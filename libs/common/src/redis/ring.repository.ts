@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { RingRow, RingTable, announce, remove, replace } from '../domain/ring';
+import { ReplaceVerdict, RingRow, RingTable, announce, applyReplace, remove } from '../domain/ring';
 
 /**
  * The server table of the buddy ring in one Redis hash (`id -> {address, buddyA, buddyB}`).
@@ -64,7 +64,14 @@ export class RingRepository {
     });
   }
 
-  replace(id: string, old: string, next: string): Promise<void> {
-    return this.transact((t) => ({ table: replace(t, id, old, next), result: undefined }));
+  /**
+   * The replace message to node `id`, checked against the table and applied in the same
+   * transaction (see checkReplace), so the verdict and the change see one version of the table.
+   */
+  replace(id: string, old: string, next: string, sender?: string): Promise<ReplaceVerdict> {
+    return this.transact((t) => {
+      const r = applyReplace(t, id, old, next, sender);
+      return { table: r.table, result: r.verdict };
+    });
   }
 }

@@ -34,7 +34,7 @@ export function httpRingPorts(repo: RingRepository, conn: Redis, signer?: Comman
     read: () => repo.read(),
     announce: (id, address) => repo.announce(id, address),
     remove: (id) => repo.remove(id),
-    replace: (id, old, next) => repo.replace(id, old, next),
+    replace: (id, old, next, sender) => repo.replace(id, old, next, sender),
     ping: pingNode,
     probeVia: async (via, target, timeoutMs) => {
       const r = await post(via, '/v1/ring/probe', RING_PROBE, { target }, timeoutMs);

@@ -1,10 +1,14 @@
-import { RingRow, RingTable, announce, remove, replace } from '../domain/ring';
+import { RingRow, RingTable, announce, applyReplace, isValidRing, remove, replace } from '../domain/ring';
+import { LoggerLike } from '../logging';
 import { RingPeer, RingPorts, RingWatcher } from './ring-watcher';
 
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+const pairs = (t: RingTable) => Object.fromEntries(Object.entries(t).map(([id, r]) => [id, [r.buddyA, r.buddyB]]));
 
 interface World {
   down: Set<string>;
+  /** The node the next announce joins next to (the first in the table when unset). */
+  joinNext?: string;
   storeUp: boolean;
   removed: string[];
   told: string[];
@@ -26,14 +30,18 @@ function world(ids: string[]): World {
     },
     ports: {
       read: async () => ({ ...table }) as Record<string, RingRow>,
-      announce: async (id: string, address: string) => (table = announce(table, id, address, Object.keys(table)[0])),
+      announce: async (id: string, address: string) => (table = announce(table, id, address, w.joinNext ?? Object.keys(table)[0])),
       remove: async (id: string) => {
         const r = remove(table, id);
         table = r.table;
         if (r.buddies) w.removed.push(id);
         return r.buddies;
       },
-      replace: async (id: string, old: string, next: string) => void (table = replace(table, id, old, next)),
+      replace: async (id: string, old: string, next: string, sender?: string) => {
+        const r = applyReplace(table, id, old, next, sender);
+        table = r.table;
+        return r.verdict;
+      },
       ping: async (address: string) => !w.down.has(address.slice(7)),
       probeVia: async (_via: RingPeer, target: string) => !w.down.has(target),
       tellReplace: async (to: RingPeer, old: string, next: string) => void w.told.push(`${to.address.slice(7)}:${old}->${next}`),
@@ -47,8 +55,8 @@ describe('RingWatcher', () => {
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
 
-  async function watch(w: World, id: string): Promise<RingWatcher> {
-    const watcher = new RingWatcher(w.ports, { id, address: `http://${id}`, intervalMs: 1000, misses: 3, log: quiet });
+  async function watch(w: World, id: string, log: LoggerLike = quiet): Promise<RingWatcher> {
+    const watcher = new RingWatcher(w.ports, { id, address: `http://${id}`, intervalMs: 1000, misses: 3, log });
     await watcher.start();
     return watcher;
   }
@@ -153,5 +161,81 @@ describe('RingWatcher', () => {
     await watcher.leave();
     expect(w.table.a).toBeUndefined();
     expect(w.told.sort()).toEqual([`${buddyA}:a->${buddyB}`, `${buddyB}:a->${buddyA}`].sort());
+  });
+
+  it('takes the replace a cut or a leave sends: the table already says so, and nothing changes', async () => {
+    const w = world(['a', 'b', 'c', 'd', 'e']);
+    const watchers = Object.fromEntries(await Promise.all(['a', 'b', 'c', 'd', 'e'].map(async (id) => [id, await watch(w, id)] as const)));
+    // A cut: a declares its buddy dead and tells the dead node's other buddy, as the sender `next`.
+    const dead = w.table.a.buddyA as string;
+    w.down.add(dead);
+    watchers[dead].halt();
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(w.removed).toEqual([dead]);
+    expect(w.told).toHaveLength(1);
+    const [other, change] = w.told[0].split(':');
+    const [old, cutter] = change.split('->');
+    expect(old).toBe(dead);
+    const before = pairs(w.table);
+    expect(await watchers[other].onReplace(dead, cutter, cutter)).toMatchObject({ ok: true, changes: false });
+    expect(pairs(w.table)).toEqual(before);
+    // A leave: each former buddy hears from the leaving node, as the sender `old`.
+    w.told.length = 0;
+    const leaving = w.table.a.buddyB as string;
+    await watchers[leaving].leave();
+    expect(w.told).toHaveLength(2);
+    for (const t of w.told) {
+      const [to, change] = t.split(':');
+      const [old, next] = change.split('->');
+      expect(await watchers[to].onReplace(old, next, leaving)).toMatchObject({ ok: true, changes: false });
+    }
+    expect(isValidRing(w.table)).toBe(true);
+    for (const x of Object.values(watchers)) x.halt();
+  });
+
+  it('refuses a replace naming a ghost for its live buddy, logs it, and keeps watching that buddy', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const warnings: string[] = [];
+    const pinged: string[] = [];
+    const ping = w.ports.ping;
+    w.ports.ping = async (address: string, timeoutMs: number) => {
+      pinged.push(address.slice(7));
+      return ping(address, timeoutMs);
+    };
+    const watcher = await watch(w, 'a', { ...quiet, warn: (m: string) => void warnings.push(m) });
+    const buddy = w.table.a.buddyA as string;
+    const before = pairs(w.table);
+    // The attack of the issue, `old=<buddy>&next=ghost`, whoever signs it.
+    expect(await watcher.onReplace(buddy, 'ghost', buddy)).toMatchObject({ ok: false, reason: 'old-still-in-table' });
+    expect(await watcher.onReplace(buddy, 'ghost', 'ghost')).toMatchObject({ ok: false, reason: 'old-still-in-table' });
+    expect(await watcher.onReplace(buddy, 'ghost')).toMatchObject({ ok: false, reason: 'old-still-in-table' });
+    expect(await watcher.onReplace(buddy, 'ghost', 'c')).toMatchObject({ ok: false, reason: 'sender-not-a-party' });
+    // A ghost for a node already gone is refused too.
+    expect(await watcher.onReplace('gone', 'ghost', 'gone')).toMatchObject({ ok: false, reason: 'next-not-in-table' });
+    expect(pairs(w.table)).toEqual(before);
+    expect(warnings).toHaveLength(5);
+    expect(warnings[0]).toMatch(new RegExp(`refused to replace ${buddy} with ghost at the word of ${buddy} \\(old-still-in-table\\)`));
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(pinged.filter((p) => p === buddy)).toHaveLength(3);
+    expect(watcher.stats.declaredDead).toBe(0);
+  });
+
+  it('refuses a cut\'s replace that comes after the dead node announced itself again, and the ring stays whole', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const watcher = await watch(w, 'a');
+    const dead = w.table.a.buddyA as string;
+    const other = w.table[dead].buddyA === 'a' ? w.table[dead].buddyB as string : w.table[dead].buddyA as string;
+    await w.ports.remove(dead);
+    // Merely slow, it comes back (next to `other`) before the cut's message reaches `other`.
+    w.joinNext = other;
+    await w.ports.announce(dead, `http://${dead}`);
+    const before = pairs(w.table);
+    // Taken unchecked, the late message would make `other` drop the node that just joined next to it.
+    expect(isValidRing(replace(w.table, other, dead, 'a'))).toBe(false);
+    const late = new RingWatcher(w.ports, { id: other, address: `http://${other}`, intervalMs: 1000, misses: 3, log: quiet });
+    expect(await late.onReplace(dead, 'a', 'a')).toMatchObject({ ok: false, reason: 'old-still-in-table' });
+    expect(pairs(w.table)).toEqual(before);
+    expect(isValidRing(w.table)).toBe(true);
+    watcher.halt();
   });
 });

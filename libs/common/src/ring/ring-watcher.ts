@@ -1,4 +1,4 @@
-import { RingRow, cycleOrder } from '../domain/ring';
+import { ReplaceVerdict, RingRow, cycleOrder } from '../domain/ring';
 import { LoggerLike } from '../logging';
 
 /** What a watcher needs of the outside world; injected so that tests and benches can host many. */
@@ -12,7 +12,8 @@ export interface RingPorts {
   read(): Promise<Record<string, RingRow>>;
   announce(id: string, address: string): Promise<unknown>;
   remove(id: string): Promise<[string | null, string | null] | undefined>;
-  replace(id: string, old: string, next: string): Promise<void>;
+  /** Node `id` takes `next` instead of `old` if the table allows it (checkReplace), in one transaction. */
+  replace(id: string, old: string, next: string, sender?: string): Promise<ReplaceVerdict>;
   /** Direct probe of a node's address; true when it answered in time. */
   ping(address: string, timeoutMs: number): Promise<boolean>;
   /** Asks node `via` to probe node `targetId` (an indirect probe); true when it reached it. */
@@ -97,10 +98,18 @@ export class RingWatcher {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** A buddy told us to replace `old` with `next`: the table already says so, or we make it say so. */
-  async onReplace(old: string, next: string): Promise<void> {
-    this.missed.delete(old);
-    if (next !== this.opts.id) await this.ports.replace(this.opts.id, old, next);
+  /**
+   * A buddy told us to replace `old` with `next` (`sender`: who, when the message was signed).
+   * Checked against the table (checkReplace): the table already says so, or we make it say so,
+   * or, when the table contradicts the message (a live `old`, a ghost `next`, a sender that is
+   * neither), it is refused, logged and nothing changes. Refusing never costs the ring a link:
+   * every round reads this node's buddies from the table afresh.
+   */
+  async onReplace(old: string, next: string, sender?: string): Promise<ReplaceVerdict> {
+    const verdict = await this.ports.replace(this.opts.id, old, next, sender);
+    if (verdict.ok) this.missed.delete(old);
+    else this.opts.log.warn(`refused to replace ${old} with ${next} at the word of ${sender ?? 'an unnamed caller'} (${verdict.reason}): ${verdict.message}`);
+    return verdict;
   }
 
   private async tick(): Promise<void> {
