@@ -8,6 +8,7 @@
  *      sustained rate over increasing steps;
  *  (d) a handshake between two nodes of 100,000 entries with 1% divergence, and
  *  (e) the RSS of a repeater holding 100,000 entries;
+ *  auth: the latency of (b) with who-may-do-what on and off, in alternating rounds;
  *  outage: three repeaters on a redis-server of the bench's own, notifications at 500/s, and
  *      Redis refusing writes for 3 s during the stream (lost, dead-lettered, recovery time).
  * Results go to bench/results/propagation.json and a table on stdout. BENCH_ONLY=outage (or a
@@ -21,6 +22,8 @@ import * as amqp from 'amqplib';
 import Redis from 'ioredis';
 import { REPO_ROOT } from '../libs/common/src/testing/farm-process';
 import { resolveBrokers } from '../libs/common/src/testing/brokers';
+import { brokerAccounts, deleteBrokerUsers, provisionBrokerUsers } from '../libs/common/src/auth/broker-provision';
+import { brokerUser } from '../libs/common/src/auth/broker-users';
 import { BenchFarm } from './lib/farm';
 import { CpuMeter, findProcess } from './lib/cpu';
 import { FloorResult, floorNames, runFloor } from './lib/floor';
@@ -32,7 +35,7 @@ import { OutageBench, OutageConfig, OutageResult } from './lib/outage';
 import { cleanUpOnExit, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-const PHASES = ['check', 'floor', 'system', 'handshake', 'outage'];
+const PHASES = ['check', 'floor', 'system', 'auth', 'handshake', 'outage'];
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((p) => p.trim()) : undefined;
 const unknownPhases = (ONLY ?? []).filter((p) => !PHASES.includes(p));
 if (unknownPhases.length > 0) throw new Error(`BENCH_ONLY: unknown phase(s) ${unknownPhases.join(', ')}; known: ${PHASES.join(', ')}`);
@@ -50,6 +53,8 @@ const CFG = {
   window: 2000,
   checkCalls: QUICK ? 1_000_000 : 5_000_000,
   redisCalls: QUICK ? 1000 : 3000,
+  /** Phase "auth": rounds of latency at latencyRate, alternating who-may-do-what on and off (on first). */
+  authRounds: QUICK ? 2 : 6,
   handshakeEntries: 100_000,
   handshakeRounds: QUICK ? 1 : 2,
   outage: { rate: 500, beforeSeconds: QUICK ? 1 : 2, outageSeconds: 3, afterSeconds: QUICK ? 2 : 4, rounds: QUICK ? 1 : 3, warmupSeconds: QUICK ? 2 : 4, sampleMs: 10, healthMs: 100 } satisfies OutageConfig,
@@ -129,6 +134,78 @@ async function runSystem(farm: BenchFarm): Promise<SystemResult> {
   }
 }
 
+interface AuthRound {
+  auth: 'on' | 'off';
+  p50_ms: number;
+  p99_ms: number;
+  lost: number;
+}
+
+interface AuthCompare {
+  rounds: AuthRound[];
+  /** Medians over the rounds of each mode. */
+  on_p50_ms: number;
+  on_p99_ms: number;
+  off_p50_ms: number;
+  off_p99_ms: number;
+  /** The lowest and highest p99 of the rounds of each mode: the run-to-run noise the difference is judged against. */
+  spread: { on_min_p99_ms: number; on_max_p99_ms: number; off_min_p99_ms: number; off_max_p99_ms: number };
+  lost: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Propagation with who-may-do-what on (operator tokens, signed commands, each node its own broker
+ * user and re-broadcasts checked for their origin) and off (FARM_AUTH=off, one shared user), in
+ * alternating rounds of the same run: three fresh nodes per round, latency at latencyRate.
+ */
+async function runAuthCompare(farm: BenchFarm): Promise<AuthCompare> {
+  const modes = Array.from({ length: CFG.authRounds }, (_, i): 'on' | 'off' => (i % 2 === 0 ? 'on' : 'off'));
+  const ids = modes.map((m, i) => NODES.map((n) => `${n}-${m}${i}`));
+  const accounts = brokerAccounts(farm.ns, ids.flat().map((id) => ({ role: 'node' as const, id })));
+  const urls = await provisionBrokerUsers(accounts, farm.rabbitmqUrl);
+  const rounds: AuthRound[] = [];
+  try {
+    for (let i = 0; i < modes.length; i++) {
+      const auth = modes[i];
+      const nodes = ids[i];
+      const env = (id: string): Record<string, string> => (auth === 'on' ? { RABBITMQ_URL: urls.get(brokerUser(farm.ns, 'node', id)) as string, FARM_BROKER_USERS: 'per-process' } : { FARM_AUTH: 'off' });
+      await Promise.all(nodes.map((n) => farm.spawn(n, env(n))));
+      await Promise.all(nodes.map((n) => farm.ready(n, 60_000)));
+      const conn = await amqp.connect(farm.rabbitmqUrl, { noDelay: true });
+      try {
+        const ch = await conn.createConfirmChannel();
+        const sys = new SystemBench(farm, nodes, ch, { bench: process.pid });
+        await sys.phase(CFG.latencyRate, CFG.warmupSeconds, CFG.window);
+        const r = await sys.phase(CFG.latencyRate, CFG.latencySeconds, CFG.window);
+        rounds.push({ auth, p50_ms: r.p50_ms, p99_ms: r.p99_ms, lost: r.lost });
+        log(`  auth ${auth} (round ${i + 1}/${modes.length}): p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, lost ${r.lost}`);
+      } finally {
+        await conn.close().catch(() => undefined);
+        await Promise.all(nodes.map((n) => farm.stop(n)));
+        await farm.dropQueues(nodes).catch(() => undefined);
+      }
+    }
+  } finally {
+    await deleteBrokerUsers(accounts.map((a) => a.user)).catch(() => undefined);
+  }
+  const of = (m: 'on' | 'off') => rounds.filter((r) => r.auth === m);
+  const p99s = (m: 'on' | 'off') => of(m).map((r) => r.p99_ms);
+  return {
+    rounds,
+    on_p50_ms: median(of('on').map((r) => r.p50_ms)),
+    on_p99_ms: median(p99s('on')),
+    off_p50_ms: median(of('off').map((r) => r.p50_ms)),
+    off_p99_ms: median(p99s('off')),
+    spread: { on_min_p99_ms: Math.min(...p99s('on')), on_max_p99_ms: Math.max(...p99s('on')), off_min_p99_ms: Math.min(...p99s('off')), off_max_p99_ms: Math.max(...p99s('off')) },
+    lost: rounds.reduce((a, r) => a + r.lost, 0),
+  };
+}
+
 type FloorStep = FloorResult & { sustained: boolean };
 
 /** The broker's own sustained rate, with the same steps and criteria as the system's. */
@@ -176,6 +253,7 @@ async function main(): Promise<number> {
   let floorSteps: FloorStep[] | undefined;
   let system: SystemResult | undefined;
   let hs: HandshakeResult | undefined;
+  let authCompare: AuthCompare | undefined;
   let outage: OutageResult | undefined;
   let problems: string[];
   try {
@@ -187,6 +265,7 @@ async function main(): Promise<number> {
       floorSteps = await section('floor steps', errors, () => runFloorSteps(brokers.rabbitmqUrl, ns));
     }
     if (runs('system')) system = await section('system', errors, () => runSystem(farm));
+    if (runs('auth')) authCompare = await section('auth on vs off', errors, () => runAuthCompare(farm));
     if (runs('handshake')) hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));
     if (runs('outage')) outage = await section('outage', errors, () => outageBench.run());
   } finally {
@@ -209,6 +288,8 @@ async function main(): Promise<number> {
     map_get_ns: n(micro?.map_get_ns),
     redis_get_ns: n(micro?.redis_get_ns),
     verify_ns: n(micro?.verify_ns),
+    auth_on_p99_ms: n(authCompare?.on_p99_ms),
+    auth_off_p99_ms: n(authCompare?.off_p99_ms),
     handshake_ms: n(hs?.handshake_ms),
     handshake_bytes: n(hs?.handshake_bytes),
     full_state_bytes: n(hs?.full_state_bytes),
@@ -229,6 +310,11 @@ async function main(): Promise<number> {
     floor_sustained_per_s: floorSustained,
     check_hot16_ns: n(micro?.check_hot16_ns),
     hmac_ns: n(micro?.hmac_ns),
+    auth_rounds: authCompare ? authCompare.rounds.length : null,
+    auth_on_p50_ms: n(authCompare?.on_p50_ms),
+    auth_off_p50_ms: n(authCompare?.off_p50_ms),
+    auth_off_max_p99_ms: n(authCompare?.spread.off_max_p99_ms),
+    auth_spread: authCompare ? `p99 on ${authCompare.spread.on_min_p99_ms}-${authCompare.spread.on_max_p99_ms} ms, off ${authCompare.spread.off_min_p99_ms}-${authCompare.spread.off_max_p99_ms} ms` : 'n/a',
     rss_small_young_gen_mb: n(hs?.rss_mb_small_young_gen),
     outage_rounds: outage ? outage.rounds.length : null,
     outage_published_during: n(outage?.published_during_outage),
@@ -251,7 +337,7 @@ async function main(): Promise<number> {
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, total_mem_mb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform, loadavg_before: load0, busy_before_pct: busyBefore, loadavg_after: loadavg() },
     goals: rows,
     all_goals_met: rows.every((r) => r.met !== false) && Object.keys(errors).length === 0,
-    details: { check: micro ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, system: system ?? null, handshake: hs ?? null, outage: outage ?? null },
+    details: { check: micro ?? null, auth: authCompare ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, system: system ?? null, handshake: hs ?? null, outage: outage ?? null },
     errors,
     cleanup_problems: problems,
     restarts: farm.restarts,

@@ -137,6 +137,21 @@ export class BenchFarm {
     await Promise.all([...this.procs.keys()].map((id) => this.stop(id).catch(() => undefined)));
   }
 
+  /** Deletes the queues of nodes that are gone for good (their fanout queues would keep filling until they expire). */
+  async dropQueues(nodeIds: string[]): Promise<void> {
+    const conn = await amqp.connect(this.rabbitmqUrl, { noDelay: true });
+    try {
+      for (const q of nodeIds.flatMap((id) => [this.t.nodeQueue(id), this.t.rpcQueue(id)])) {
+        const ch = await conn.createChannel();
+        ch.on('error', () => undefined);
+        await ch.deleteQueue(q).catch(() => undefined);
+        await ch.close().catch(() => undefined);
+      }
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+  }
+
   /** Deletes every queue, exchange and Redis key of the namespace. */
   async cleanup(extraQueues: string[] = [], extraExchanges: string[] = []): Promise<string[]> {
     const problems: string[] = [];

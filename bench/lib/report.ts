@@ -13,6 +13,9 @@ export interface Figures {
   redis_get_ns: number | null;
   /** One check of a signed command, canonical form included (issue 11). */
   verify_ns: number | null;
+  /** Phase "auth": propagation p99 (median over rounds) with tokens, signing and per-node broker users on, and with FARM_AUTH=off. */
+  auth_on_p99_ms: number | null;
+  auth_off_p99_ms: number | null;
   handshake_ms: number | null;
   handshake_bytes: number | null;
   full_state_bytes: number | null;
@@ -37,6 +40,13 @@ export interface Extras {
   check_hot16_ns: number | null;
   /** The bare HMAC-SHA256 of the same canonical text, beside verify_ns. */
   hmac_ns: number | null;
+  auth_rounds: number | null;
+  auth_on_p50_ms: number | null;
+  auth_off_p50_ms: number | null;
+  /** The range of p99 over the rounds of each mode (what "no measurable difference" is measured against). */
+  auth_spread: string;
+  /** The highest p99 of a round with auth off: a median p99 with auth on at or below it is within the noise. */
+  auth_off_max_p99_ms: number | null;
   rss_small_young_gen_mb: number | null;
   outage_rounds: number | null;
   outage_published_during: number | null;
@@ -88,6 +98,13 @@ export function goals(f: Figures, x: Extras): Goal[] {
       met: known(f.check_ns) ? (f.check_ns as number) <= 250 : null,
     },
     { name: 'verify signed command', ours: fmt(f.verify_ns, ' ns', 0), baseline: `HMAC-SHA256 alone ${fmt(x.hmac_ns, ' ns', 0)}`, goal: '<= 5,000 ns', met: known(f.verify_ns) ? (f.verify_ns as number) <= 5000 : null },
+    {
+      name: 'p99, auth on vs off',
+      ours: `on ${fmt(f.auth_on_p99_ms, ' ms')} (p50 ${fmt(x.auth_on_p50_ms, ' ms')})`,
+      baseline: `off ${fmt(f.auth_off_p99_ms, ' ms')} (p50 ${fmt(x.auth_off_p50_ms, ' ms')}); ${x.auth_spread} over ${fmt(x.auth_rounds, '', 0)} rounds`,
+      goal: 'no measurable difference (on within the spread of off)',
+      met: known(f.auth_on_p99_ms, x.auth_off_max_p99_ms) ? (f.auth_on_p99_ms as number) <= (x.auth_off_max_p99_ms as number) : null,
+    },
     { name: 'handshake time', ours: fmt(f.handshake_ms, ' ms', 0), baseline: '', goal: '<= 1,000 ms', met: known(f.handshake_ms) ? (f.handshake_ms as number) <= 1000 : null },
     {
       name: 'handshake bytes',
