@@ -7,9 +7,10 @@ const common = {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false, tsconfig: { isolatedModules: true } }],
     // NestJS 12 ships ES modules only. Node 20 loads them with require(esm); jest's own module
     // loader does so only from Node 24.9 on, so on older Node jest compiles them to CommonJS.
-    '^.+/node_modules/@nestjs/.+\\.js$': '<rootDir>/test/support/esm-transform.js',
+    // The OpenAPI validator the tests use is an ES module too.
+    '^.+/node_modules/(@nestjs|@seriousme)/.+\\.js$': '<rootDir>/test/support/esm-transform.js',
   },
-  transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
+  transformIgnorePatterns: ['/node_modules/(?!@nestjs/|@seriousme/)'],
 };
 module.exports = {
   // Used with --coverage (scripts/coverage.js): V8 coverage of every app and library source file.

@@ -133,6 +133,31 @@ describe('operator tokens and signed commands', () => {
     await waitFor('the new token accepted', async () => (await call('GET', `${a.url}/v1/availability`, late)).status === 200, 10_000, 100);
   });
 
+  it('serves every app\'s OpenAPI document and the page showing it to anyone, without a token, while its routes still need one', async () => {
+    for (const [p, title] of [[notifier, 'farm notifier'], [poller, 'farm poller'], [a, 'farm repeater']] as const) {
+      const r = await fetch(`${p.url}/openapi.json`);
+      expect([p.url, r.status]).toEqual([p.url, 200]);
+      expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+      const doc = (await r.json()) as { openapi: string; info: { title: string }; paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } };
+      expect(doc).toMatchObject({ openapi: expect.stringMatching(/^3\./), info: { title } });
+      expect(Object.keys(doc.components.securitySchemes)).toEqual(['operatorToken', 'farmSignature']);
+    }
+    const doc = (await (await fetch(`${notifier.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/notifications', '/v1/health', '/metrics']));
+    const page = await fetch(`${notifier.url}/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    // Swagger UI and the document come from the process itself: the page works without the internet.
+    for (const asset of ['swagger-ui-bundle.js', 'swagger-ui-init.js']) {
+      expect(html).toContain(`./docs/${asset}`);
+      const r = await fetch(`${notifier.url}/docs/${asset}`);
+      expect([asset, r.status]).toEqual([asset, 200]);
+      if (asset === 'swagger-ui-init.js') expect(await r.text()).toContain('"/v1/notifications"');
+    }
+    expect((await call('GET', `${notifier.url}/metrics`)).status).toBe(401);
+  });
+
   it('writes no token and no signature into any log line', async () => {
     await a.get('/v1/ring'); // one more authorised request, for the request log
     const logs = farm.logLines(/./).join('\n');

@@ -56,3 +56,6 @@ export * from './http/availability-pages';
 export * from './health/farm-health';
 export * from './transport';
 export * from './auth';
+export * from './contracts/http-answers.dto';
+export * from './http/openapi';
+export * from './http/openapi-decorators';

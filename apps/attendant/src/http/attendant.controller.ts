@@ -1,7 +1,8 @@
 import { Controller, Get, Header, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, AttendantEnv, Compilation, FarmHealthService, MetricsService, ProbeReport, PublicRoute, REDIS } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, ApiHealthReport, ApiMetricsScrape, AttendantEnv, ClockReadingDto, Compilation, CompilationDto, FarmHealthService, MetricsService, ProbeReport, ProbeReportDto, PublicRoute, REDIS } from '@farm/common';
 import { ProbeService } from '../probes/probe.service';
 import { AttendantService } from '../serving/attendant.service';
 import { ClockService } from '../serving/clock.service';
@@ -23,11 +24,15 @@ export class AttendantController {
 
   /** The same compilation the queue answers with. */
   @Get('v1/compilation')
+  @ApiOperation({ summary: 'Compile the server\'s report now', description: 'Every configured service\'s check, the probes\' last reports, the clock and the deficiencies they imply: the answer the poller gets on the queue.' })
+  @ApiOkResponse({ type: CompilationDto })
   compilation(): Promise<Compilation> {
     return this.attendant.compile();
   }
 
   @Get('v1/clock')
+  @ApiOperation({ summary: 'This server\'s clock, as the poller corrects it' })
+  @ApiOkResponse({ type: ClockReadingDto })
   readClock() {
     return this.clock.clock.reading();
   }
@@ -35,6 +40,8 @@ export class AttendantController {
   /** Runs probe A now and returns its report. */
   @Post('v1/probes/login')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Run probe A now', description: 'Logs in through the local repeater and reads this attendant\'s mailbox; answers with the report.' })
+  @ApiOkResponse({ type: ProbeReportDto, description: 'The probe\'s report (null when it could not run).' })
   probeLogin(): Promise<ProbeReport | null> {
     return this.probes.runLogin();
   }
@@ -42,12 +49,20 @@ export class AttendantController {
   /** Runs probe B now (only while logged in) and returns its report. */
   @Post('v1/probes/refresh')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Run probe B now', description: 'Only while logged in (probe A succeeded); answers with the report.' })
+  @ApiOkResponse({ type: ProbeReportDto, description: 'The probe\'s report (null while not logged in).' })
   probeRefresh(): Promise<ProbeReport | null> {
     return this.probes.runRefresh();
   }
 
   @Get('v1/health')
   @PublicRoute()
+  @ApiHealthReport('An attendant needs the broker and Redis.', {
+    serverId: { type: 'string' },
+    broker: { type: 'string', enum: ['connected', 'disconnected'] },
+    redis: { type: 'string', description: 'The Redis client\'s status (`ready` when usable).' },
+    loggedIn: { type: 'boolean', description: 'Whether probe A\'s last login succeeded.' },
+  })
   async report(@Res() res: Response): Promise<void> {
     const r = await this.health.readiness();
     res.status(r.ready ? 200 : 503).json({
@@ -63,6 +78,7 @@ export class AttendantController {
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4')
+  @ApiMetricsScrape('Checks and probes by outcome, queries answered, clock corrections.')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
   }

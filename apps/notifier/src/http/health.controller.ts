@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { FarmHealthService, MetricsService, PublicRoute } from '@farm/common';
+import { ApiHealthReport, ApiMetricsScrape, FarmHealthService, MetricsService, PublicRoute } from '@farm/common';
 import { NotificationPublisher } from '../publishing/notification-publisher.service';
 
 @Controller()
@@ -13,6 +13,10 @@ export class HealthController {
 
   @Get('v1/health')
   @PublicRoute()
+  @ApiHealthReport('The notifier needs the broker.', {
+    broker: { type: 'string', enum: ['connected', 'disconnected'] },
+    lastReconnectMs: { type: 'number', description: 'How long the last reconnection to the broker took (0: none yet).' },
+  })
   async report(@Res() res: Response): Promise<void> {
     const r = await this.health.readiness();
     res.status(r.ready ? 200 : 503).json({
@@ -26,6 +30,7 @@ export class HealthController {
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4')
+  @ApiMetricsScrape('Publishes and their confirms, connections.')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
   }

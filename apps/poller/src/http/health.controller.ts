@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, FarmHealthService, MetricsService, PublicRoute, REDIS } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, ApiHealthReport, ApiMetricsScrape, FarmHealthService, MetricsService, PublicRoute, REDIS } from '@farm/common';
 import { PollerService } from '../polling/poller.service';
 
 @Controller()
@@ -16,6 +16,13 @@ export class HealthController {
 
   @Get('v1/health')
   @PublicRoute()
+  @ApiHealthReport('The poller needs the broker and Redis. A standby poller is healthy too.', {
+    role: { type: 'string', enum: ['active', 'standby'] },
+    broker: { type: 'string', enum: ['connected', 'disconnected'] },
+    redis: { type: 'string', description: 'The Redis client\'s status (`ready` when usable).' },
+    servers: { type: 'integer', description: 'Servers known.' },
+    outbox: { type: 'integer', description: 'Notifications waiting for the broker.' },
+  })
   async report(@Res() res: Response): Promise<void> {
     const r = await this.health.readiness();
     res.status(r.ready ? 200 : 503).json({
@@ -32,6 +39,7 @@ export class HealthController {
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4')
+  @ApiMetricsScrape('Polls by outcome, poll time, servers per list, notifications, clock corrections.')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
   }

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, AvailabilityService, FarmHealthService, LifecycleService, PublicRoute, REDIS, StateStoreService } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, ApiHealthReport, AvailabilityService, FarmHealthService, LifecycleService, PublicRoute, REDIS, StateStoreService } from '@farm/common';
 
 @Controller('v1')
 export class HealthController {
@@ -21,6 +21,18 @@ export class HealthController {
    */
   @Get('health')
   @PublicRoute()
+  @ApiHealthReport('200 once connected and synced; 503 while `syncing`, or `degraded` with `degraded` naming `broker` and/or `redis` (away or refusing writes). Lookups keep answering from the cache meanwhile.', {
+    redisWrites: { type: 'string', description: '`ok`, or `failing: <why>`.' },
+    pausedByTrouble: { type: 'array', items: { type: 'string' }, description: 'Queues whose consumers wait for a dependency.' },
+    nodeId: { type: 'string' },
+    broker: { type: 'string', enum: ['connected', 'disconnected'] },
+    redis: { type: 'string', description: 'The Redis client\'s status (`ready` when usable).' },
+    entries: { type: 'integer' },
+    digest: { type: 'string' },
+    restored: { type: 'integer', description: 'Entries restored from Redis at start.' },
+    startupMs: { type: 'number', nullable: true },
+    lastReconnectMs: { type: 'number' },
+  })
   async report(@Res() res: Response): Promise<void> {
     const l = this.lifecycle;
     const r = await this.health.readiness();

@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { MetricsService } from '@farm/common';
+import { ApiMetricsScrape, MetricsService } from '@farm/common';
 
 @Controller()
 export class MetricsController {
@@ -7,6 +7,7 @@ export class MetricsController {
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4')
+  @ApiMetricsScrape('Applied entries by path, apply lag, dead letters, publishes, handshakes, connections, Redis writes, consumer retries and pauses, expired entries, signed commands.')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
   }

@@ -51,6 +51,26 @@ export function defaultScope(method: string): Scope {
   return method === 'GET' || method === 'HEAD' ? 'read' : 'admin';
 }
 
+/** What a route asks of its callers, as the guard reads it (and the OpenAPI document describes it). */
+export interface RouteAccess {
+  /** `@PublicRoute()`: open to anyone. */
+  open: boolean;
+  /** The scope an operator token needs (none is needed when `open`). */
+  scope: Scope;
+  /** `@FarmCommand`: the command a signed request must be signed for. */
+  command?: string;
+}
+
+/** Reads a route's access from its handler and controller (the handler's marks win), for a request `method`. */
+export function routeAccess(reflector: Reflector, handler: object, controller: object, method: string): RouteAccess {
+  const targets = [handler, controller] as Parameters<Reflector['getAllAndOverride']>[1];
+  return {
+    open: reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets) === true,
+    scope: reflector.getAllAndOverride<Scope>(SCOPE_KEY, targets) ?? defaultScope(method.toUpperCase()),
+    command: reflector.getAllAndOverride<string>(COMMAND_KEY, targets) ?? undefined,
+  };
+}
+
 /**
  * The HTTP side of "every state change needs a credential": each request carries an operator
  * token (`Authorization: Bearer`) whose entry grants the route's scope, or, on a route marked
@@ -69,13 +89,11 @@ export class OperatorGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http' || this.auth.mode === 'off') return true;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const req = context.switchToHttp().getRequest<Request>();
-    const command = this.reflector.getAllAndOverride<string>(COMMAND_KEY, targets);
+    const { open, scope, command } = routeAccess(this.reflector, context.getHandler(), context.getClass(), req.method);
+    if (open) return true;
     const signature = req.headers[SIGNATURE_HEADER];
     if (command && typeof signature === 'string' && !req.headers.authorization) return this.checkSignature(req, command, signature);
-    const scope = this.reflector.getAllAndOverride<Scope>(SCOPE_KEY, targets) ?? defaultScope(req.method);
     if (scope === 'read' && this.auth.publicReads) return true;
     const d = authorize(this.auth.tokens(), req.headers.authorization, scope);
     if (d.ok) return true;

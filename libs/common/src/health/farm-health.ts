@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, Injectable, Provider, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckResult, HealthCheckService, HealthIndicatorResult, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, SchemaObject } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { PublicRoute } from '../auth/operator.guard';
 
@@ -49,6 +50,8 @@ export class FarmHealthService {
   }
 }
 
+const TERMINUS_ANSWER: SchemaObject = { type: 'object', properties: { status: { type: 'string', enum: ['ok', 'error'] }, info: { type: 'object' }, error: { type: 'object' }, details: { type: 'object' } } };
+
 /**
  * Liveness and readiness for orchestrators (Kubernetes probes, compose health checks), open
  * without a token: `live` answers 200 while the process serves HTTP at all; `ready` answers 200
@@ -60,11 +63,16 @@ export class ProbesController {
   constructor(private readonly health: FarmHealthService) {}
 
   @Get('live')
+  @ApiOperation({ summary: 'Liveness probe', description: '200 while the process serves HTTP at all.' })
+  @ApiOkResponse({ schema: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] }, uptimeSeconds: { type: 'integer' } }, required: ['status', 'uptimeSeconds'] } })
   live(): { status: 'ok'; uptimeSeconds: number } {
     return { status: 'ok', uptimeSeconds: Math.round(process.uptime()) };
   }
 
   @Get('ready')
+  @ApiOperation({ summary: 'Readiness probe', description: 'terminus\'s `{status, info, error, details}` over the app\'s dependency indicators.' })
+  @ApiOkResponse({ description: 'Every dependency indicator is up.', schema: TERMINUS_ANSWER })
+  @ApiServiceUnavailableResponse({ description: 'An indicator is down; `error` names it.', schema: TERMINUS_ANSWER })
   async ready(@Res() res: Response): Promise<void> {
     const r = await this.health.readiness();
     res.status(r.ready ? 200 : 503).json(r.result);

@@ -6,6 +6,7 @@ import { ConfigError } from '../domain/errors';
 import { MAX_NOTIFICATION_BYTES } from '../contracts/notification.dto';
 import { FarmExceptionFilter } from './farm-exception.filter';
 import { closeGracefully } from './graceful-close';
+import { serveOpenApi } from './openapi';
 import { FarmLogger, FarmLogLevel, LogFormat } from '../logging/farm-logger';
 import { requestIds } from '../logging/log-context';
 import { FarmServer } from '../transport/farm-server';
@@ -13,8 +14,8 @@ import { FarmServer } from '../transport/farm-server';
 /**
  * Shared bootstrap of every app: validated configuration first (a bad value stops the process
  * with a message naming the variable), raw bodies so HTTP and AMQP share one validator, the
- * contract's error answers, shutdown hooks with an HTTP close that busy keep-alive clients
- * cannot hold up, and a line saying where to look.
+ * contract's error answers, the OpenAPI document (`/openapi.json`, `/docs`), shutdown hooks with
+ * an HTTP close that busy keep-alive clients cannot hold up, and a line saying where to look.
  */
 export interface BootstrapOptions {
   /** The app serves messages through the farm transport (its module provides FarmServer and FARM_ROUTES). */
@@ -48,6 +49,7 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
   app.use(requireJsonBodies);
   app.use(express.raw({ type: () => true, limit: MAX_NOTIFICATION_BYTES }));
   app.useGlobalFilters(new FarmExceptionFilter());
+  serveOpenApi(app, name);
   app.enableShutdownHooks();
   closeGracefully(app.getHttpServer());
   if (options.transport) {

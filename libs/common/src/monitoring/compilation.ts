@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { ApiProperty, ApiPropertyOptional, ApiPropertyOptions } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
@@ -94,54 +95,56 @@ export interface SetClockReply {
   clock: ClockReading;
 }
 
-// ---- DTOs the poller validates answers against --------------------------------------------
+// ---- DTOs the poller validates answers against (and the OpenAPI document describes) -------
+
+const APPS_DOC: ApiPropertyOptions = { type: [String], maxItems: 64, description: 'The applications it affects.' };
 
 export class DeficiencyDto implements Deficiency {
-  @IsIn(DEFICIENCY_KINDS) kind!: DeficiencyKind;
-  @IsOptional() @IsString() @MaxLength(128) service?: string;
-  @IsArray() @ArrayMaxSize(64) @Matches(APP_PATTERN, { each: true }) applications!: string[];
-  @IsBoolean() mandatory!: boolean;
-  @IsString() @MaxLength(1000) detail!: string;
+  @ApiProperty({ enum: [...DEFICIENCY_KINDS] }) @IsIn(DEFICIENCY_KINDS) kind!: DeficiencyKind;
+  @ApiPropertyOptional({ maxLength: 128 }) @IsOptional() @IsString() @MaxLength(128) service?: string;
+  @ApiProperty(APPS_DOC) @IsArray() @ArrayMaxSize(64) @Matches(APP_PATTERN, { each: true }) applications!: string[];
+  @ApiProperty() @IsBoolean() mandatory!: boolean;
+  @ApiProperty({ maxLength: 1000 }) @IsString() @MaxLength(1000) detail!: string;
 }
 
 export class ServiceReportDto implements ServiceReport {
-  @IsString() @MaxLength(128) name!: string;
-  @IsIn(CHECK_KINDS) kind!: CheckKind;
-  @IsIn(SERVICE_STATUSES) status!: ServiceStatus;
-  @IsString() @MaxLength(1000) detail!: string;
-  @IsBoolean() mandatory!: boolean;
-  @IsArray() @ArrayMaxSize(64) @Matches(APP_PATTERN, { each: true }) applications!: string[];
-  @IsNumber() @Min(0) durationMs!: number;
+  @ApiProperty({ maxLength: 128 }) @IsString() @MaxLength(128) name!: string;
+  @ApiProperty({ enum: [...CHECK_KINDS] }) @IsIn(CHECK_KINDS) kind!: CheckKind;
+  @ApiProperty({ enum: [...SERVICE_STATUSES] }) @IsIn(SERVICE_STATUSES) status!: ServiceStatus;
+  @ApiProperty({ maxLength: 1000 }) @IsString() @MaxLength(1000) detail!: string;
+  @ApiProperty() @IsBoolean() mandatory!: boolean;
+  @ApiProperty(APPS_DOC) @IsArray() @ArrayMaxSize(64) @Matches(APP_PATTERN, { each: true }) applications!: string[];
+  @ApiProperty({ minimum: 0 }) @IsNumber() @Min(0) durationMs!: number;
 }
 
 export class ProbeReportDto implements ProbeReport {
-  @IsBoolean() ok!: boolean;
-  @IsISO8601({ strict: true }) at!: string;
-  @IsNumber() @Min(0) durationMs!: number;
-  @IsString() @MaxLength(1000) detail!: string;
+  @ApiProperty() @IsBoolean() ok!: boolean;
+  @ApiProperty({ description: 'ISO-8601.' }) @IsISO8601({ strict: true }) at!: string;
+  @ApiProperty({ minimum: 0 }) @IsNumber() @Min(0) durationMs!: number;
+  @ApiProperty({ maxLength: 1000 }) @IsString() @MaxLength(1000) detail!: string;
 }
 
 export class ProbesDto {
-  @IsOptional() @ValidateNested() @Type(() => ProbeReportDto) login!: ProbeReportDto | null;
-  @IsOptional() @ValidateNested() @Type(() => ProbeReportDto) refresh!: ProbeReportDto | null;
+  @ApiProperty({ type: () => ProbeReportDto, nullable: true, description: 'Probe A (log in through the local repeater), null before its first run.' }) @IsOptional() @ValidateNested() @Type(() => ProbeReportDto) login!: ProbeReportDto | null;
+  @ApiProperty({ type: () => ProbeReportDto, nullable: true, description: 'Probe B (refresh while logged in), null before its first run.' }) @IsOptional() @ValidateNested() @Type(() => ProbeReportDto) refresh!: ProbeReportDto | null;
 }
 
 export class ClockReadingDto implements ClockReading {
-  @IsISO8601({ strict: true }) local!: string;
-  @IsNumber() @Min(0) epochMs!: number;
-  @IsInt() @Min(-14 * 60) @Max(14 * 60) offsetMinutes!: number;
-  @IsNumber() correctionMs!: number;
+  @ApiProperty({ description: 'Local time with the zone offset.', example: '2026-11-24T11:00:00.000+01:00' }) @IsISO8601({ strict: true }) local!: string;
+  @ApiProperty({ minimum: 0, description: 'Milliseconds since the epoch by this server\'s clock (system clock + correction).' }) @IsNumber() @Min(0) epochMs!: number;
+  @ApiProperty({ type: 'integer', minimum: -14 * 60, maximum: 14 * 60, description: 'Zone offset in minutes east of UTC.' }) @IsInt() @Min(-14 * 60) @Max(14 * 60) offsetMinutes!: number;
+  @ApiProperty({ description: 'The correction currently added to the system clock.' }) @IsNumber() correctionMs!: number;
 }
 
 export class CompilationDto implements Compilation {
-  @IsString() @Matches(SERVER_ID_PATTERN) serverId!: string;
-  @IsIn([1]) version!: 1;
-  @IsObject() @ValidateNested() @Type(() => ClockReadingDto) clock!: ClockReadingDto;
-  @IsArray() @ArrayMaxSize(256) @ValidateNested({ each: true }) @Type(() => ServiceReportDto) services!: ServiceReportDto[];
-  @IsObject() @ValidateNested() @Type(() => ProbesDto) probes!: ProbesDto;
-  @IsBoolean() loggedIn!: boolean;
-  @IsArray() @ArrayMaxSize(512) @ValidateNested({ each: true }) @Type(() => DeficiencyDto) deficiencies!: DeficiencyDto[];
-  @IsNumber() @Min(0) compiledInMs!: number;
+  @ApiProperty({ pattern: SERVER_ID_PATTERN.source }) @IsString() @Matches(SERVER_ID_PATTERN) serverId!: string;
+  @ApiProperty({ enum: [1], description: 'Attendant protocol version.' }) @IsIn([1]) version!: 1;
+  @ApiProperty({ type: () => ClockReadingDto }) @IsObject() @ValidateNested() @Type(() => ClockReadingDto) clock!: ClockReadingDto;
+  @ApiProperty({ type: () => [ServiceReportDto], maxItems: 256 }) @IsArray() @ArrayMaxSize(256) @ValidateNested({ each: true }) @Type(() => ServiceReportDto) services!: ServiceReportDto[];
+  @ApiProperty({ type: () => ProbesDto }) @IsObject() @ValidateNested() @Type(() => ProbesDto) probes!: ProbesDto;
+  @ApiProperty() @IsBoolean() loggedIn!: boolean;
+  @ApiProperty({ type: () => [DeficiencyDto], maxItems: 512 }) @IsArray() @ArrayMaxSize(512) @ValidateNested({ each: true }) @Type(() => DeficiencyDto) deficiencies!: DeficiencyDto[];
+  @ApiProperty({ minimum: 0, description: 'How long the attendant took to compile this answer.' }) @IsNumber() @Min(0) compiledInMs!: number;
 }
 
 export class SetClockReplyDto {
