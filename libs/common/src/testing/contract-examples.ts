@@ -17,6 +17,27 @@ export interface ExampleRequest {
   from: string;
 }
 
+/**
+ * The HTTP endpoints the contract (`../shared/CONTRACT.md`, beside the repository) names, by the
+ * app whose section names them: the list a clone without that folder (CI's) checks the examples
+ * against. Where the contract is present, a test checks that this list is still what it names.
+ */
+export const CONTRACT_ENDPOINTS: { app: ExampleRequest['app']; method: string; path: string }[] = [
+  { app: 'notifier', method: 'POST', path: '/v1/notifications' },
+  { app: 'notifier', method: 'GET', path: '/v1/health' },
+  { app: 'repeater', method: 'GET', path: '/v1/availability' },
+  { app: 'repeater', method: 'GET', path: '/v1/availability/:target' },
+  { app: 'repeater', method: 'POST', path: '/v1/sync' },
+  { app: 'repeater', method: 'GET', path: '/v1/health' },
+  { app: 'repeater', method: 'GET', path: '/metrics' },
+  { app: 'repeater', method: 'GET', path: '/apps/:application/...' },
+  { app: 'poller', method: 'GET', path: '/v1/servers' },
+  { app: 'poller', method: 'GET', path: '/v1/servers/:id' },
+  { app: 'poller', method: 'POST', path: '/v1/servers/:id/poll' },
+  { app: 'repeater', method: 'GET', path: '/v1/ring' },
+  { app: 'repeater', method: 'GET', path: '/v1/servers/live' },
+];
+
 export const CONTRACT_EXAMPLES: ExampleRequest[] = [
   {
     app: 'notifier', method: 'POST', path: '/v1/notifications', from: '`farmctl notify --target mail --down --reason maintenance --until ISO --message TEXT --kind send`',
