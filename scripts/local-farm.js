@@ -264,6 +264,10 @@ function summary(notifier, repeaters, poller, attendants) {
     '',
     `Every change and read needs an operator token (an admin one is in ${path.relative(process.cwd(), CREDS.tokenFile) || CREDS.tokenFile}):`,
     `  export FARM_TOKEN=$(cat ${path.relative(process.cwd(), CREDS.tokenFile) || CREDS.tokenFile})`,
+    ...(BROKER.mode === 'per-process'
+      ? [`Each process has its own broker user; a monitoring system publishes to ${NAMESPACE}.ingress as ${NAMESPACE}.monitor (its URL is in .farm/auth/broker-urls.json).`]
+      : [`Every process connects to the broker as one user (FARM_BROKER_USERS=shared).`]),
+    `API descriptions: ${notifier.url}/docs, ${repeaters[0].url}/docs, ${poller.url}/docs (OpenAPI at /openapi.json).`,
     '',
     'Try:',
     `  curl -i -X POST ${notifier.url}/v1/notifications -H 'content-type: application/json' -H "authorization: Bearer $FARM_TOKEN" \\`,
