@@ -47,10 +47,11 @@ describe('broker users: least privilege and the origin of re-broadcasts', () => 
   let monitorUrl: string;
 
   beforeAll(async () => {
-    await farm.withBrokerUsers([{ role: 'node', id: 'a' }, { role: 'node', id: 'b' }, { role: 'poller' }, { role: 'monitor' }]);
+    await farm.withBrokerUsers([{ role: 'node', id: 'a' }, { role: 'node', id: 'b' }, { role: 'poller' }, { role: 'monitor' }, { role: 'attendant', id: 'srv-u' }]);
     monitorUrl = farm.brokerUrl('monitor');
     [a, b] = await Promise.all([farm.startNode('a'), farm.startNode('b')]);
-    poller = await farm.startPoller({ POLL_TICK_MS: '200' });
+    await farm.startAttendant('srv-u', { repeaterUrl: a.url, checkTimeoutMs: 500, probes: { login: { intervalMs: 1000 }, refresh: { intervalMs: 2000 } }, services: [] });
+    poller = await farm.startPoller({ POLL_TICK_MS: '200', POLL_INTERVALS_MS: '1000,500' });
   });
   afterAll(() => farm.cleanup());
 
@@ -59,6 +60,16 @@ describe('broker users: least privilege and the origin of re-broadcasts', () => 
     expect(await publishAs(monitorUrl, farm.t.ingressExchange, 'notification', notification(1))).toBe('confirmed');
     await farm.converged(1, ['a', 'b']);
     expect(farm.logLines(/re-broadcast .* (carries no user_id|was published by broker user)/)).toEqual([]);
+  });
+
+  it('the poller and an attendant, each as its own user, query and answer (RPC through the default exchange, replies by direct reply-to) and the attendant\'s login probe reads its mailbox', async () => {
+    expect(farm.brokerUrl('attendant', 'srv-u')).toContain(encodeURIComponent(`${farm.ns}.attendant.srv-u`));
+    type View = { lastAnswerAt: string | null; lastCompilation: { probes: { login: { ok: boolean; detail: string } | null } } | null };
+    const seen = await waitFor('the poller has an answer from srv-u with a login probe', async () => {
+      const v = await poller.get<View>('/v1/servers/srv-u').catch(() => undefined);
+      return v?.lastAnswerAt && v.lastCompilation?.probes.login ? v : undefined;
+    }, 30_000);
+    expect(seen.lastCompilation?.probes.login).toMatchObject({ ok: true });
   });
 
   it('the broker refuses a monitor that publishes to the fanout exchange, or straight to a node\'s queue', async () => {
