@@ -126,6 +126,16 @@ describe('broker users: least privilege and the origin of re-broadcasts', () => 
     }
   });
 
+  it('never writes a broker user\'s password in any log line', () => {
+    const logs = farm.logLines(/./).join('\n');
+    expect(logs).toContain(`${farm.ns}.node.a`); // the processes do log their broker URLs, redacted
+    for (const role of [['node', 'a'], ['node', 'b'], ['poller'], ['attendant', 'srv-u']] as const) {
+      const password = decodeURIComponent(new URL(farm.brokerUrl(role[0], role[1])).password);
+      expect(password.length).toBeGreaterThan(20);
+      expect(logs).not.toContain(password);
+    }
+  });
+
   it('a refused signed command is raised on the poller\'s feed too', async () => {
     const feed = new Feed();
     await feed.open(poller.url, farm.auth());
