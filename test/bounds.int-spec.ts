@@ -88,6 +88,28 @@ describe('bounded edges', () => {
     expect(full.status).toBe(503);
   }, 60_000);
 
+  it('serves at most HTTP_MAX_IN_FLIGHT requests at once: the rest get 503 with Retry-After at once, counted, while probes still answer', async () => {
+    const c = await farm.startNode('c', { HTTP_MAX_IN_FLIGHT: '2' });
+    // Two handshakes with nodes that do not exist hold both places until SYNC_TIMEOUT_MS (3 s).
+    const slow = [1, 2].map((i) => fetch(`${c.url}/v1/sync?peers=ghost${i}`, { method: 'POST', headers: farm.auth() }));
+    const shed = await waitFor('a third request refused while both places are held', async () => {
+      const r = await fetch(`${c.url}/v1/availability?limit=1`, { headers: farm.auth() });
+      return r.status === 503 ? { retryAfter: r.headers.get('retry-after'), body: (await r.json()) as { error?: string; limit?: number } } : undefined;
+    }, 2500, 50);
+    expect(shed).toMatchObject({ retryAfter: '1', body: { error: 'overloaded', limit: 2 } });
+    expect((await fetch(`${c.url}/v1/health`)).status).toBe(200);
+    const during = await (await fetch(`${c.url}/metrics`, { headers: farm.auth() })).text();
+    expect(during).toMatch(/^farm_http_in_flight 2$/m);
+    for (const r of await Promise.all(slow)) expect(r.status).toBe(200);
+    expect((await fetch(`${c.url}/v1/availability?limit=1`, { headers: farm.auth() })).status).toBe(200);
+    const metrics = await (await fetch(`${c.url}/metrics`, { headers: farm.auth() })).text();
+    expect(metrics).toMatch(/^farm_http_in_flight_limit 2$/m);
+    expect(metrics).toMatch(/^farm_http_in_flight 0$/m);
+    expect(Number(/^farm_http_shed_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^farm_event_loop_utilization (0|0?\.\d+|1)(e-\d+)?$/m);
+    await c.stop();
+  });
+
   it('POST /v1/sync refuses more than 16 peers at once, fast, with a JSON body', async () => {
     const peers = Array.from({ length: 300 }, (_, i) => `made-up-${i}`).join(',');
     const started = Date.now();

@@ -21,6 +21,10 @@ export class BaseEnv {
   @IsOptional() @IsInt() @Min(0) @Max(65535)
   HTTP_PORT?: number;
 
+  /** Most HTTP requests served at once; one more is answered 503 with Retry-After at once (probes, scrapes and live feeds are not counted). */
+  @IsInt() @Min(1) @Max(1_000_000)
+  HTTP_MAX_IN_FLIGHT = 1000;
+
   /**
    * A notification whose timestamp is further ahead of the receiver's corrected clock than this is
    * refused (400, or dead-lettered): the later timestamp wins, so one would silence every later one.

@@ -10,6 +10,8 @@ import { serveOpenApi } from './openapi';
 import { FarmLogger, FarmLogLevel, LogFormat } from '../logging/farm-logger';
 import { requestIds } from '../logging/log-context';
 import { FarmServer } from '../transport/farm-server';
+import { MetricsService } from '../metrics/metrics.service';
+import { EventLoopMeter, InFlightLimiter } from './in-flight';
 
 /**
  * Shared bootstrap of every app: validated configuration first (a bad value stops the process
@@ -26,6 +28,7 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
   const log = new Logger(name);
   let module: unknown;
   let listenPort: number;
+  let maxInFlight: number;
   let logger: FarmLogger;
   let authOff: boolean;
   try {
@@ -33,6 +36,7 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
     logger = new FarmLogger({ app: name, ids: processIds(env), format: env.FARM_LOG_FORMAT, level: env.LOG_LEVEL });
     module = makeModule(env);
     listenPort = env.HTTP_PORT ?? 0;
+    maxInFlight = env.HTTP_MAX_IN_FLIGHT ?? 1000;
     authOff = env.FARM_AUTH === 'off';
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -46,6 +50,7 @@ export async function bootstrapHttp<E extends AppEnv>(name: string, envClass: ne
   if (authOff) logger.warn('FARM_AUTH=off: no operator token and no command signature is checked; anyone who reaches this process may change the farm (development only)', 'Auth');
   const app = await NestFactory.create(module as never, { bodyParser: false, logger });
   app.use(requestIds);
+  watchLoad(app, maxInFlight);
   app.use(requireJsonBodies);
   app.use(express.raw({ type: () => true, limit: MAX_NOTIFICATION_BYTES }));
   app.useGlobalFilters(new FarmExceptionFilter());
@@ -80,9 +85,23 @@ function logCrashes(logger: FarmLogger): void {
   process.on('unhandledRejection', die('unhandled rejection'));
 }
 
+/**
+ * The process's load, as a monitoring attendant reads it from /metrics: requests in flight and
+ * their limit (beyond which requests are shed with 503), and the event loop's utilisation.
+ */
+function watchLoad(app: INestApplication, maxInFlight: number): void {
+  const metrics = app.get(MetricsService, { strict: false });
+  const limiter = new InFlightLimiter(maxInFlight, () => metrics.httpShed.inc());
+  metrics.httpInFlightLimit.set(maxInFlight);
+  app.use(limiter.middleware);
+  metrics.inFlightNow = () => limiter.current;
+  new EventLoopMeter().start(1000, (u) => metrics.eventLoopUtilization.set(u));
+}
+
 /** What bootstrap reads of an app's environment. */
 export interface AppEnv {
   HTTP_PORT?: number;
+  HTTP_MAX_IN_FLIGHT?: number;
   FARM_AUTH?: 'on' | 'off';
   FARM_LOG_FORMAT?: LogFormat;
   LOG_LEVEL?: FarmLogLevel;

@@ -24,6 +24,12 @@ export class MetricsService {
   readonly deadLetters = new Gauge({ name: 'farm_dead_letters', help: 'Messages waiting in <ns>.dead (limit DEAD_QUEUE_MAX_LENGTH; the oldest are dropped beyond it)', registers: [this.registry] });
   readonly rebroadcastsRefused = new Counter({ name: 'farm_rebroadcasts_refused_total', help: 'Re-broadcasts refused because they did not come from the node they name (x-origin-node vs the broker user_id)', registers: [this.registry] });
   readonly signedCommands = new Counter({ name: 'farm_signed_commands_total', help: 'Signed commands received, by command and outcome (accepted, or why refused: forged, replayed, stale...; a ring-replace whose signature was accepted but that the ring table refuses is counted again, as old-still-in-table, next-not-in-table...)', labelNames: ['command', 'outcome'], registers: [this.registry] });
+  /** The HTTP requests in flight now (set by bootstrap's limiter; read at each scrape). */
+  inFlightNow: () => number = () => 0;
+  readonly httpInFlight: Gauge = new Gauge({ name: 'farm_http_in_flight', help: 'HTTP requests being served now (probes, scrapes and live feeds not counted)', registers: [this.registry], collect: (): void => this.httpInFlight.set(this.inFlightNow()) });
+  readonly httpInFlightLimit = new Gauge({ name: 'farm_http_in_flight_limit', help: 'Most HTTP requests served at once (HTTP_MAX_IN_FLIGHT); beyond it a request gets 503', registers: [this.registry] });
+  readonly httpShed = new Counter({ name: 'farm_http_shed_total', help: 'HTTP requests refused with 503 because HTTP_MAX_IN_FLIGHT were being served', registers: [this.registry] });
+  readonly eventLoopUtilization = new Gauge({ name: 'farm_event_loop_utilization', help: 'Share of the last second the event loop was busy (0-1)', registers: [this.registry] });
   readonly redisRewrites = new Counter({ name: 'farm_redis_state_rewrites_total', help: 'Times the node found its Redis state lost and wrote it back', registers: [this.registry] });
 
   readonly compileSeconds = new Histogram({ name: 'farm_attendant_compile_seconds', help: 'Time to compile one attendant answer', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
