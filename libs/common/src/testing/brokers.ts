@@ -1,4 +1,4 @@
-import { createConnection } from 'node:net';
+import { tcpReachable } from '../monitoring/load-sample';
 
 export const DEFAULT_RABBITMQ_URL = 'amqp://guest:guest@127.0.0.1:5672';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -6,17 +6,7 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** Whether a TCP listener answers at the host and port of a URL within the timeout. */
 export function reachable(url: string, defaultPort: number, timeoutMs = 2000): Promise<boolean> {
   const u = new URL(url);
-  const port = u.port ? Number(u.port) : defaultPort;
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: u.hostname, port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
+  return tcpReachable(u.hostname, u.port ? Number(u.port) : defaultPort, timeoutMs);
 }
 
 export interface BrokerUrls {
