@@ -1,0 +1,2 @@
+/** The pure core of load-aware failover (issue 12): score, zones, deferral, alternates, reconnection, messages, restarts, config. */
+export * from './load-score';
