@@ -1,2 +1,4 @@
 /** The pure core of load-aware failover (issue 12): score, zones, deferral, alternates, reconnection, messages, restarts, config. */
 export * from './load-score';
+export * from './zones';
+export * from './alternates';
