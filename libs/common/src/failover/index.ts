@@ -2,3 +2,4 @@
 export * from './load-score';
 export * from './zones';
 export * from './alternates';
+export * from './deferral';
