@@ -3,3 +3,4 @@ export * from './load-score';
 export * from './zones';
 export * from './alternates';
 export * from './deferral';
+export * from './reconnection';
