@@ -4,3 +4,4 @@ export * from './zones';
 export * from './alternates';
 export * from './deferral';
 export * from './reconnection';
+export * from './failover-message';
