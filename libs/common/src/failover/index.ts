@@ -5,3 +5,4 @@ export * from './alternates';
 export * from './deferral';
 export * from './reconnection';
 export * from './failover-message';
+export * from './restart-limit';
