@@ -59,3 +59,4 @@ export * from './auth';
 export * from './contracts/http-answers.dto';
 export * from './http/openapi';
 export * from './http/openapi-decorators';
+export * from './failover';
