@@ -1,6 +1,7 @@
 import { Test } from '@nestjs/testing';
 import { Controller, INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
+import { MetricsService } from '../metrics/metrics.service';
 import { DependencyCheck, FarmHealthService, farmHealth } from './farm-health';
 
 const state = { broker: true, redis: true };
@@ -17,7 +18,7 @@ async function app(): Promise<{ app: INestApplication; url: string; health: Farm
     ],
     [CHECKS],
   );
-  const mod = await Test.createTestingModule({ imports: h.imports, controllers: [Nothing, ...h.controllers], providers: [{ provide: CHECKS, useValue: state }, ...h.providers] }).compile();
+  const mod = await Test.createTestingModule({ imports: h.imports, controllers: [Nothing, ...h.controllers], providers: [{ provide: CHECKS, useValue: state }, MetricsService, ...h.providers] }).compile();
   const a = mod.createNestApplication({ logger: false });
   await a.listen(0, '127.0.0.1');
   return { app: a, url: `http://127.0.0.1:${(a.getHttpServer().address() as AddressInfo).port}`, health: a.get(FarmHealthService) };
@@ -28,6 +29,14 @@ describe('farm health (terminus)', () => {
   beforeAll(async () => (t = await app()));
   afterAll(() => t.app.close());
   afterEach(() => Object.assign(state, { broker: true, redis: true }));
+
+  it('answers the process\'s load as the limiter and the event-loop meter left it', async () => {
+    const load = t.app.get(MetricsService).load;
+    Object.assign(load, { inFlight: () => 3, limit: 50, eventLoopUtilization: 0.25 });
+    const r = await fetch(`${t.url}/v1/health/load`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ inFlight: 3, limit: 50, eventLoopUtilization: 0.25 });
+  });
 
   it('is ready when every check is up: 200 in terminus shape, with each detail', async () => {
     expect(await t.health.readiness()).toMatchObject({ ready: true, down: [] });

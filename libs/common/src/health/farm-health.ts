@@ -3,6 +3,7 @@ import { HealthCheckResult, HealthCheckService, HealthIndicatorResult, HealthInd
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, SchemaObject } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { PublicRoute } from '../auth/operator.guard';
+import { MetricsService } from '../metrics/metrics.service';
 
 /** One thing an app needs to do its work: the broker, Redis, a node's first handshake. */
 export interface DependencyCheck {
@@ -60,13 +61,27 @@ const TERMINUS_ANSWER: SchemaObject = { type: 'object', properties: { status: { 
 @Controller('v1/health')
 @PublicRoute()
 export class ProbesController {
-  constructor(private readonly health: FarmHealthService) {}
+  constructor(
+    private readonly health: FarmHealthService,
+    private readonly metrics: MetricsService,
+  ) {}
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness probe', description: '200 while the process serves HTTP at all.' })
   @ApiOkResponse({ schema: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] }, uptimeSeconds: { type: 'integer' } }, required: ['status', 'uptimeSeconds'] } })
   live(): { status: 'ok'; uptimeSeconds: number } {
     return { status: 'ok', uptimeSeconds: Math.round(process.uptime()) };
+  }
+
+  @Get('load')
+  @ApiOperation({
+    summary: 'This process\'s load',
+    description: 'What a monitoring attendant reads as the server\'s own load (issue 12): HTTP requests in flight now and their limit (`HTTP_MAX_IN_FLIGHT`; beyond it requests get 503), and the share of the last second the event loop was busy.',
+  })
+  @ApiOkResponse({ schema: { type: 'object', properties: { inFlight: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1 }, eventLoopUtilization: { type: 'number', minimum: 0, maximum: 1 } }, required: ['inFlight', 'limit', 'eventLoopUtilization'] } })
+  load(): { inFlight: number; limit: number; eventLoopUtilization: number } {
+    const l = this.metrics.load;
+    return { inFlight: l.inFlight(), limit: l.limit, eventLoopUtilization: l.eventLoopUtilization };
   }
 
   @Get('ready')

@@ -94,8 +94,12 @@ function watchLoad(app: INestApplication, maxInFlight: number): void {
   const limiter = new InFlightLimiter(maxInFlight, () => metrics.httpShed.inc());
   metrics.httpInFlightLimit.set(maxInFlight);
   app.use(limiter.middleware);
-  metrics.inFlightNow = () => limiter.current;
-  new EventLoopMeter().start(1000, (u) => metrics.eventLoopUtilization.set(u));
+  metrics.load.inFlight = () => limiter.current;
+  metrics.load.limit = maxInFlight;
+  new EventLoopMeter().start(1000, (u) => {
+    metrics.load.eventLoopUtilization = u;
+    metrics.eventLoopUtilization.set(u);
+  });
 }
 
 /** What bootstrap reads of an app's environment. */

@@ -1,6 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** A process's own load: requests in flight now, their limit, and its event loop's utilisation over the last second (0-1). */
+export interface ProcessLoad {
+  inFlight: () => number;
+  limit: number;
+  eventLoopUtilization: number;
+}
+
 /** Prometheus metrics of one process, on a registry of its own. */
 @Injectable()
 export class MetricsService {
@@ -24,9 +31,9 @@ export class MetricsService {
   readonly deadLetters = new Gauge({ name: 'farm_dead_letters', help: 'Messages waiting in <ns>.dead (limit DEAD_QUEUE_MAX_LENGTH; the oldest are dropped beyond it)', registers: [this.registry] });
   readonly rebroadcastsRefused = new Counter({ name: 'farm_rebroadcasts_refused_total', help: 'Re-broadcasts refused because they did not come from the node they name (x-origin-node vs the broker user_id)', registers: [this.registry] });
   readonly signedCommands = new Counter({ name: 'farm_signed_commands_total', help: 'Signed commands received, by command and outcome (accepted, or why refused: forged, replayed, stale...; a ring-replace whose signature was accepted but that the ring table refuses is counted again, as old-still-in-table, next-not-in-table...)', labelNames: ['command', 'outcome'], registers: [this.registry] });
-  /** The HTTP requests in flight now (set by bootstrap's limiter; read at each scrape). */
-  inFlightNow: () => number = () => 0;
-  readonly httpInFlight: Gauge = new Gauge({ name: 'farm_http_in_flight', help: 'HTTP requests being served now (probes, scrapes and live feeds not counted)', registers: [this.registry], collect: (): void => this.httpInFlight.set(this.inFlightNow()) });
+  /** This process's load as bootstrap measures it (GET /v1/health/load, and the gauges below at each scrape). */
+  readonly load: ProcessLoad = { inFlight: () => 0, limit: 0, eventLoopUtilization: 0 };
+  readonly httpInFlight: Gauge = new Gauge({ name: 'farm_http_in_flight', help: 'HTTP requests being served now (probes, scrapes and live feeds not counted)', registers: [this.registry], collect: (): void => this.httpInFlight.set(this.load.inFlight()) });
   readonly httpInFlightLimit = new Gauge({ name: 'farm_http_in_flight_limit', help: 'Most HTTP requests served at once (HTTP_MAX_IN_FLIGHT); beyond it a request gets 503', registers: [this.registry] });
   readonly httpShed = new Counter({ name: 'farm_http_shed_total', help: 'HTTP requests refused with 503 because HTTP_MAX_IN_FLIGHT were being served', registers: [this.registry] });
   readonly eventLoopUtilization = new Gauge({ name: 'farm_event_loop_utilization', help: 'Share of the last second the event loop was busy (0-1)', registers: [this.registry] });
