@@ -3,6 +3,7 @@ import { AMQP_CLIENT, AmqpClient, AttendantEnv, farmAuthProviders, DependencyChe
 import { ATTENDANT_REQUESTS, QueriesConsumer } from './messages/queries.consumer';
 import type Redis from 'ioredis';
 import { AttendantController } from './http/attendant.controller';
+import { LoadService } from './load/load.service';
 import { ProbeService } from './probes/probe.service';
 import { AttendantService } from './serving/attendant.service';
 import { ClockService } from './serving/clock.service';
@@ -50,6 +51,7 @@ export class AttendantModule {
         MetricsService,
         ClockService,
         ProbeService,
+        LoadService,
         AttendantService,
       ],
     };

@@ -47,6 +47,7 @@ export * from './monitoring/compiler';
 export * from './monitoring/escalation';
 export * from './monitoring/app-health';
 export * from './monitoring/poller';
+export * from './monitoring/load-sample';
 export * from './monitoring/clock-follower';
 export * from './monitoring/fast-compilation';
 export * from './redis/leader-lease';

@@ -1,8 +1,9 @@
-import { Controller, Get, Header, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Inject, Post, Res, ServiceUnavailableException } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse } from '@nestjs/swagger';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, ApiHealthReport, ApiMetricsScrape, AttendantEnv, ClockReadingDto, Compilation, CompilationDto, FarmHealthService, MetricsService, ProbeReport, ProbeReportDto, PublicRoute, REDIS } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, ApiHealthReport, ApiMetricsScrape, AttendantEnv, ClockReadingDto, Compilation, CompilationDto, FarmHealthService, LoadReport, LoadReportDto, MetricsService, ProbeReport, ProbeReportDto, PublicRoute, REDIS } from '@farm/common';
+import { LoadService } from '../load/load.service';
 import { ProbeService } from '../probes/probe.service';
 import { AttendantService } from '../serving/attendant.service';
 import { ClockService } from '../serving/clock.service';
@@ -16,6 +17,7 @@ export class AttendantController {
     private readonly attendant: AttendantService,
     private readonly clock: ClockService,
     private readonly probes: ProbeService,
+    private readonly load: LoadService,
     private readonly metrics: MetricsService,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(REDIS) private readonly redis: Redis,
@@ -28,6 +30,20 @@ export class AttendantController {
   @ApiOkResponse({ type: CompilationDto })
   compilation(): Promise<Compilation> {
     return this.attendant.compile();
+  }
+
+  /** The server's load as last sampled (every LOAD_INTERVAL_MS). */
+  @Get('v1/load')
+  @ApiOperation({
+    summary: 'The server\'s load',
+    description: 'One score from 0 (idle) to 100 (worst), smoothed, with each component (the monitored application\'s requests in flight against its limit and its event-loop utilisation, CPU, memory, processes, peers), the services found down by the last compilation, and, with failover thresholds configured, the zone. Sampled every LOAD_INTERVAL_MS.',
+  })
+  @ApiOkResponse({ type: LoadReportDto })
+  @ApiServiceUnavailableResponse({ description: 'No sample yet.' })
+  loadReport(): LoadReport {
+    const r = this.load.report;
+    if (!r) throw new ServiceUnavailableException('the load has not been sampled yet');
+    return r;
   }
 
   @Get('v1/clock')

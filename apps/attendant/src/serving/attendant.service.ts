@@ -3,8 +3,9 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import Redis from 'ioredis';
 import {
   ATTENDANT_COMMAND, AMQP_CLIENT, AmqpClient, COMMAND_VERIFIER, CommandVerifier, AttendantConfig, AttendantEnv, AttendantRequestDto, Compilation, Compiler, MetricsService, REDIS, SetClockReply,
-  checkDto, mailboxQueue, monitoringKeys, parseJson, topology,
+  ServiceReport, checkDto, mailboxQueue, monitoringKeys, parseJson, topology,
 } from '@farm/common';
+import { LoadService } from '../load/load.service';
 import { ProbeService } from '../probes/probe.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
 import { ClockService } from './clock.service';
@@ -21,6 +22,8 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
   private readonly queue: string;
   private registerTimer?: NodeJS.Timeout;
   private readonly registeredAt = new Date().toISOString();
+  /** The services as the last compilation found them (the load's service component). */
+  private lastServices: ServiceReport[] = [];
 
   constructor(
     @Inject(ATTENDANT_ENV) private readonly env: AttendantEnv,
@@ -29,10 +32,12 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
     @Inject(REDIS) private readonly redis: Redis,
     private readonly clock: ClockService,
     probes: ProbeService,
+    private readonly load: LoadService,
     private readonly metrics: MetricsService,
     @Optional() @Inject(COMMAND_VERIFIER) private readonly verifier?: CommandVerifier,
   ) {
     this.compiler = new Compiler(env.SERVER_ID, config, clock.clock, () => probes.state);
+    load.servicesFrom(() => this.lastServices);
     this.queue = topology(env.FARM_NAMESPACE).attendantQueue(env.SERVER_ID);
     const mailbox = mailboxQueue(env.FARM_NAMESPACE, env.SERVER_ID);
     amqp.addSetup(async (ch) => {
@@ -55,7 +60,9 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
   async compile(): Promise<Compilation> {
     const end = this.metrics.compileSeconds.startTimer();
     try {
-      return await this.compiler.compile();
+      const c = await this.compiler.compile();
+      this.lastServices = c.services;
+      return this.load.report ? { ...c, load: this.load.report } : c;
     } finally {
       end();
     }

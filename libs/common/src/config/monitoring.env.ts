@@ -33,6 +33,10 @@ export class AttendantEnv extends BaseEnv {
   @IsInt() @Min(100) @Max(3_600_000)
   REGISTER_INTERVAL_MS = 30_000;
 
+  /** How often the server's load is sampled (issue 12): the server's own, the system's, peers', services'. */
+  @IsInt() @Min(100) @Max(3_600_000)
+  LOAD_INTERVAL_MS = 1000;
+
   /** Simulates a drifting hardware clock (demos and tests); leave 0 in production. */
   @IsInt() @Min(-86_400_000) @Max(86_400_000)
   CLOCK_SKEW_MS = 0;

@@ -41,6 +41,20 @@ function errorOf(text: string, source = 'attendant.yaml'): ConfigError {
 }
 
 describe('parseAttendantConfig', () => {
+  it('reads where the load comes from and the failover settings, naming every bad field of both', () => {
+    const cfg = parseAttendantConfig(JSON.stringify({
+      load: { url: 'http://app:9100/metrics', format: 'prometheus', names: { inFlight: 'busy', limit: 'workers', eventLoopUtilization: 'elu' }, peers: ['db:5432'], timeoutMs: 300 },
+      failover: { thresholds: { failover: 80, connection: 60 } },
+    }), 'a.json');
+    expect(cfg.load).toEqual({ server: { url: 'http://app:9100/metrics', format: 'prometheus', names: { inFlight: 'busy', limit: 'workers', eventLoopUtilization: 'elu' } }, peers: ['db:5432'], timeoutMs: 300 });
+    expect(cfg.failover).toMatchObject({ arrangement: 'hold-middle', zones: { thresholds: { failover: 80, connection: 60 } } });
+    const err = errorOf(JSON.stringify({ load: { peers: ['db'], format: 'xml' }, failover: { thresholds: { failover: 'high' } } }), 'b.json');
+    expect(err.message).toMatch(/load\.format: /);
+    expect(err.message).toMatch(/load\.peers: each peer must be host:port/);
+    expect(err.message).toMatch(/failover\.thresholds\.failover: /);
+    expect(errorOf('{"load": {"format": "prometheus"}}', 'c.json').message).toContain('load.url: is required with format prometheus');
+  });
+
   it('parses YAML and applies the defaults', () => {
     const expected: AttendantConfig = {
       checkTimeoutMs: 2000,
@@ -55,6 +69,8 @@ describe('parseAttendantConfig', () => {
         { name: 'imapd', mandatory: true, applications: [], check: { kind: 'process', name: 'dovecot', minCount: 2 } },
         { name: 'cron', mandatory: true, applications: [], check: { kind: 'systemd', unit: 'cron.service' } },
       ],
+      // The repeater's own load, read where the repeater is.
+      load: { server: { url: 'http://127.0.0.1:3100/v1/health/load', format: 'farm', names: { inFlight: 'farm_http_in_flight', limit: 'farm_http_in_flight_limit', eventLoopUtilization: 'farm_event_loop_utilization' } }, peers: [], timeoutMs: 500 },
     };
     expect(parseAttendantConfig(GOOD_YAML, 'attendant.yaml')).toStrictEqual(expected);
   });
@@ -66,6 +82,7 @@ describe('parseAttendantConfig', () => {
       checkTimeoutMs: 1500,
       answerBudgetMs: 2000,
       probes: { login: { enabled: true, intervalMs: 60_000 }, refresh: { enabled: true, intervalMs: 300_000 } },
+      load: { peers: [], timeoutMs: 500 },
     });
     expect(parseAttendantConfig('{}', 'a.json')).toMatchObject({ services: [], checkTimeoutMs: 2000, answerBudgetMs: 2500 });
   });

@@ -9,7 +9,9 @@ import {
 import { parse as parseYaml } from 'yaml';
 import { FieldError, checkDto } from '../contracts/validation';
 import { ConfigError } from '../domain/errors';
-import type { AttendantConfig, CheckSpec, ProbeSpec } from './attendant-config.types';
+import { failoverConfigErrors } from '../failover/failover-config';
+import type { AttendantConfig, CheckSpec, LoadSources, ProbeSpec } from './attendant-config.types';
+import { FARM_LOAD_METRICS } from './load-sample';
 import { APP_PATTERN, CHECK_KINDS, CheckKind } from './compilation';
 
 export const SERVICE_NAME_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -94,6 +96,20 @@ export class ProbesSpecDto {
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ProbeSpecDto) refresh?: ProbeSpecDto;
 }
 
+export class LoadMetricNamesDto {
+  @Matches(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$/, { message: 'inFlight must be a Prometheus metric name' }) inFlight!: string;
+  @Matches(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$/, { message: 'limit must be a Prometheus metric name' }) limit!: string;
+  @Matches(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$/, { message: 'eventLoopUtilization must be a Prometheus metric name' }) eventLoopUtilization!: string;
+}
+
+export class LoadSourcesDto {
+  @IsOptional() @IsHttpUrl() url?: string;
+  @IsOptional() @IsIn(['farm', 'prometheus']) format?: 'farm' | 'prometheus';
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => LoadMetricNamesDto) names?: LoadMetricNamesDto;
+  @IsOptional() @IsArray() @ArrayMaxSize(64) @Matches(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, { each: true, message: 'each peer must be host:port' }) peers?: string[];
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMEOUT_MS) timeoutMs?: number;
+}
+
 /** The attendant's config file as written; `parseAttendantConfig` applies the defaults. */
 export class AttendantConfigDto {
   @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMEOUT_MS) checkTimeoutMs?: number;
@@ -102,6 +118,23 @@ export class AttendantConfigDto {
   @IsOptional() @Matches(APP_PATTERN, { message: 'probeApplication must be 1-128 of [A-Za-z0-9._:-]' }) probeApplication?: string;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ProbesSpecDto) probes?: ProbesSpecDto;
   @IsOptional() @IsArray() @ArrayMaxSize(256) @ValidateNested({ each: true }) @Type(() => ServiceSpecDto) services?: ServiceSpecDto[];
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => LoadSourcesDto) load?: LoadSourcesDto;
+  /** Checked by failoverConfigErrors (its own reader names each field). */
+  @IsOptional() @IsObject() failover?: Record<string, unknown>;
+}
+
+/** Default read timeout of the server's load and of each peer. */
+export const DEFAULT_LOAD_TIMEOUT_MS = 500;
+
+function loadSources(dto: AttendantConfigDto): LoadSources {
+  const l = dto.load;
+  const format = l?.format ?? 'farm';
+  const url = l?.url ?? (dto.repeaterUrl && format === 'farm' ? `${dto.repeaterUrl.replace(/\/+$/, '')}/v1/health/load` : undefined);
+  return {
+    ...(url ? { server: { url, format, names: l?.names ? { ...l.names } : { ...FARM_LOAD_METRICS } } } : {}),
+    peers: [...(l?.peers ?? [])],
+    timeoutMs: l?.timeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
+  };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -163,6 +196,7 @@ function toConfig(dto: AttendantConfigDto): AttendantConfig {
     answerBudgetMs: dto.answerBudgetMs ?? checkTimeoutMs + DEFAULT_ANSWER_SLACK_MS,
     probes: { login: probe(dto.probes?.login, DEFAULT_PROBES.login), refresh: probe(dto.probes?.refresh, DEFAULT_PROBES.refresh) },
   };
+  config.load = loadSources(dto);
   if (dto.repeaterUrl != null) config.repeaterUrl = dto.repeaterUrl;
   if (dto.probeApplication != null) config.probeApplication = dto.probeApplication;
   return config;
@@ -182,7 +216,10 @@ export function parseAttendantConfig(text: string, source: string): AttendantCon
   }
   if (!isRecord(raw)) throw new ConfigError(`invalid ATTENDANT_CONFIG ${source}: expected a mapping of settings at the top level`);
   const checked = checkDto(AttendantConfigDto, raw);
-  const all = [...(checked.errors ?? []), ...crossFieldErrors(raw)].map((e) => ({ field: fieldPath(e.field), message: e.message }));
+  const failover = raw.failover === undefined ? undefined : failoverConfigErrors(raw.failover);
+  const load = isRecord(raw.load) ? raw.load : undefined;
+  const loadErrors: FieldError[] = load?.format === 'prometheus' && load.url === undefined ? [{ field: 'load.url', message: 'is required with format prometheus' }] : [];
+  const all = [...(checked.errors ?? []), ...crossFieldErrors(raw), ...(failover?.errors ?? []), ...loadErrors].map((e) => ({ field: fieldPath(e.field), message: e.message }));
   // class-validator adds "nested property X must be either object or array" next to @IsObject's own message.
   const errors = all
     .filter((e) => !e.message.startsWith('nested property') || !all.some((o) => o.field === e.field && o !== e))
@@ -190,7 +227,9 @@ export function parseAttendantConfig(text: string, source: string): AttendantCon
   if (errors.length > 0 || !checked.value) {
     throw new ConfigError(`invalid ATTENDANT_CONFIG ${source}:\n  ${errors.map((e) => `${e.field || '(top level)'}: ${e.message}`).join('\n  ')}`);
   }
-  return toConfig(checked.value);
+  const config = toConfig(checked.value);
+  if (failover?.config) config.failover = failover.config;
+  return config;
 }
 
 /** Reads, parses and validates the attendant config file; throws ConfigError. */

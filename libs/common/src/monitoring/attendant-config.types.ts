@@ -1,4 +1,6 @@
+import type { FailoverConfig } from '../failover/failover-config';
 import type { ServiceStatus } from './compilation';
+import type { ServerLoadMetrics } from './load-sample';
 
 /** What the administrator lists in `ATTENDANT_CONFIG` (JSON or YAML), after validation. */
 
@@ -34,6 +36,22 @@ export interface AttendantConfig {
   /** Application whose guarded demo route probe A reads (default: the first one listed). */
   probeApplication?: string;
   probes: { login: ProbeSpec; refresh: ProbeSpec };
+  /** Where the server's load is read (issue 12). */
+  load?: LoadSources;
+  /** Thresholds, weights and the rest of load-aware failover; absent: the load is measured and reported, and no zone is given. */
+  failover?: FailoverConfig;
+}
+
+export interface LoadSources {
+  /**
+   * The monitored application's own load: `farm` reads a farm app's `GET /v1/health/load` (default:
+   * the repeater's, at `repeaterUrl`), `prometheus` reads the three metrics `names` from a scrape.
+   */
+  server?: { url: string; format: 'farm' | 'prometheus'; names: ServerLoadMetrics };
+  /** `host:port` of peers whose reachability counts (e.g. the database, the other servers). */
+  peers: string[];
+  /** Per read of the server's load or a peer. */
+  timeoutMs: number;
 }
 
 export interface CheckResult {

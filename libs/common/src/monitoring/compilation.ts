@@ -4,6 +4,8 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
+import { LOAD_COMPONENTS } from '../failover/load-score';
+import type { Arrangement, Zone } from '../failover/zones';
 import { MAX_SET_CLOCK_MS } from './clock';
 
 /**
@@ -70,6 +72,23 @@ export interface ClockReading {
   correctionMs: number;
 }
 
+/** The server's load as the attendant last measured it (issue 12): one score and what makes it up. */
+export interface LoadReport {
+  /** When it was sampled (the attendant's clock, ISO with the zone offset). */
+  at: string;
+  /** 0 (idle) to 100 (worst), smoothed. */
+  score: number;
+  /** The zone for new clients of no group (absent when no failover thresholds are configured). */
+  zone?: Zone;
+  arrangement?: Arrangement;
+  components: { name: string; value: number; weight: number; points: number }[];
+  mandatoryDown: string[];
+  dependentDown: string[];
+  forcedBy?: 'mandatory-down' | 'dependent-down';
+  /** Sources that could not be read this time, and why. */
+  unmeasured: { source: string; detail: string }[];
+}
+
 export interface Compilation {
   serverId: string;
   /** Attendant protocol version. */
@@ -81,6 +100,8 @@ export interface Compilation {
   deficiencies: Deficiency[];
   /** How long the attendant took to compile this answer. */
   compiledInMs: number;
+  /** The server's load (absent from attendants that do not measure it). */
+  load?: LoadReport;
 }
 
 /** Requests the attendant's queue accepts. */
@@ -136,6 +157,30 @@ export class ClockReadingDto implements ClockReading {
   @ApiProperty({ description: 'The correction currently added to the system clock.' }) @IsNumber() correctionMs!: number;
 }
 
+export class LoadComponentDto {
+  @ApiProperty({ enum: [...LOAD_COMPONENTS] }) @IsIn(LOAD_COMPONENTS) name!: string;
+  @ApiProperty({ minimum: 0, maximum: 1, description: 'Fraction of its limit.' }) @IsNumber() @Min(0) @Max(1) value!: number;
+  @ApiProperty({ minimum: 0 }) @IsNumber() @Min(0) weight!: number;
+  @ApiProperty({ minimum: 0, maximum: 100, description: 'Points of the score it accounts for.' }) @IsNumber() @Min(0) @Max(100) points!: number;
+}
+
+export class UnmeasuredDto {
+  @ApiProperty({ maxLength: 64 }) @IsString() @MaxLength(64) source!: string;
+  @ApiProperty({ maxLength: 1000 }) @IsString() @MaxLength(1000) detail!: string;
+}
+
+export class LoadReportDto implements LoadReport {
+  @ApiProperty({ description: 'ISO-8601, the attendant\'s clock.' }) @IsISO8601({ strict: true }) at!: string;
+  @ApiProperty({ minimum: 0, maximum: 100, description: '0 idle, 100 worst.' }) @IsNumber() @Min(0) @Max(100) score!: number;
+  @ApiPropertyOptional({ enum: ['accept', 'hold', 'brief', 'defer'] }) @IsOptional() @IsIn(['accept', 'hold', 'brief', 'defer']) zone?: Zone;
+  @ApiPropertyOptional({ enum: ['hold-middle', 'two-zones', 'brief-middle'] }) @IsOptional() @IsIn(['hold-middle', 'two-zones', 'brief-middle']) arrangement?: Arrangement;
+  @ApiProperty({ type: () => [LoadComponentDto], maxItems: 16 }) @IsArray() @ArrayMaxSize(16) @ValidateNested({ each: true }) @Type(() => LoadComponentDto) components!: LoadComponentDto[];
+  @ApiProperty({ type: [String], maxItems: 256 }) @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) mandatoryDown!: string[];
+  @ApiProperty({ type: [String], maxItems: 256 }) @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) dependentDown!: string[];
+  @ApiPropertyOptional({ enum: ['mandatory-down', 'dependent-down'] }) @IsOptional() @IsIn(['mandatory-down', 'dependent-down']) forcedBy?: 'mandatory-down' | 'dependent-down';
+  @ApiProperty({ type: () => [UnmeasuredDto], maxItems: 64 }) @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => UnmeasuredDto) unmeasured!: UnmeasuredDto[];
+}
+
 export class CompilationDto implements Compilation {
   @ApiProperty({ pattern: SERVER_ID_PATTERN.source }) @IsString() @Matches(SERVER_ID_PATTERN) serverId!: string;
   @ApiProperty({ enum: [1], description: 'Attendant protocol version.' }) @IsIn([1]) version!: 1;
@@ -145,6 +190,7 @@ export class CompilationDto implements Compilation {
   @ApiProperty() @IsBoolean() loggedIn!: boolean;
   @ApiProperty({ type: () => [DeficiencyDto], maxItems: 512 }) @IsArray() @ArrayMaxSize(512) @ValidateNested({ each: true }) @Type(() => DeficiencyDto) deficiencies!: DeficiencyDto[];
   @ApiProperty({ minimum: 0, description: 'How long the attendant took to compile this answer.' }) @IsNumber() @Min(0) compiledInMs!: number;
+  @ApiPropertyOptional({ type: () => LoadReportDto, description: 'The server\'s load as last measured (issue 12).' }) @IsOptional() @IsObject() @ValidateNested() @Type(() => LoadReportDto) load?: LoadReportDto;
 }
 
 export class SetClockReplyDto {

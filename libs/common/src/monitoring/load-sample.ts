@@ -155,3 +155,18 @@ export async function peerReachability(peers: string[], timeoutMs: number): Prom
   }));
   return { total: peers.length, unreachable: peers.filter((_, i) => !answers[i]) };
 }
+
+/** Reads a server's own load: a farm app's `GET /v1/health/load`, or three metrics of a Prometheus scrape. Throws what went wrong. */
+export async function readServerLoad(source: { url: string; format: 'farm' | 'prometheus'; names: ServerLoadMetrics }, timeoutMs: number): Promise<ServerLoad> {
+  const res = await fetch(source.url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${source.url} answered ${res.status}`);
+  if (source.format === 'prometheus') {
+    const load = serverLoadFrom(await res.text(), source.names);
+    if (!load) throw new Error(`${source.url} lacks one of ${Object.values(source.names).join(', ')}`);
+    return load;
+  }
+  const body = (await res.json()) as Partial<ServerLoad>;
+  const { inFlight, limit, eventLoopUtilization } = body;
+  if (typeof inFlight !== 'number' || typeof limit !== 'number' || typeof eventLoopUtilization !== 'number') throw new Error(`${source.url} did not answer {inFlight, limit, eventLoopUtilization}`);
+  return { inFlight, limit, eventLoopUtilization };
+}

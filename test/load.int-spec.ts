@@ -1,0 +1,131 @@
+import { Server, createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { LoadReport } from '../libs/common/src/monitoring/compilation';
+import { AppProcess, freePort } from '../libs/common/src/testing/farm-process';
+import { waitFor } from '../libs/common/src/testing/wait-for';
+import { TestFarm } from './support/test-farm';
+
+jest.setTimeout(90_000);
+
+/** A monitored application whose load the test sets: it answers `GET /v1/health/load` like a farm app. */
+class FakeLoad {
+  inFlight = 0;
+  private server?: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ inFlight: this.inFlight, limit: 100, eventLoopUtilization: 0 }));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/health/load`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+/** Only the application's own busy share counts, unsmoothed: the score is exactly inFlight (of 100). */
+const ONLY_WORKERS = { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 };
+
+/**
+ * The attendant's load measure (issue 12, part 1): sampled from the real repeater and the
+ * system, from a fake application for exact thresholds, and forced to the worst by a mandatory
+ * service down; the zone follows the thresholds with hysteresis; the poller shows score and zone.
+ */
+describe('the attendant measures its server\'s load', () => {
+  const farm = new TestFarm('load');
+  const fake = new FakeLoad();
+  let real: AppProcess;
+  let exact: AppProcess;
+  let down: AppProcess;
+  let poller: AppProcess;
+
+  const load = (a: AppProcess) => a.get<LoadReport>('/v1/load');
+  /** Waits until the attendant's load satisfies `ok`, and returns it. */
+  const loadUntil = (a: AppProcess, what: string, ok: (r: LoadReport) => boolean) =>
+    waitFor(what, async () => {
+      const r = await load(a).catch(() => undefined);
+      return r && ok(r) ? r : undefined;
+    }, 10_000, 50);
+
+  beforeAll(async () => {
+    await fake.start();
+    const n1 = await farm.startNode('n1');
+    const closed = await freePort();
+    const probesOff = { login: { enabled: false }, refresh: { enabled: false } };
+    [real, exact, down] = await Promise.all([
+      farm.startAttendant('srv-real', { repeaterUrl: n1.url, probes: probesOff, failover: { thresholds: { failover: 80, connection: 60 } } }, { LOAD_INTERVAL_MS: '200' }),
+      farm.startAttendant('srv-exact', { probes: probesOff, load: { url: fake.url }, failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: ONLY_WORKERS } }, { LOAD_INTERVAL_MS: '100' }),
+      farm.startAttendant('srv-down', {
+        probes: probesOff,
+        load: { url: fake.url },
+        services: [{ name: 'db', mandatory: true, check: { kind: 'tcp', host: '127.0.0.1', port: closed } }],
+        failover: { thresholds: { failover: 80, connection: 60 }, smoothing: 1, weights: ONLY_WORKERS },
+      }, { LOAD_INTERVAL_MS: '100' }),
+    ]);
+  }, 90_000);
+
+  afterAll(async () => {
+    await farm.cleanup();
+    await fake.stop();
+  });
+
+  it('samples the repeater (requests in flight, limit, event loop) and the system (CPU, memory, processes) into one score', async () => {
+    const r = await loadUntil(real, 'a sample with the repeater\'s components', (x) => x.components.some((c) => c.name === 'workers'));
+    expect(r.components.map((c) => c.name).sort()).toEqual(['cpu', 'eventLoop', 'memory', 'processes', 'workers']);
+    for (const c of r.components) {
+      expect(c.value).toBeGreaterThanOrEqual(0);
+      expect(c.value).toBeLessThanOrEqual(1);
+    }
+    // The score is the weighted mean of the components: their points add up to it.
+    expect(r.components.reduce((s, c) => s + c.points, 0)).toBeCloseTo(r.score, 0);
+    expect(r.unmeasured).toEqual([]);
+    expect(['accept', 'hold', 'defer']).toContain(r.zone);
+    expect(r.arrangement).toBe('hold-middle');
+  });
+
+  it('moves through the zones at the thresholds, and back only past the hysteresis margin', async () => {
+    const zoneAt = async (inFlight: number) => {
+      fake.inFlight = inFlight;
+      return loadUntil(exact, `score ${inFlight}`, (r) => r.score === inFlight);
+    };
+    expect((await zoneAt(50)).zone).toBe('accept');
+    expect((await zoneAt(70)).zone).toBe('hold'); // between connection (60) and failover (80): keep clients, refuse new
+    expect((await zoneAt(90)).zone).toBe('defer'); // past failover: defer and refuse all
+    expect((await zoneAt(77)).zone).toBe('defer'); // below 80, but not by more than the margin (5)
+    expect((await zoneAt(74)).zone).toBe('hold');
+    expect((await zoneAt(57)).zone).toBe('hold'); // below 60, within the margin
+    expect((await zoneAt(54)).zone).toBe('accept');
+  });
+
+  it('takes a mandatory service found down by the last compilation as the worst score, whatever the components say', async () => {
+    fake.inFlight = 10;
+    const before = await loadUntil(down, 'a sample before any compilation', (r) => r.score === 10);
+    expect(before.mandatoryDown).toEqual([]);
+    const c = await down.get<{ services: { name: string; status: string }[] }>('/v1/compilation');
+    expect(c.services).toEqual([expect.objectContaining({ name: 'db', status: 'critical' })]);
+    const after = await loadUntil(down, 'the worst score', (r) => r.forcedBy === 'mandatory-down');
+    expect(after).toMatchObject({ score: 100, zone: 'defer', mandatoryDown: ['db'] });
+    expect(after.components.find((c2) => c2.name === 'workers')?.value).toBe(0.1);
+  });
+
+  it('reports the load in the compilation, and the poller shows each server\'s score and zone', async () => {
+    // Started only now: before, nothing compiled srv-down's services but the test that asked.
+    poller = await farm.startPoller({ POLL_INTERVALS_MS: '500,250', POLL_TICK_MS: '100' });
+    fake.inFlight = 65;
+    await loadUntil(exact, 'score 65', (r) => r.score === 65);
+    const seen = await waitFor('the poller shows srv-exact at 65 and srv-down forced to 100', async () => {
+      const list = await poller.get<{ servers: { id: string; load: { score: number; zone: string | null } | null }[] }>('/v1/servers');
+      const of = (id: string) => list.servers.find((s) => s.id === id)?.load;
+      return of('srv-exact')?.score === 65 && of('srv-down')?.score === 100 ? list : undefined;
+    }, 15_000, 100);
+    const of = (id: string) => seen.servers.find((s) => s.id === id)?.load;
+    expect(of('srv-exact')).toMatchObject({ score: 65 });
+    expect(['hold', 'accept']).toContain(of('srv-exact')?.zone);
+    expect(of('srv-down')).toMatchObject({ zone: 'defer' });
+    expect(of('srv-real')).toMatchObject({ score: expect.any(Number) });
+  });
+});
