@@ -20,7 +20,8 @@ function reorder(value: unknown, seed: number): unknown {
   const keys = Object.keys(value);
   const order = keys.map((k, i) => ({ k, w: Math.sin(seed * 31 + i * 17) })).sort((a, b) => a.w - b.w);
   const out: Record<string, unknown> = {};
-  for (const { k } of order) out[k] = reorder((value as Record<string, unknown>)[k], seed + 1);
+  // defineProperty, not assignment: a key named "__proto__" (as JSON.parse makes it) stays a key.
+  for (const { k } of order) Object.defineProperty(out, k, { value: reorder((value as Record<string, unknown>)[k], seed + 1), enumerable: true, writable: true, configurable: true });
   return out;
 }
 
@@ -38,6 +39,14 @@ describe('canonical form', () => {
   it('sorts keys at every depth and keeps array order', () => {
     expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');
     expect(canonicalJson({ a: undefined, b: 2 })).toBe('{"b":2}');
+  });
+
+  it('keeps a key named __proto__ (as JSON.parse makes one) in its place, and signs it whatever the key order', () => {
+    const body = JSON.parse('{"b": 1, "__proto__": {"x": false}}') as unknown;
+    expect(canonicalJson(body)).toBe('{"__proto__":{"x":false},"b":1}');
+    const other = JSON.parse('{"__proto__": {"x": false}, "b": 1}') as unknown;
+    expect(signCommand(ring, head, other)).toBe(signCommand(ring, head, body));
+    expect(signCommand(ring, head, { b: 1 })).not.toBe(signCommand(ring, head, body));
   });
 
   it('is a JSON text that parses back to the same value', () => {
