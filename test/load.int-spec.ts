@@ -129,3 +129,54 @@ describe('the attendant measures its server\'s load', () => {
     expect(of('srv-real')).toMatchObject({ score: expect.any(Number) });
   });
 });
+
+/** Issue 12, "never routed to a dead server": a node answers where a client may go. */
+describe('routing a client to a live server in the accept zone', () => {
+  const farm = new TestFarm('route');
+  const fake = new FakeLoad();
+  let n1: AppProcess;
+  let n2: AppProcess;
+
+  type Route = { servers: { id: string; address: string; score: number }[] };
+  const route = () => n1.get<Route>('/v1/route');
+  const routeUntil = (what: string, ok: (r: Route) => boolean) =>
+    waitFor(what, async () => {
+      const r = await route().catch(() => undefined);
+      return r && ok(r) ? r : undefined;
+    }, 15_000, 100);
+
+  beforeAll(async () => {
+    await fake.start();
+    fake.inFlight = 10;
+    [n1, n2] = await Promise.all([farm.startNode('n1'), farm.startNode('n2')]);
+    const config = { probes: { login: { enabled: false }, refresh: { enabled: false } }, load: { url: fake.url }, failover: { thresholds: { failover: 80, connection: 60 }, smoothing: 1, weights: ONLY_WORKERS } };
+    // n2's attendant, and one for a server that is not in the ring at all.
+    await Promise.all([farm.startAttendant('n2', config, { LOAD_INTERVAL_MS: '100' }), farm.startAttendant('ghost', config, { LOAD_INTERVAL_MS: '100' })]);
+  }, 90_000);
+
+  afterAll(async () => {
+    await farm.cleanup();
+    await fake.stop();
+  });
+
+  it('offers only servers live in the ring table whose attendant says accept, with the table\'s address', async () => {
+    const r = await routeUntil('n2 offered', (x) => x.servers.length > 0);
+    expect(r.servers).toEqual([{ id: 'n2', address: n2.url, score: 10 }]);
+    expect((await n1.get<Route>('/v1/route?exclude=n2')).servers).toEqual([]);
+  });
+
+  it('stops offering a server once its load leaves accept, and offers it again when it is back', async () => {
+    fake.inFlight = 90;
+    await routeUntil('n2 no longer offered', (x) => x.servers.length === 0);
+    fake.inFlight = 10;
+    expect((await routeUntil('n2 offered again', (x) => x.servers.length === 1)).servers[0]).toMatchObject({ id: 'n2', score: 10 });
+  });
+
+  it('never offers a server that left the ring, though its attendant still says accept', async () => {
+    await n2.stop();
+    await routeUntil('n2 gone from the offer', (x) => x.servers.length === 0);
+    const loads = await farm.redis.hgetall(`${farm.ns}:load`);
+    expect(JSON.parse(loads.n2)).toMatchObject({ id: 'n2', zone: 'accept' });
+    expect(Date.now() - (JSON.parse(loads.n2) as { at: number }).at).toBeLessThan(5000);
+  });
+});

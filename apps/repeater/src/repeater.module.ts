@@ -6,6 +6,7 @@ import { HealthController } from './http/health.controller';
 import { repeaterHealth } from './http/health-checks';
 import { MetricsController } from './http/metrics.controller';
 import { RingController } from './http/ring.controller';
+import { RouteController } from './http/route.controller';
 
 /** A repeater node: the availability module plus its HTTP API and guarded demo applications. */
 @Module({})
@@ -14,7 +15,7 @@ export class RepeaterModule {
     return {
       module: RepeaterModule,
       imports: [AvailabilityModule.forRoot(env), ...repeaterHealth.imports],
-      controllers: [AvailabilityController, HealthController, MetricsController, RingController, DemoController, ...repeaterHealth.controllers],
+      controllers: [AvailabilityController, HealthController, MetricsController, RingController, RouteController, DemoController, ...repeaterHealth.controllers],
       providers: [...repeaterHealth.providers],
     };
   }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
 import {
-  AttendantConfig, AttendantEnv, ComponentValues, DEFAULT_WEIGHTS, FAILOVER_DEFAULTS, LoadReport, LoadSample, RateLimitedLog, ScoreSettings, ServiceReport, SystemSampler, Zone,
+  AttendantConfig, AttendantEnv, ComponentValues, PublishedLoad, REDIS, monitoringKeys, DEFAULT_WEIGHTS, FAILOVER_DEFAULTS, LoadReport, LoadSample, RateLimitedLog, ScoreSettings, ServiceReport, SystemSampler, Zone,
   nextZones, peerReachability, readServerLoad, stepLoad, zoneKey,
 } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
@@ -33,6 +34,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(ATTENDANT_ENV) private readonly env: AttendantEnv,
     @Inject(ATTENDANT_CONFIG) private readonly config: AttendantConfig,
     private readonly clock: ClockService,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {
     const d = FAILOVER_DEFAULTS;
     this.score = config.failover?.score ?? { weights: { ...DEFAULT_WEIGHTS }, maxProcesses: d.maxProcesses, dependentDownScore: d.dependentDownScore };
@@ -77,10 +79,20 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
         ...(step.load.forcedBy ? { forcedBy: step.load.forcedBy } : {}),
         unmeasured,
       };
+      if (zone) this.publish(step.load.score, zone);
       return this.report;
     } finally {
       this.sampling = false;
     }
+  }
+
+  /**
+   * Tells the farm this server's score and zone (what routing and alternates are chosen from).
+   * Best effort: a Redis that is away misses a sample, and readers ignore reports grown old.
+   */
+  private publish(score: number, zone: Zone): void {
+    const report: PublishedLoad = { id: this.env.SERVER_ID, address: this.config.repeaterUrl ?? '', score: round(score), zone, at: this.clock.clock.now() };
+    this.redis.hset(monitoringKeys(this.env.FARM_NAMESPACE).load, this.env.SERVER_ID, JSON.stringify(report)).catch(() => undefined);
   }
 
   private async measure(): Promise<{ sample: LoadSample; unmeasured: { source: string; detail: string }[] }> {

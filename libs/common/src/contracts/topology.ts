@@ -75,6 +75,8 @@ export interface MonitoringKeys {
   pollerHealth: string;
   /** String with a TTL: the id of the active poller (the others stand by). */
   pollerLease: string;
+  /** Hash: serverId -> JSON PublishedLoad {id, address, score, zone, at}: each attendant's latest load (issue 12). */
+  load: string;
 }
 
 export function monitoringKeys(ns: string): MonitoringKeys {
@@ -84,6 +86,7 @@ export function monitoringKeys(ns: string): MonitoringKeys {
     pollerServers: `${ns}:poller:servers`,
     pollerHealth: `${ns}:poller:health`,
     pollerLease: `${ns}:poller:lease`,
+    load: `${ns}:load`,
   };
 }
 

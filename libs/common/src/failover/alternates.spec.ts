@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { RingTable } from '../domain/ring';
-import { PublishedLoad, chooseAlternates, clientAlternates } from './alternates';
+import { PublishedLoad, chooseAlternates, clientAlternates, parsePublishedLoads, routableServers } from './alternates';
 import type { Zone } from './zones';
 
 const row = { address: '', buddyA: null, buddyB: null };
@@ -77,5 +77,25 @@ describe('alternates properties', () => {
       { numRuns: 500 },
     );
     for (const k of ['senderReported', 'deadReported', 'troubledReported', 'offered'] as const) expect(seen[k] / seen.samples).toBeGreaterThanOrEqual(0.2);
+  });
+});
+
+describe('routable servers (where a starting client goes)', () => {
+  const table = { a: { address: 'http://a:3100', buddyA: 'b', buddyB: 'b' }, b: { address: 'http://b:3100', buddyA: 'a', buddyB: 'a' } };
+  const report = (id: string, zone: 'accept' | 'hold' | 'defer', score: number, at = 1000) => ({ id, address: `published-${id}`, zone, score, at });
+
+  it('gives live servers in accept, best first, with the table\'s addresses, never a dead or a stale one', () => {
+    const reports = [report('a', 'accept', 40), report('b', 'accept', 10), report('dead', 'accept', 0), report('c', 'accept', 5, 1)];
+    expect(routableServers(reports, table, { now: 2000, maxAgeMs: 5000 })).toEqual([
+      { id: 'b', address: 'http://b:3100', score: 10 },
+      { id: 'a', address: 'http://a:3100', score: 40 },
+    ]);
+    expect(routableServers([report('a', 'accept', 40), report('b', 'hold', 10)], table, { exclude: 'a' })).toEqual([]);
+    expect(routableServers([report('a', 'accept', 40, 1)], table, { now: 20_000, maxAgeMs: 10_000 })).toEqual([]);
+  });
+
+  it('reads the reports of the load hash, skipping what is not one', () => {
+    const ok = report('a', 'accept', 1);
+    expect(parsePublishedLoads([JSON.stringify(ok), '{', JSON.stringify({ id: 'x' }), 'null'])).toEqual([ok]);
   });
 });

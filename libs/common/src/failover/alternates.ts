@@ -70,3 +70,22 @@ export function clientAlternates(fromMessage: readonly ServerRef[], configured: 
   const offered = usable(fromMessage);
   return offered.length > 0 ? offered : usable(configured);
 }
+
+/** Where a client may go when it starts or hears nothing: servers live in the ring table, in accept, by their latest fresh report; addresses as the table has them. */
+export function routableServers(reports: readonly PublishedLoad[], table: RingTable, options: AlternateOptions & { exclude?: string } = {}): Alternate[] {
+  return chooseAlternates(reports, table, options.exclude ?? '', options).map((a) => ({ ...a, address: table[a.id].address }));
+}
+
+/** The reports of the `<ns>:load` hash's values (malformed ones skipped). */
+export function parsePublishedLoads(values: readonly string[]): PublishedLoad[] {
+  const out: PublishedLoad[] = [];
+  for (const v of values) {
+    try {
+      const r = JSON.parse(v) as Partial<PublishedLoad>;
+      if (typeof r.id === 'string' && typeof r.address === 'string' && typeof r.score === 'number' && typeof r.zone === 'string' && typeof r.at === 'number') out.push(r as PublishedLoad);
+    } catch {
+      // Not a report: skipped.
+    }
+  }
+  return out;
+}
