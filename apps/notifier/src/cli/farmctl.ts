@@ -202,22 +202,30 @@ async function status(cmd: StatusCommand, io: FarmctlIo): Promise<number> {
   return EXIT_OK;
 }
 
+/** A server's load as the poller shows it: `72.5 hold`, or `-` from an attendant that does not measure it. */
+const loadText = (s: unknown): string => {
+  const l = field(s, 'load');
+  if (!l || typeof field(l, 'score') !== 'number') return '-';
+  const zone = field(l, 'zone');
+  return `${Number(field(l, 'score'))}${typeof zone === 'string' ? ` ${zone}` : ''}`;
+};
+
 const deficiencyText = (d: unknown): string => `${str(field(d, 'kind'))}${field(d, 'service') ? ` ${str(field(d, 'service'))}` : ''}: ${clip(str(field(d, 'detail')))}`;
 
 function printServers(body: unknown, io: FarmctlIo): void {
   const servers = field(body, 'servers');
   const rows = (Array.isArray(servers) ? servers : []).map((s: unknown) => {
     const ds = field(s, 'deficiencies');
-    return [str(field(s, 'id')), str(field(s, 'list')), str(field(s, 'nextPollAt')), Array.isArray(ds) && ds.length ? ds.map(deficiencyText).join('; ') : '-'];
+    return [str(field(s, 'id')), str(field(s, 'list')), loadText(s), str(field(s, 'nextPollAt')), Array.isArray(ds) && ds.length ? ds.map(deficiencyText).join('; ') : '-'];
   });
-  for (const l of table(['SERVER', 'LIST', 'NEXT POLL', 'DEFICIENCIES'], rows)) io.out(l);
+  for (const l of table(['SERVER', 'LIST', 'LOAD', 'NEXT POLL', 'DEFICIENCIES'], rows)) io.out(l);
   const down = field(body, 'applicationsDown');
   const apps = down && typeof down === 'object' ? Object.keys(down) : [];
   if (apps.length) io.out(`applications the poller holds unavailable: ${apps.join(', ')}`);
 }
 
 function printServer(body: unknown, io: FarmctlIo): void {
-  io.out(`${str(field(body, 'id'))}: ${str(field(body, 'list'))} list, next poll ${str(field(body, 'nextPollAt'))}, last answer ${str(field(body, 'lastAnswerAt')) || 'never'}`);
+  io.out(`${str(field(body, 'id'))}: ${str(field(body, 'list'))} list, load ${loadText(body)}, next poll ${str(field(body, 'nextPollAt'))}, last answer ${str(field(body, 'lastAnswerAt')) || 'never'}`);
   const ds = field(body, 'deficiencies');
   for (const d of Array.isArray(ds) ? ds : []) io.out(`  deficiency ${deficiencyText(d)}`);
   const c = field(body, 'lastCompilation');
