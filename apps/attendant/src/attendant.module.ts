@@ -3,6 +3,7 @@ import { AMQP_CLIENT, AmqpClient, AttendantEnv, farmAuthProviders, DependencyChe
 import { ATTENDANT_REQUESTS, QueriesConsumer } from './messages/queries.consumer';
 import type Redis from 'ioredis';
 import { AttendantController } from './http/attendant.controller';
+import { FailoverService } from './load/failover.service';
 import { LoadService } from './load/load.service';
 import { ProbeService } from './probes/probe.service';
 import { AttendantService } from './serving/attendant.service';
@@ -52,6 +53,7 @@ export class AttendantModule {
         ClockService,
         ProbeService,
         LoadService,
+        FailoverService,
         AttendantService,
       ],
     };

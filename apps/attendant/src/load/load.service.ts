@@ -27,6 +27,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
   private state: ComponentValues = {};
   private zones: Record<string, Zone> = {};
   private services: () => ServiceReport[] = () => [];
+  private readonly listeners: ((report: LoadReport) => void | Promise<void>)[] = [];
   /** The last sample (undefined until the first one). */
   report?: LoadReport;
 
@@ -39,6 +40,11 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
     const d = FAILOVER_DEFAULTS;
     this.score = config.failover?.score ?? { weights: { ...DEFAULT_WEIGHTS }, maxProcesses: d.maxProcesses, dependentDownScore: d.dependentDownScore };
     this.smoothing = config.failover?.smoothing ?? d.smoothing;
+  }
+
+  /** Called after every sample (the failover service acts on the zone). */
+  onSample(fn: (report: LoadReport) => void | Promise<void>): void {
+    this.listeners.push(fn);
   }
 
   /** Where the services' state comes from (the attendant's last compilation). */
@@ -80,6 +86,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
         unmeasured,
       };
       if (zone) this.publish(step.load.score, zone);
+      for (const l of this.listeners) await l(this.report);
       return this.report;
     } finally {
       this.sampling = false;

@@ -94,3 +94,14 @@ export function monitoringKeys(ns: string): MonitoringKeys {
 export function mailboxQueue(ns: string, serverId: string): string {
   return `${ns}.attendant.${serverId}.mailbox`;
 }
+
+/** Load-aware failover (issue 12): each client's queue, each server's registered clients, and the clients it deferred. */
+export function failoverKeys(ns: string): { clientQueue(clientId: string): string; clients(serverId: string): string; deferred(serverId: string): string } {
+  return {
+    clientQueue: (id) => `${ns}.client.${id}`,
+    /** Hash: clientId -> JSON ClientRegistration. */
+    clients: (id) => `${ns}:clients:${id}`,
+    /** Hash: clientId -> JSON {at, address}: when this server deferred it, and where it was (the reconnection plan's waiting list). */
+    deferred: (id) => `${ns}:deferred:${id}`,
+  };
+}

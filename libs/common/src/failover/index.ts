@@ -7,3 +7,4 @@ export * from './reconnection';
 export * from './failover-message';
 export * from './restart-limit';
 export * from './failover-config';
+export * from './failover-client';

@@ -1,0 +1,138 @@
+import { EventEmitter } from 'node:events';
+import type Redis from 'ioredis';
+import { SIGNATURE_HEADER } from '../auth/command-signature';
+import { RedisNonceCache } from '../auth/command-verifier';
+import { Keyring } from '../auth/keyring';
+import type { RefusalLog } from '../auth/refusal-log';
+import { failoverKeys } from '../contracts/topology';
+import { LoggerLike } from '../logging';
+import { AmqpClient } from '../messaging/amqp-client';
+import { Delivery, Subscription } from '../messaging/subscription';
+import { ServerRef, clientAlternates } from './alternates';
+import { ClientMessage, verifyClientMessage } from './failover-message';
+
+/** What a client tells a server's attendant about itself (its registration). */
+export interface ClientRegistration {
+  id: string;
+  /** Where the client is (for the message's signed `client.address`; e.g. its host:port). */
+  address: string;
+  group?: string;
+  /** Round trip the client measured to the server, ms (deferral by topology uses it). */
+  latencyMs?: number;
+  /** When it registered (ms). */
+  at: number;
+}
+
+export interface FailoverClientOptions {
+  id: string;
+  address: string;
+  group?: string;
+  latencyMs?: number;
+  ns: string;
+  /** Where the client starts. */
+  server: ServerRef;
+  /** Its own list of servers, used when a failover message offers none. */
+  configured?: ServerRef[];
+  keyring: Keyring;
+  redis: Redis;
+  amqp: AmqpClient;
+  log: LoggerLike;
+  now?: () => number;
+  /** Signed messages are accepted within this many ms either way (default 30 s). */
+  windowMs?: number;
+  /** Refused messages go here too (the poller's feed). */
+  refusals?: RefusalLog;
+}
+
+/**
+ * A service's side of load-aware failover (issue 12), for any Node service: it registers with its
+ * server's attendant (in Redis: id, group, address, latency), consumes its own queue
+ * `<ns>.client.<id>`, and obeys signed messages from the server it is on: `failover.defer` moves it
+ * to the first alternate offered (or of its own list), `failover.invite` brings it back. A forged,
+ * truncated, replayed, stale or misdirected message changes nothing: it is counted, logged and
+ * recorded for the operators. Emits `moved` (from, to, why) and `refused` (reason, message).
+ */
+export class FailoverClient extends EventEmitter {
+  current: ServerRef;
+  /** Messages refused, by reason. */
+  readonly refused: Record<string, number> = {};
+  private sub?: Subscription;
+  private readonly nonces: RedisNonceCache;
+  private readonly now: () => number;
+  private readonly me: ServerRef;
+
+  constructor(private readonly opts: FailoverClientOptions) {
+    super();
+    this.current = opts.server;
+    this.me = { id: opts.id, address: opts.address };
+    this.nonces = new RedisNonceCache(opts.redis, opts.ns);
+    this.now = opts.now ?? Date.now;
+  }
+
+  get queue(): string {
+    return failoverKeys(this.opts.ns).clientQueue(this.opts.id);
+  }
+
+  /** Consumes its queue and registers with its server. */
+  async start(): Promise<void> {
+    this.sub = this.opts.amqp.subscribe({
+      queue: this.queue,
+      prefetch: 16,
+      assert: (ch) => ch.assertQueue(this.queue, { durable: false, exclusive: true, autoDelete: true }),
+      handler: (d) => this.handle(d),
+    });
+    await this.register(this.current);
+  }
+
+  async stop(): Promise<void> {
+    await this.opts.redis.hdel(failoverKeys(this.opts.ns).clients(this.current.id), this.opts.id).catch(() => undefined);
+    await this.sub?.pause().catch(() => undefined);
+  }
+
+  private async register(server: ServerRef): Promise<void> {
+    const reg: ClientRegistration = { id: this.opts.id, address: this.opts.address, at: this.now(), ...(this.opts.group ? { group: this.opts.group } : {}), ...(this.opts.latencyMs !== undefined ? { latencyMs: this.opts.latencyMs } : {}) };
+    await this.opts.redis.hset(failoverKeys(this.opts.ns).clients(server.id), this.opts.id, JSON.stringify(reg));
+  }
+
+  private async move(to: ServerRef, why: string): Promise<void> {
+    const from = this.current;
+    await this.opts.redis.hdel(failoverKeys(this.opts.ns).clients(from.id), this.opts.id);
+    await this.register(to);
+    this.current = to;
+    this.opts.log.log(`moved from ${from.id} to ${to.id} (${why})`);
+    this.emit('moved', from, to, why);
+  }
+
+  private refuse(reason: string, message: string, claimedSender?: string): void {
+    this.refused[reason] = (this.refused[reason] ?? 0) + 1;
+    this.opts.log.warn(`refused a failover message (${reason}) claiming to come from ${claimedSender ?? 'nobody'}: ${message}`);
+    this.opts.refusals?.record({ receiver: this.opts.id, command: 'failover', reason, message, claimedSender });
+    this.emit('refused', reason, message);
+  }
+
+  private async handle(d: Delivery): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(d.content.toString('utf8'));
+    } catch {
+      return this.refuse('malformed', 'not JSON');
+    }
+    const header = d.msg.properties.headers?.[SIGNATURE_HEADER] as unknown;
+    const v = verifyClientMessage(this.opts.keyring, typeof header === 'string' ? header : undefined, body, this.me, this.now(), this.opts.windowMs);
+    const claimed = (body as Partial<ClientMessage> | null)?.server?.id;
+    if (!v.ok) return this.refuse(v.reason, v.message, typeof claimed === 'string' ? claimed : undefined);
+    if (!(await this.nonces.claim(this.opts.id, v.head, 2 * (this.opts.windowMs ?? 30_000) + 1000))) return this.refuse('replayed', `nonce ${v.head.nonce.slice(0, 8)}… seen before`, v.head.sender);
+    const m = v.message;
+    if (m.kind === 'invitation') {
+      if (m.server.id !== this.current.id) await this.move(m.server, 'invited back');
+      return;
+    }
+    if (m.server.id !== this.current.id) return; // from a server it already left: nothing to do
+    const next = clientAlternates(m.alternates, this.opts.configured ?? [], m.server.id)[0];
+    if (!next) {
+      this.opts.log.warn(`${m.server.id} defers this client (${m.reason}) but neither it nor the configured list offers another server`);
+      return;
+    }
+    await this.move(next, `deferred by ${m.server.id}: ${m.reason}`);
+  }
+}

@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import { Server, createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { SIGNATURE_HEADER } from '../libs/common/src/auth/command-signature';
+import { Keyring, parseKeyFile } from '../libs/common/src/auth/keyring';
+import { RefusalLog, refusalEvents } from '../libs/common/src/auth/refusal-log';
+import { failoverKeys } from '../libs/common/src/contracts/topology';
+import { FailoverClient } from '../libs/common/src/failover/failover-client';
+import { ClientMessage, signClientMessage } from '../libs/common/src/failover/failover-message';
+import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
+import { AppProcess } from '../libs/common/src/testing/farm-process';
+import { waitFor } from '../libs/common/src/testing/wait-for';
+import { RABBITMQ_URL, TestFarm } from './support/test-farm';
+
+jest.setTimeout(90_000);
+
+/** A monitored application whose load the test sets (answers `GET /v1/health/load` like a farm app). */
+class FakeLoad {
+  inFlight = 10;
+  private server?: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ inFlight: this.inFlight, limit: 100, eventLoopUtilization: 0 }));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/health/load`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+const SET_SIZE = 2;
+const INTERVAL_MS = 600;
+const CLIENTS = 5;
+
+/**
+ * Load-aware failover end to end (issue 12): two servers, each a node with its attendant whose
+ * load the test sets; five clients of the library on the first. Past the failover threshold every
+ * client gets one signed message and moves to the alternate in accept; back under the
+ * connection threshold they are invited back in sets, never more at once; forged, replayed,
+ * stale and truncated messages change nothing and are counted.
+ */
+describe('load-aware failover: signed messages move clients and invite them back', () => {
+  const farm = new TestFarm('failover');
+  const loads = { a: new FakeLoad(), b: new FakeLoad() };
+  let a: AppProcess;
+  let b: AppProcess;
+  let amqp: AmqpClient;
+  let keyring: Keyring;
+  const clients: FailoverClient[] = [];
+  const moves: { client: string; from: string; to: string; at: number }[] = [];
+
+  beforeAll(async () => {
+    await Promise.all([loads.a.start(), loads.b.start()]);
+    [a, b] = await Promise.all([farm.startNode('a'), farm.startNode('b')]);
+    const config = (node: AppProcess, load: FakeLoad) => ({
+      repeaterUrl: node.url,
+      probes: { login: { enabled: false }, refresh: { enabled: false } },
+      load: { url: load.url },
+      failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 }, reconnect: { setSize: SET_SIZE, intervalMs: INTERVAL_MS } },
+    });
+    await Promise.all([farm.startAttendant('a', config(a, loads.a), { LOAD_INTERVAL_MS: '100' }), farm.startAttendant('b', config(b, loads.b), { LOAD_INTERVAL_MS: '100' })]);
+    keyring = parseKeyFile(readFileSync(farm.creds.keysFile, 'utf8'), farm.creds.keysFile);
+    amqp = new AmqpClient({ url: RABBITMQ_URL(), name: 'failover test clients', logger: quiet });
+    await amqp.start();
+    for (let i = 1; i <= CLIENTS; i++) {
+      const c = new FailoverClient({ id: `c${i}`, address: `client-${i}:8080`, latencyMs: i, ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis: farm.redis, amqp, log: quiet, refusals: new RefusalLog(farm.redis, farm.ns) });
+      c.on('moved', (from: { id: string }, to: { id: string }) => moves.push({ client: `c${i}`, from: from.id, to: to.id, at: Date.now() }));
+      await c.start();
+      clients.push(c);
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.stop();
+    await amqp?.stop();
+    await farm.cleanup();
+    await Promise.all([loads.a.stop(), loads.b.stop()]);
+  });
+
+  it('past the failover threshold, every client gets one valid signed message and moves to the server in accept', async () => {
+    await waitFor('both servers in accept, with their clients registered at a', async () => Object.keys(await farm.redis.hgetall(failoverKeys(farm.ns).clients('a'))).length === CLIENTS);
+    loads.a.inFlight = 90;
+    await waitFor('every client on b', () => clients.every((c) => c.current.id === 'b'), 15_000, 50);
+    expect(moves.filter((m) => m.from === 'a' && m.to === 'b').map((m) => m.client).sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(moves).toHaveLength(CLIENTS); // one message each, no second move
+    expect(clients.every((c) => c.current.address === b.url)).toBe(true);
+    expect(Object.keys(await farm.redis.hgetall(failoverKeys(farm.ns).clients('b'))).sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(clients.every((c) => Object.keys(c.refused).length === 0)).toBe(true);
+  });
+
+  it('back under the connection threshold, invites them back in sets of at most reconnect.setSize, reconnect.intervalMs apart', async () => {
+    const before = moves.length;
+    loads.a.inFlight = 10;
+    await waitFor('every client back on a', () => clients.every((c) => c.current.id === 'a'), 20_000, 50);
+    const back = moves.slice(before).filter((m) => m.to === 'a').sort((x, y) => x.at - y.at);
+    expect(back).toHaveLength(CLIENTS);
+    // Sets: moves closer together than half the interval belong to one invitation round.
+    const sets: number[][] = [];
+    for (const m of back) {
+      const last = sets[sets.length - 1];
+      if (last && m.at - last[last.length - 1] < INTERVAL_MS / 2) last.push(m.at);
+      else sets.push([m.at]);
+    }
+    expect(Math.max(...sets.map((s) => s.length))).toBeLessThanOrEqual(SET_SIZE);
+    expect(sets.length).toBeGreaterThanOrEqual(Math.ceil(CLIENTS / SET_SIZE));
+    for (let i = 1; i < sets.length; i++) expect(sets[i][0] - sets[i - 1][0]).toBeGreaterThanOrEqual(INTERVAL_MS - 100);
+  });
+
+  it('ignores forged, replayed, stale, truncated and misdirected messages, counting each by reason', async () => {
+    const c1 = clients[0];
+    expect(c1.current.id).toBe('a');
+    const ch = await farm.channel();
+    const send = async (m: ClientMessage, header: string) => {
+      ch.publish('', failoverKeys(farm.ns).clientQueue('c1'), Buffer.from(JSON.stringify(m)), { headers: { [SIGNATURE_HEADER]: header } });
+      await ch.waitForConfirms();
+    };
+    const toB: ClientMessage = { kind: 'failover', server: { id: 'a', address: a.url }, client: { id: 'c1', address: 'client-1:8080' }, alternates: [{ id: 'b', address: b.url, score: 1 }], reason: 'test', score: 99, components: [] };
+    const stranger = new Keyring([{ id: 'k9', secret: Buffer.alloc(32, 9), active: true }]);
+    await send(toB, signClientMessage(stranger, toB, Date.now()));
+    await send(toB, signClientMessage(keyring, toB, Date.now() - 120_000));
+    const valid = signClientMessage(keyring, toB, Date.now());
+    await send(toB, valid.slice(0, -10));
+    await send({ ...toB, client: { id: 'c1', address: 'elsewhere:1' } }, signClientMessage(keyring, { ...toB, client: { id: 'c1', address: 'elsewhere:1' } }, Date.now()));
+    await waitFor('four refusals', () => Object.values(c1.refused).reduce((s, n) => s + n, 0) >= 4, 10_000, 50);
+    expect(c1.refused).toEqual({ 'unknown-key': 1, stale: 1, truncated: 1, misdirected: 1 });
+    expect(c1.current.id).toBe('a');
+    // A valid one moves it; the same message again is a replay.
+    await send(toB, valid);
+    await waitFor('c1 moved by the valid message', () => c1.current.id === 'b', 10_000, 50);
+    await send(toB, valid);
+    await waitFor('the replay refused', () => c1.refused.replayed === 1, 10_000, 50);
+    // Raised to the operators: the farm's refusals stream, which the poller's feed follows.
+    const raised = refusalEvents((await farm.redis.xrange(`${farm.ns}:refusals`, '-', '+')) as [string, string[]][]);
+    expect(raised.map((e) => `${e.receiver} ${e.command} ${e.reason}`).sort()).toEqual(['c1 failover misdirected', 'c1 failover replayed', 'c1 failover stale', 'c1 failover truncated', 'c1 failover unknown-key']);
+  });
+});
