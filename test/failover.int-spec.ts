@@ -140,4 +140,25 @@ describe('load-aware failover: signed messages move clients and invite them back
     const raised = refusalEvents((await farm.redis.xrange(`${farm.ns}:refusals`, '-', '+')) as [string, string[]][]);
     expect(raised.map((e) => `${e.receiver} ${e.command} ${e.reason}`).sort()).toEqual(['c1 failover misdirected', 'c1 failover replayed', 'c1 failover stale', 'c1 failover truncated', 'c1 failover unknown-key']);
   });
+
+  it('a client asking to connect is refused by a deferring server, with the alternates, and accepted once it is back in accept; a client whose server fails goes to the best live one', async () => {
+    const c6 = new FailoverClient({ id: 'c6', address: 'client-6:8080', ns: farm.ns, server: { id: 'b', address: b.url }, keyring, redis: farm.redis, amqp, log: quiet });
+    await c6.start();
+    clients.push(c6);
+    const zoneOf = async (id: string) => (JSON.parse((await farm.redis.hget(`${farm.ns}:load`, id)) ?? '{}') as { zone?: string }).zone;
+    loads.a.inFlight = 90;
+    await waitFor('a defers', async () => (await zoneOf('a')) === 'defer', 10_000, 50);
+    const refused = await c6.connect({ id: 'a', address: a.url });
+    expect(refused).toEqual({ kind: 'refuse', zone: 'defer', alternates: [{ id: 'b', address: b.url, score: 10 }] });
+    expect(c6.current.id).toBe('b');
+    loads.a.inFlight = 10;
+    await waitFor('a accepts again', async () => (await zoneOf('a')) === 'accept', 10_000, 50);
+    expect(await c6.connect({ id: 'a', address: a.url })).toEqual({ kind: 'accept' });
+    expect(c6.current.id).toBe('a');
+    expect(await farm.redis.hexists(failoverKeys(farm.ns).clients('a'), 'c6')).toBe(1);
+    expect(await farm.redis.hexists(failoverKeys(farm.ns).clients('b'), 'c6')).toBe(0);
+    // Its own requests to a time out: it goes to the best server live and in accept other than a.
+    expect(await c6.serverFailed('3 timeouts of 2 s')).toEqual({ id: 'b', address: b.url });
+    expect(c6.current.id).toBe('b');
+  });
 });

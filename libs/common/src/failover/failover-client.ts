@@ -4,11 +4,14 @@ import { SIGNATURE_HEADER } from '../auth/command-signature';
 import { RedisNonceCache } from '../auth/command-verifier';
 import { Keyring } from '../auth/keyring';
 import type { RefusalLog } from '../auth/refusal-log';
-import { failoverKeys } from '../contracts/topology';
+import { failoverKeys, monitoringKeys, ringKey } from '../contracts/topology';
 import { LoggerLike } from '../logging';
 import { AmqpClient } from '../messaging/amqp-client';
+import { backoffDelay } from '../messaging/retry';
 import { Delivery, Subscription } from '../messaging/subscription';
-import { ServerRef, clientAlternates } from './alternates';
+import { RingRow } from '../domain/ring';
+import { Alternate, ServerRef, clientAlternates, parsePublishedLoads, routableServers } from './alternates';
+import { ConnectDecision, decideConnect } from './zones';
 import { ClientMessage, verifyClientMessage } from './failover-message';
 
 /** What a client tells a server's attendant about itself (its registration). */
@@ -38,6 +41,10 @@ export interface FailoverClientOptions {
   amqp: AmqpClient;
   log: LoggerLike;
   now?: () => number;
+  /** How old a server's published load may be and still count (default 10 s). */
+  maxReportAgeMs?: number;
+  /** The brief zone's grace for new clients (the servers' `briefMs`; default 30 s). */
+  briefMs?: number;
   /** Signed messages are accepted within this many ms either way (default 30 s). */
   windowMs?: number;
   /** Refused messages go here too (the poller's feed). */
@@ -87,6 +94,48 @@ export class FailoverClient extends EventEmitter {
   async stop(): Promise<void> {
     await this.opts.redis.hdel(failoverKeys(this.opts.ns).clients(this.current.id), this.opts.id).catch(() => undefined);
     await this.sub?.pause().catch(() => undefined);
+  }
+
+  /**
+   * Where to go now (a start, or the client's own requests failing): the servers live in the ring
+   * table whose fresh published load says accept, best first; `exclude` leaves one out.
+   */
+  async routable(exclude?: string): Promise<Alternate[]> {
+    const k = monitoringKeys(this.opts.ns);
+    const [loads, ring] = await Promise.all([this.opts.redis.hvals(k.load), this.opts.redis.hgetall(ringKey(this.opts.ns))]);
+    const table = Object.fromEntries(Object.entries(ring).map(([id, v]) => [id, JSON.parse(v) as RingRow]));
+    return routableServers(parsePublishedLoads(loads), table, { exclude, maxAgeMs: this.opts.maxReportAgeMs ?? 10_000, now: this.now() });
+  }
+
+  /**
+   * Asks to connect to `server` (client-initiated): decided by the zone the server's attendant
+   * last published (accept: connect; brief: connect, to be deferred after its grace; otherwise
+   * refused, with the alternates). A server with no fresh report counts as deferring. On
+   * acceptance the client registers there and moves.
+   */
+  async connect(server: ServerRef): Promise<ConnectDecision> {
+    const raw = await this.opts.redis.hget(monitoringKeys(this.opts.ns).load, server.id);
+    const report = raw ? parsePublishedLoads([raw])[0] : undefined;
+    const fresh = report && this.now() - report.at <= (this.opts.maxReportAgeMs ?? 10_000);
+    const decision = decideConnect(fresh ? report.zone : 'defer', this.opts.briefMs ?? 30_000, await this.routable(server.id));
+    if (decision.kind !== 'refuse' && server.id !== this.current.id) await this.move(server, 'connected on request');
+    return decision;
+  }
+
+  /**
+   * The client's own requests to its server fail (its timeout fired R times, say): it moves to the
+   * best routable server, or the first of its configured list, and returns where it went; undefined
+   * when there is nowhere to go (retry after `retryDelayMs(attempt)`).
+   */
+  async serverFailed(why: string): Promise<ServerRef | undefined> {
+    const next = clientAlternates(await this.routable(this.current.id), this.opts.configured ?? [], this.current.id)[0];
+    if (next) await this.move(next, `its server failed: ${why}`);
+    return next;
+  }
+
+  /** Capped, jittered backoff before the next try when nowhere would take the client. */
+  retryDelayMs(attempt: number): number {
+    return backoffDelay(attempt, { baseMs: 500, capMs: 30_000 });
   }
 
   private async register(server: ServerRef): Promise<void> {
