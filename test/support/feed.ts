@@ -2,7 +2,7 @@
 export type FeedEvent = {
   at: number;
   event: string;
-  data: { serverId?: string; list?: string; deficiencies?: { kind: string }[]; target?: string; available?: boolean; id?: string; receiver?: string; command?: string; reason?: string; message?: string; claimedSender?: string };
+  data: { serverId?: string; list?: string; deficiencies?: { kind: string }[]; target?: string; available?: boolean; id?: string; receiver?: string; command?: string; reason?: string; message?: string; claimedSender?: string; service?: string; outcome?: string };
 };
 
 /** Reads the poller's live feed (`GET /v1/events`) into a list of timestamped events until closed. */

@@ -6,6 +6,7 @@ import { AttendantController } from './http/attendant.controller';
 import { FailoverService } from './load/failover.service';
 import { LoadService } from './load/load.service';
 import { ProbeService } from './probes/probe.service';
+import { RestartService } from './probes/restart.service';
 import { AttendantService } from './serving/attendant.service';
 import { ClockService } from './serving/clock.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from './tokens';
@@ -51,6 +52,7 @@ export class AttendantModule {
         { provide: REDIS, useFactory: () => createRedis(env.REDIS_URL, new Logger('Redis'), `${env.FARM_NAMESPACE}.attendant.${env.SERVER_ID}`) },
         MetricsService,
         ClockService,
+        RestartService,
         ProbeService,
         LoadService,
         FailoverService,

@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import * as amqp from 'amqplib';
 import { AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, COMMAND_SIGNER, CommandSigner, NODE_SYNC, ProbeReport, ProbeState, mailboxQueue } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
+import { RestartService } from './restart.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
 
 const STEP_TIMEOUT_MS = 5000;
@@ -35,6 +36,7 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     private readonly clock: ClockService,
     @Optional() @Inject(COMMAND_SIGNER) private readonly signer?: CommandSigner,
+    @Optional() private readonly restarts?: RestartService,
   ) {
     this.mailbox = mailboxQueue(env.FARM_NAMESPACE, env.SERVER_ID);
     this.repeaterUrl = (env.REPEATER_URL ?? config.repeaterUrl)?.replace(/\/+$/, '');
@@ -88,6 +90,8 @@ export class ProbeService implements OnApplicationBootstrap, OnApplicationShutdo
       return this.report('login', true, t0, steps.join(', '));
     } catch (err) {
       await this.logOff();
+      // The log-off/log-in sequence restarts what it finds down (within the limit) before the next try.
+      void this.restarts?.afterFailedProbe().catch((e: Error) => this.log.warn(`restarting services failed: ${e.message}`));
       return this.report('login', false, t0, `${steps.length ? `${steps.join(', ')}; then ` : ''}${reason(err)}; logged off`);
     } finally {
       this.running.login = false;

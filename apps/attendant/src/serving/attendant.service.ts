@@ -6,6 +6,7 @@ import {
   ServiceReport, checkDto, mailboxQueue, monitoringKeys, parseJson, topology,
 } from '@farm/common';
 import { LoadService } from '../load/load.service';
+import { RestartService } from '../probes/restart.service';
 import { ProbeService } from '../probes/probe.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
 import { ClockService } from './clock.service';
@@ -33,6 +34,7 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
     private readonly clock: ClockService,
     probes: ProbeService,
     private readonly load: LoadService,
+    private readonly restarts: RestartService,
     private readonly metrics: MetricsService,
     @Optional() @Inject(COMMAND_VERIFIER) private readonly verifier?: CommandVerifier,
   ) {
@@ -62,7 +64,7 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
     try {
       const c = await this.compiler.compile();
       this.lastServices = c.services;
-      return this.load.report ? { ...c, load: this.load.report } : c;
+      return { ...c, ...(this.load.report ? { load: this.load.report } : {}), ...(this.restarts.records.length ? { restarts: [...this.restarts.records] } : {}) };
     } finally {
       end();
     }

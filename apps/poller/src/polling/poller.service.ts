@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { Observable, Subject, lastValueFrom } from 'rxjs';
 import {
   ATTENDANT_COMMAND, AMQP_CLIENT, AmqpClient, COMMAND_SIGNER, CommandSigner, FarmRecord, SIGNATURE_HEADER, LatestWriter, LeaderLease, MetricsService, Notification, PersistedHealth, Poller, PollerEnv, PollerStore, REDIS, RateLimitedLog, FarmClient, ServerEvent, ServerRecord, retryTrouble,
-  RefusalEvent, RefusalFollower, connectRedis, ingressClient, recentRefusals, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
+  Compilation, RefusalEvent, RefusalFollower, RestartRecord, connectRedis, ingressClient, recentRefusals, listOf, monitoringKeys, pollerOptions, publishToIngress, splitList, topology,
 } from '@farm/common';
 import { hostname } from 'node:os';
 import { POLLER_ENV } from '../tokens';
@@ -14,7 +14,11 @@ const ATTENDANT_PREFIX = 'attendant:';
 /** How many ticks between two reads of the attendants' registry. */
 const REGISTRY_EVERY_TICKS = 5;
 
-export type PollerEvent = { type: 'server'; data: ServerEvent } | { type: 'notification'; data: Notification } | { type: 'refusal'; data: RefusalEvent };
+export type PollerEvent =
+  | { type: 'server'; data: ServerEvent }
+  | { type: 'notification'; data: Notification }
+  | { type: 'refusal'; data: RefusalEvent }
+  | { type: 'restart'; data: RestartRecord & { serverId: string } };
 
 /** How often the feed looks for new refusals in the farm's refusals stream. */
 const REFUSALS_EVERY_MS = 1000;
@@ -84,7 +88,8 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
       this.countLists();
     });
     this.engine.on('trouble', (err: Error) => this.complain(err));
-    this.engine.on('polled', (p: { outcome: string; ms: number }) => {
+    this.engine.on('polled', (p: { serverId: string; outcome: string; ms: number; compilation?: Compilation }) => {
+      this.raiseRestarts(p.serverId, p.compilation?.restarts);
       this.metrics.polls.inc({ outcome: p.outcome });
       this.metrics.pollSeconds.observe(p.ms / 1000);
     });
@@ -93,6 +98,22 @@ export class PollerService implements OnApplicationBootstrap, OnApplicationShutd
       this.log.log(`notified: ${n.target} ${n.available ? 'available' : `unavailable (${n.component})`}`);
       this.events.next({ type: 'notification', data: n });
     });
+  }
+
+  /** The newest restart record raised per server (its `at`), so each is raised once. */
+  private readonly restartsSeen = new Map<string, string>();
+
+  /** Raises the restarts an attendant reports that this poller has not raised yet (by their time, as the attendant wrote it). */
+  private raiseRestarts(serverId: string, records: RestartRecord[] | undefined): void {
+    if (!records || records.length === 0) return;
+    const seen = this.restartsSeen.get(serverId);
+    const last = records[records.length - 1].at;
+    this.restartsSeen.set(serverId, last);
+    for (const r of records) {
+      if (seen !== undefined && r.at <= seen) continue;
+      this.log.warn(`${serverId}: ${r.service} ${r.outcome}: ${r.detail}`);
+      this.events.next({ type: 'restart', data: { serverId, ...r } });
+    }
   }
 
   /** Set while writes to Redis fail (the last error); the health endpoint reports it. */

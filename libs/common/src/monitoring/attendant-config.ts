@@ -78,12 +78,19 @@ export class CheckSpecDto {
   @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMEOUT_MS) timeoutMs?: number;
 }
 
+export class RestartSpecDto {
+  @Matches(/^[^\0]+$/, { message: 'command must be a path (absolute, or relative to the config file) or a bare program name' }) command!: string;
+  @IsOptional() @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) args?: string[];
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMEOUT_MS) timeoutMs?: number;
+}
+
 export class ServiceSpecDto {
   @Matches(SERVICE_NAME_PATTERN, { message: 'name must be 1-128 of [A-Za-z0-9._:-]' }) name!: string;
   @IsOptional() @IsBoolean() mandatory?: boolean;
   @IsOptional() @IsArray() @ArrayMaxSize(64) @Matches(APP_PATTERN, { each: true, message: 'each application must be 1-128 of [A-Za-z0-9._:-]' })
   applications?: string[];
   @IsObject() @ValidateNested() @Type(() => CheckSpecDto) check!: CheckSpecDto;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => RestartSpecDto) restart?: RestartSpecDto;
 }
 
 export class ProbeSpecDto {
@@ -191,6 +198,7 @@ function toConfig(dto: AttendantConfigDto): AttendantConfig {
   const config: AttendantConfig = {
     services: (dto.services ?? []).map((s) => ({
       name: s.name, check: toCheckSpec(s.check), applications: [...(s.applications ?? [])], mandatory: s.mandatory ?? true,
+      ...(s.restart ? { restart: defined({ command: s.restart.command, args: s.restart.args ? [...s.restart.args] : undefined, timeoutMs: s.restart.timeoutMs }) } : {}),
     })),
     checkTimeoutMs,
     answerBudgetMs: dto.answerBudgetMs ?? checkTimeoutMs + DEFAULT_ANSWER_SLACK_MS,
@@ -244,6 +252,7 @@ export function loadAttendantConfig(path: string): AttendantConfig {
   // A command given as a relative path is relative to the file that names it; bare names go through PATH.
   for (const s of config.services) {
     if (s.check.kind === 'command' && s.check.command.includes('/') && !isAbsolute(s.check.command)) s.check.command = resolve(dirname(path), s.check.command);
+    if (s.restart && s.restart.command.includes('/') && !isAbsolute(s.restart.command)) s.restart.command = resolve(dirname(path), s.restart.command);
   }
   return config;
 }

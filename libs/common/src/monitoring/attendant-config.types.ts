@@ -18,6 +18,8 @@ export interface ServiceSpec {
   applications: string[];
   /** A failing mandatory service makes its applications unavailable (through the poller). */
   mandatory: boolean;
+  /** How to restart it (e.g. `systemctl restart x`): run after a failed login probe finds it down, within the restart limit. */
+  restart?: { command: string; args?: string[]; timeoutMs?: number };
 }
 
 export interface ProbeSpec {

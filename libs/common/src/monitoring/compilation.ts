@@ -102,6 +102,18 @@ export interface Compilation {
   compiledInMs: number;
   /** The server's load (absent from attendants that do not measure it). */
   load?: LoadReport;
+  /** Restarts of services found down after a failed login probe, newest last (absent when none ran). */
+  restarts?: RestartRecord[];
+}
+
+/** One restart the attendant ran (or refused to run: the limit), and how it ended. */
+export interface RestartRecord {
+  /** ISO, the attendant's clock. */
+  at: string;
+  service: string;
+  /** `restarted` (the command ran and the service checks ok again), `failed` (it did not), `stopped` (the limit: not run). */
+  outcome: 'restarted' | 'failed' | 'stopped';
+  detail: string;
 }
 
 /** Requests the attendant's queue accepts. */
@@ -181,6 +193,13 @@ export class LoadReportDto implements LoadReport {
   @ApiProperty({ type: () => [UnmeasuredDto], maxItems: 64 }) @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => UnmeasuredDto) unmeasured!: UnmeasuredDto[];
 }
 
+export class RestartRecordDto implements RestartRecord {
+  @ApiProperty({ description: 'ISO-8601, the attendant\'s clock.' }) @IsISO8601({ strict: true }) at!: string;
+  @ApiProperty({ maxLength: 128 }) @IsString() @MaxLength(128) service!: string;
+  @ApiProperty({ enum: ['restarted', 'failed', 'stopped'] }) @IsIn(['restarted', 'failed', 'stopped']) outcome!: 'restarted' | 'failed' | 'stopped';
+  @ApiProperty({ maxLength: 1000 }) @IsString() @MaxLength(1000) detail!: string;
+}
+
 export class CompilationDto implements Compilation {
   @ApiProperty({ pattern: SERVER_ID_PATTERN.source }) @IsString() @Matches(SERVER_ID_PATTERN) serverId!: string;
   @ApiProperty({ enum: [1], description: 'Attendant protocol version.' }) @IsIn([1]) version!: 1;
@@ -191,6 +210,7 @@ export class CompilationDto implements Compilation {
   @ApiProperty({ type: () => [DeficiencyDto], maxItems: 512 }) @IsArray() @ArrayMaxSize(512) @ValidateNested({ each: true }) @Type(() => DeficiencyDto) deficiencies!: DeficiencyDto[];
   @ApiProperty({ minimum: 0, description: 'How long the attendant took to compile this answer.' }) @IsNumber() @Min(0) compiledInMs!: number;
   @ApiPropertyOptional({ type: () => LoadReportDto, description: 'The server\'s load as last measured (issue 12).' }) @IsOptional() @IsObject() @ValidateNested() @Type(() => LoadReportDto) load?: LoadReportDto;
+  @ApiPropertyOptional({ type: () => [RestartRecordDto], maxItems: 64, description: 'Restarts of services found down after a failed login probe, newest last.' }) @IsOptional() @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => RestartRecordDto) restarts?: RestartRecordDto[];
 }
 
 export class SetClockReplyDto {

@@ -178,7 +178,7 @@ export class Poller extends EventEmitter {
     const started = this.ports.now();
     const q = await this.query(id);
     if (q.skipped) return this.records.get(id);
-    this.emit('polled', { serverId: id, outcome: q.outcome.ok ? 'ok' : q.outcome.deficiency.kind, ms: this.ports.now() - started });
+    this.emit('polled', { serverId: id, outcome: q.outcome.ok ? 'ok' : q.outcome.deficiency.kind, ms: this.ports.now() - started, compilation: q.outcome.ok ? q.outcome.compilation : undefined });
     const outcome = q.outcome;
     const clock = outcome.ok && q.estimate ? await this.checkClock(id, q.estimate) : undefined;
     if (outcome.ok && clock?.drift) outcome.deficiencies = [...outcome.deficiencies, clock.drift];
