@@ -79,6 +79,10 @@ export class PollerEnv extends BaseEnv {
   @IsString() @Matches(KIND_LIST, { message: `ESCALATE_ON must be a comma-separated list of ${DEFICIENCY_KINDS.join(', ')}` })
   ESCALATE_ON = 'unresponsive,bad-reply,service-critical,service-unknown,login-probe,refresh-probe';
 
+  /** Services (by name, comma-separated) whose deficiency of any kind moves a server to the critical list too, e.g. `directory`. */
+  @IsString() @Matches(/^([A-Za-z0-9._:-]{1,128}(,[A-Za-z0-9._:-]{1,128})*)?$/, { message: 'ESCALATE_SERVICES must be a comma-separated list of service names' })
+  ESCALATE_SERVICES = '';
+
   /** Deficiency kinds of mandatory services that make their applications unavailable. */
   @IsString() @Matches(KIND_LIST, { message: `NOTIFY_ON must be a comma-separated list of ${DEFICIENCY_KINDS.join(', ')}` })
   NOTIFY_ON = 'service-critical';

@@ -53,6 +53,14 @@ describe('escalation between the normal and critical lists', () => {
     expect(record.deficiencies).toHaveLength(1);
   });
 
+  it('escalates on any deficiency of a service named in the transfer settings, whatever its kind', () => {
+    const named: PollSettings = { ...settings, escalateServices: new Set(['directory']) };
+    expect(run([answer(warning('directory')), answer(warning('directory')), answer()], named).lists).toEqual(['critical', 'critical', 'normal']);
+    // Another service's warning still does not.
+    expect(run([answer(warning('disk'))], named).lists).toEqual(['normal']);
+    expect(nextLevel(0, [warning('directory')], settings)).toBe(0);
+  });
+
   it('treats silence as an escalating `unresponsive` deficiency and counts failures', () => {
     const { lists, record } = run([answer(), silence, silence]);
     expect(lists).toEqual(['normal', 'critical', 'critical']);

@@ -13,6 +13,8 @@ export interface PollSettings {
   intervalsMs: number[];
   /** Deficiency kinds that move a server towards the critical list (list-transfer settings). */
   escalateOn: ReadonlySet<DeficiencyKind>;
+  /** Named services whose deficiency of any kind moves it there too (e.g. a directory service a warning already makes critical). */
+  escalateServices?: ReadonlySet<string>;
 }
 
 export type ListName = 'normal' | 'critical';
@@ -56,7 +58,8 @@ export function newServerRecord(id: string, now: number): ServerRecord {
 export function nextLevel(level: number, deficiencies: readonly Deficiency[], settings: PollSettings): number {
   if (deficiencies.length === 0) return 0;
   const fastest = settings.intervalsMs.length - 1;
-  if (deficiencies.some((d) => settings.escalateOn.has(d.kind))) return Math.min(level + 1, fastest);
+  const escalates = (d: Deficiency): boolean => settings.escalateOn.has(d.kind) || (d.service !== undefined && settings.escalateServices?.has(d.service) === true);
+  if (deficiencies.some(escalates)) return Math.min(level + 1, fastest);
   return Math.min(level, fastest);
 }
 

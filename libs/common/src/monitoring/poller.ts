@@ -44,7 +44,7 @@ export function pollerOptions(env: PollerEnv, name = 'poller'): PollerOptions {
   const problem = validIntervals(intervalsMs);
   if (problem) throw new ConfigError(`invalid configuration:\n  POLL_INTERVALS_MS=${JSON.stringify(env.POLL_INTERVALS_MS)}: ${problem}`);
   return {
-    poll: { intervalsMs, escalateOn: new Set(splitList(env.ESCALATE_ON) as DeficiencyKind[]) },
+    poll: { intervalsMs, escalateOn: new Set(splitList(env.ESCALATE_ON) as DeficiencyKind[]), escalateServices: new Set(splitList(env.ESCALATE_SERVICES)) },
     health: { notifyAfter: env.NOTIFY_AFTER, notifyOn: new Set(splitList(env.NOTIFY_ON) as DeficiencyKind[]) },
     timeoutMs: env.POLL_TIMEOUT_MS,
     concurrency: env.POLL_CONCURRENCY,
