@@ -63,6 +63,8 @@ export class FailoverClient extends EventEmitter {
   current: ServerRef;
   /** Messages refused, by reason. */
   readonly refused: Record<string, number> = {};
+  /** Messages accepted (verified), by kind. */
+  readonly accepted = { failover: 0, invitation: 0 };
   private sub?: Subscription;
   private readonly nonces: RedisNonceCache;
   private readonly now: () => number;
@@ -74,6 +76,14 @@ export class FailoverClient extends EventEmitter {
     this.me = { id: opts.id, address: opts.address };
     this.nonces = new RedisNonceCache(opts.redis, opts.ns);
     this.now = opts.now ?? Date.now;
+  }
+
+  get id(): string {
+    return this.opts.id;
+  }
+
+  get address(): string {
+    return this.opts.address;
   }
 
   get queue(): string {
@@ -172,6 +182,7 @@ export class FailoverClient extends EventEmitter {
     if (!v.ok) return this.refuse(v.reason, v.message, typeof claimed === 'string' ? claimed : undefined);
     if (!(await this.nonces.claim(this.opts.id, v.head, 2 * (this.opts.windowMs ?? 30_000) + 1000))) return this.refuse('replayed', `nonce ${v.head.nonce.slice(0, 8)}… seen before`, v.head.sender);
     const m = v.message;
+    this.accepted[m.kind]++;
     if (m.kind === 'invitation') {
       if (m.server.id !== this.current.id) await this.move(m.server, 'invited back');
       return;
