@@ -188,7 +188,8 @@ async function main(): Promise<void> {
     apps[0].inFlight = 10;
     await until('every client back on s1', async () => {
       const z = await zone('s1');
-      if (z) scores.push(z.score);
+      // The score while its clients return: from the first one back on.
+      if (z && onS1.some((c) => c.current.id === 's1')) scores.push(z.score);
       return onS1.every((c) => c.current.id === 's1');
     }, 60_000);
     const back = onS1.map((c) => (moves.get(c.id) ?? []).find((m) => m.to === 's1' && m.at >= backFrom)?.at ?? NaN).sort((a, b) => a - b);
