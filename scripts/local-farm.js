@@ -36,6 +36,7 @@ const AUTH_DIST = path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 's
 const { ensureDevCredentials } = require(path.join(AUTH_DIST, 'dev-credentials.js'));
 const { brokerAccounts, provisionBrokerUsers } = require(path.join(AUTH_DIST, 'broker-provision.js'));
 const { brokerUser } = require(path.join(AUTH_DIST, 'broker-users.js'));
+const COMMON_DIST = path.join(__dirname, '..', 'dist', 'out', 'libs', 'common', 'src');
 const fail = (line) => {
   console.error(`[local-farm] ${line}`);
   process.exit(1);
@@ -149,7 +150,7 @@ function prefixLines(stream, prefix, out) {
  */
 async function brokerUsers() {
   if (process.env.FARM_BROKER_USERS === 'shared') return { mode: 'shared', urls: new Map() };
-  const processes = [{ role: 'notifier' }, { role: 'poller' }, { role: 'monitor' }];
+  const processes = [{ role: 'notifier' }, { role: 'poller' }, { role: 'monitor' }, { role: 'clients' }];
   for (let i = 1; i <= REPEATERS; i++) processes.push({ role: 'node', id: `node-${i}` }, { role: 'attendant', id: `node-${i}` });
   try {
     const urls = await provisionBrokerUsers(brokerAccounts(NAMESPACE, processes), RABBITMQ_URL);
@@ -167,6 +168,45 @@ async function brokerUsers() {
 /** The broker URL of a process (its own user's, or RABBITMQ_URL when users are shared). */
 function brokerUrl(role, id) {
   return BROKER.urls.get(brokerUser(NAMESPACE, role, id)) || RABBITMQ_URL;
+}
+
+/** Demo clients of the failover library (issue 12), two per node: they move when their node drains and come back when invited. */
+const DEMO_CLIENTS_PER_NODE = Number(process.env.DEMO_CLIENTS_PER_NODE || 2);
+let demo;
+
+async function startDemoClients(repeaters) {
+  if (DEMO_CLIENTS_PER_NODE <= 0) return [];
+  const { FailoverClient } = require(path.join(COMMON_DIST, 'failover', 'failover-client.js'));
+  const { AmqpClient } = require(path.join(COMMON_DIST, 'messaging', 'amqp-client.js'));
+  const { parseKeyFile } = require(path.join(AUTH_DIST, 'keyring.js'));
+  const Redis = require('ioredis');
+  const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+  const keyring = parseKeyFile(fs.readFileSync(CREDS.keysFile, 'utf8'), CREDS.keysFile);
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined);
+  const amqp = new AmqpClient({ url: brokerUrl('clients'), name: 'local farm demo clients', logger: quiet });
+  await amqp.start();
+  const clients = [];
+  let n = 0;
+  for (const r of repeaters) {
+    for (let i = 0; i < DEMO_CLIENTS_PER_NODE; i++) {
+      const id = `web-${++n}`;
+      const c = new FailoverClient({ id, address: `127.0.0.1:${9000 + n}`, latencyMs: n, ns: NAMESPACE, server: { id: r.name, address: r.url }, keyring, redis, amqp, log: quiet });
+      c.on('moved', (from, to, why) => say(`client ${id} moved from ${from.id} to ${to.id} (${why})`));
+      c.on('refused', (reason) => say(`client ${id} refused a message (${reason})`));
+      await c.start();
+      clients.push(c);
+    }
+  }
+  demo = { clients, amqp, redis };
+  return clients;
+}
+
+async function stopDemoClients() {
+  if (!demo) return;
+  for (const c of demo.clients) await c.stop().catch(() => undefined);
+  await demo.amqp.stop().catch(() => undefined);
+  demo.redis.disconnect();
 }
 
 function start(name, app, port, extraEnv) {
@@ -228,6 +268,7 @@ async function waitHealthy(child) {
 async function stopAll(code, why) {
   if (stopping) return;
   stopping = true;
+  await stopDemoClients();
   const running = children.filter((c) => !c.exited);
   if (why) say(`${why}; stopping ${running.map((c) => c.name).join(', ') || 'nothing'}`);
   for (const c of running) c.proc.kill('SIGTERM');
@@ -243,7 +284,7 @@ async function stopAll(code, why) {
   process.exit(code);
 }
 
-function summary(notifier, repeaters, poller, attendants) {
+function summary(notifier, repeaters, poller, attendants, clients) {
   const apps = demoApplications();
   const upAt = new Date(Date.now() + 2 * 3600 * 1000).toISOString();
   const notifierOpt = NOTIFIER_PORT === 3000 ? '' : ` --notifier ${notifier.url}`;
@@ -284,6 +325,15 @@ function summary(notifier, repeaters, poller, attendants) {
     `  npx farmctl servers${POLLER_PORT === 3200 ? '' : ` --poller ${poller.url}`}                         # the lists`,
     `  rm ${path.relative(process.cwd(), path.join(ROOT, '.farm', 'smtp.down')) || '.farm/smtp.down'}      # and back`,
     '',
+    ...(clients.length
+      ? [
+        `Load-aware failover (${clients.length} demo clients, ${clients.map((c) => `${c.id} on ${c.current.id}`).join(', ')}):`,
+        `  curl -H "authorization: Bearer $FARM_TOKEN" ${attendants[0].url}/v1/load   # node-1's load score and zone`,
+        `  touch ${path.relative(process.cwd(), path.join(ROOT, '.farm', `${repeaters[0].name}.drain`)) || '.farm/node-1.drain'}   # node-1's load goes to the worst: its clients are told to move`,
+        `  rm ${path.relative(process.cwd(), path.join(ROOT, '.farm', `${repeaters[0].name}.drain`)) || '.farm/node-1.drain'}      # and they are invited back, two at a time`,
+        '',
+      ]
+      : []),
     'Ctrl-C stops the farm.',
     '',
   ];
@@ -330,7 +380,13 @@ async function main() {
     await stopAll(1, err.message);
     return;
   }
-  if (!stopping) summary(notifier, repeaters, poller, attendants);
+  let clients = [];
+  try {
+    clients = await startDemoClients(repeaters);
+  } catch (err) {
+    say(`the demo clients could not start (${err.message}); the farm runs without them`);
+  }
+  if (!stopping) summary(notifier, repeaters, poller, attendants, clients);
 }
 
 main().catch((err) => {

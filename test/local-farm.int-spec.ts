@@ -53,9 +53,11 @@ describe('the local farm (npm start)', () => {
   });
 
   it('gives each process a broker user of its own, and a notification goes through the notifier\'s and the node\'s', async () => {
-    expect(out).toContain(`created 5 broker users with least privilege (${ns}.node.<id>, ${ns}.monitor, ...)`);
+    expect(out).toContain(`created 6 broker users with least privilege (${ns}.node.<id>, ${ns}.monitor, ...)`);
     brokerUrls = JSON.parse(readFileSync(join(REPO_ROOT, '.farm', 'auth', 'broker-urls.json'), 'utf8')) as Record<string, string>;
-    expect(Object.keys(brokerUrls).sort()).toEqual([`${ns}.attendant.node-1`, `${ns}.monitor`, `${ns}.node.node-1`, `${ns}.notifier`, `${ns}.poller`]);
+    expect(Object.keys(brokerUrls).sort()).toEqual([`${ns}.attendant.node-1`, `${ns}.clients`, `${ns}.monitor`, `${ns}.node.node-1`, `${ns}.notifier`, `${ns}.poller`]);
+    // The demo clients of the failover library run as the clients' user, on the node.
+    expect(out).toContain('Load-aware failover (2 demo clients, web-1 on node-1, web-2 on node-1)');
     const token = readFileSync(join(REPO_ROOT, '.farm', 'auth', 'admin.token'), 'utf8').trim();
     const auth = { authorization: `Bearer ${token}` };
     const posted = await fetch(`http://127.0.0.1:${ports.NOTIFIER_PORT}/v1/notifications`, {

@@ -33,11 +33,11 @@ export class FailoverService {
 
   constructor(
     @Inject(ATTENDANT_ENV) private readonly env: AttendantEnv,
-    @Inject(ATTENDANT_CONFIG) private readonly config: AttendantConfig,
+    @Inject(ATTENDANT_CONFIG) config: AttendantConfig,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly clock: ClockService,
-    load: LoadService,
+    private readonly load: LoadService,
     @Optional() @Inject(KEYRING) private readonly keyring?: Keyring,
   ) {
     this.keys = failoverKeys(env.FARM_NAMESPACE);
@@ -47,7 +47,7 @@ export class FailoverService {
   }
 
   private get me(): ServerRef {
-    return { id: this.env.SERVER_ID, address: this.config.repeaterUrl ?? '' };
+    return { id: this.env.SERVER_ID, address: this.load.repeaterUrl ?? '' };
   }
 
   private async act(r: LoadReport): Promise<void> {

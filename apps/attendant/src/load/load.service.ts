@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import {
-  AttendantConfig, AttendantEnv, ComponentValues, PublishedLoad, REDIS, monitoringKeys, DEFAULT_WEIGHTS, FAILOVER_DEFAULTS, LoadReport, LoadSample, RateLimitedLog, ScoreSettings, ServiceReport, SystemSampler, Zone,
+  AttendantConfig, AttendantEnv, ComponentValues, DEFAULT_LOAD_TIMEOUT_MS, FARM_LOAD_METRICS, PublishedLoad, REDIS, monitoringKeys, DEFAULT_WEIGHTS, FAILOVER_DEFAULTS, LoadReport, LoadSample, RateLimitedLog, ScoreSettings, ServiceReport, SystemSampler, Zone,
   nextZones, peerReachability, readServerLoad, stepLoad, zoneKey,
 } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
@@ -23,6 +23,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly score: ScoreSettings;
   private readonly smoothing: number;
   private timer?: NodeJS.Timeout;
+  private compileTimer?: NodeJS.Timeout;
   private sampling = false;
   private state: ComponentValues = {};
   private zones: Record<string, Zone> = {};
@@ -52,6 +53,14 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
     this.services = fn;
   }
 
+  /** How to compile afresh (every `load.servicesEveryMs`, so a service going down moves the score without waiting for the poller). */
+  compileWith(fn: () => Promise<unknown>): void {
+    const every = this.config.load?.servicesEveryMs ?? 0;
+    if (every <= 0) return;
+    this.compileTimer = setInterval(() => void fn().catch(() => undefined), every);
+    this.compileTimer.unref();
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     await this.sample();
     this.timer = setInterval(() => void this.sample(), this.env.LOAD_INTERVAL_MS);
@@ -60,6 +69,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
+    clearInterval(this.compileTimer);
   }
 
   /** Takes one sample now (a sample still running is not doubled). */
@@ -98,12 +108,19 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
    * Best effort: a Redis that is away misses a sample, and readers ignore reports grown old.
    */
   private publish(score: number, zone: Zone): void {
-    const report: PublishedLoad = { id: this.env.SERVER_ID, address: this.config.repeaterUrl ?? '', score: round(score), zone, at: this.clock.clock.now() };
+    const report: PublishedLoad = { id: this.env.SERVER_ID, address: this.repeaterUrl ?? '', score: round(score), zone, at: this.clock.clock.now() };
     this.redis.hset(monitoringKeys(this.env.FARM_NAMESPACE).load, this.env.SERVER_ID, JSON.stringify(report)).catch(() => undefined);
   }
 
+  /** The repeater this attendant watches (REPEATER_URL, else the config's repeaterUrl). */
+  get repeaterUrl(): string | undefined {
+    return (this.env.REPEATER_URL ?? this.config.repeaterUrl)?.replace(/\/+$/, '');
+  }
+
   private async measure(): Promise<{ sample: LoadSample; unmeasured: { source: string; detail: string }[] }> {
-    const src = this.config.load ?? { peers: [], timeoutMs: 500 };
+    const configured = this.config.load ?? { peers: [], timeoutMs: DEFAULT_LOAD_TIMEOUT_MS };
+    // Without a source of its own, the server's load is its repeater's (REPEATER_URL counts too).
+    const src = configured.server || !this.repeaterUrl ? configured : { ...configured, server: { url: `${this.repeaterUrl}/v1/health/load`, format: 'farm' as const, names: FARM_LOAD_METRICS } };
     const unmeasured: { source: string; detail: string }[] = [];
     const [server, peers] = await Promise.all([
       src.server

@@ -40,6 +40,7 @@ export class AttendantService implements OnApplicationBootstrap, OnApplicationSh
   ) {
     this.compiler = new Compiler(env.SERVER_ID, config, clock.clock, () => probes.state);
     load.servicesFrom(() => this.lastServices);
+    load.compileWith(() => this.compile());
     this.queue = topology(env.FARM_NAMESPACE).attendantQueue(env.SERVER_ID);
     const mailbox = mailboxQueue(env.FARM_NAMESPACE, env.SERVER_ID);
     amqp.addSetup(async (ch) => {

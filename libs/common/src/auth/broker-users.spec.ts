@@ -46,6 +46,15 @@ describe('broker users', () => {
     expect(allows(n1.configure, t.nodeQueue('n2'))).toBe(false);
   });
 
+  it('keeps the failover clients to their own queues, publishing nothing', () => {
+    const c = grant('clients');
+    expect(c.user).toBe('farm.prod.clients');
+    expect(allows(c.read, 'farm.prod.client.web-7')).toBe(true);
+    expect(allows(c.configure, 'farm.prod.client.web-7')).toBe(true);
+    for (const r of [t.nodeQueue('n1'), t.ingressQueue, 'farm.prod.client.', 'farm.prodXclient.a']) expect(allows(c.read, r)).toBe(false);
+    expect(c.write).toBe('^$');
+  });
+
   it('keeps an attendant to its own queue and mailbox', () => {
     const a = grant('attendant', 'web-3');
     expect(allows(a.read, t.attendantQueue('web-3'))).toBe(true);

@@ -20,10 +20,12 @@ import { topology } from '../contracts/topology';
  *   poller also sends RPC requests to attendants through the default exchange.
  * - `attendant`: its own request queue and mailbox; replies through the default exchange.
  * - `monitor`: an outside monitoring system; may only publish to the ingress exchange.
+ * - `clients`: the services using the failover client library; each declares and consumes its
+ *   own queue `<ns>.client.<id>` and publishes nothing.
  */
-export type BrokerRole = 'node' | 'notifier' | 'poller' | 'attendant' | 'monitor';
+export type BrokerRole = 'node' | 'notifier' | 'poller' | 'attendant' | 'monitor' | 'clients';
 
-export const BROKER_ROLES: readonly BrokerRole[] = ['node', 'notifier', 'poller', 'attendant', 'monitor'];
+export const BROKER_ROLES: readonly BrokerRole[] = ['node', 'notifier', 'poller', 'attendant', 'monitor', 'clients'];
 
 /** Roles with one user per process: the id (NODE_ID, SERVER_ID) is part of the user's name. */
 const PER_ID: ReadonlySet<BrokerRole> = new Set(['node', 'attendant']);
@@ -92,6 +94,10 @@ export function brokerGrant(ns: string, role: BrokerRole, id?: string): BrokerGr
     }
     case 'monitor':
       return { role, user, configure: only([]), write: only([t.ingressExchange]), read: only([]) };
+    case 'clients': {
+      const own = `^${exactly(`${ns}.client.`)}[A-Za-z0-9_.:@-]{1,128}$`;
+      return { role, user, configure: own, write: only([]), read: own };
+    }
   }
 }
 

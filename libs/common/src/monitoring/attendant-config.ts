@@ -115,6 +115,7 @@ export class LoadSourcesDto {
   @IsOptional() @IsObject() @ValidateNested() @Type(() => LoadMetricNamesDto) names?: LoadMetricNamesDto;
   @IsOptional() @IsArray() @ArrayMaxSize(64) @Matches(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, { each: true, message: 'each peer must be host:port' }) peers?: string[];
   @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMEOUT_MS) timeoutMs?: number;
+  @IsOptional() @IsInt() @Min(0) @Max(MAX_INTERVAL_MS) servicesEveryMs?: number;
 }
 
 /** The attendant's config file as written; `parseAttendantConfig` applies the defaults. */
@@ -141,6 +142,7 @@ function loadSources(dto: AttendantConfigDto): LoadSources {
     ...(url ? { server: { url, format, names: l?.names ? { ...l.names } : { ...FARM_LOAD_METRICS } } } : {}),
     peers: [...(l?.peers ?? [])],
     timeoutMs: l?.timeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
+    ...(l?.servicesEveryMs ? { servicesEveryMs: l.servicesEveryMs } : {}),
   };
 }
 

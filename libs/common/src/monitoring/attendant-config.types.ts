@@ -54,6 +54,8 @@ export interface LoadSources {
   peers: string[];
   /** Per read of the server's load or a peer. */
   timeoutMs: number;
+  /** Compile (run every check) this often, so the services' state in the load is fresh; 0: only when the poller asks. */
+  servicesEveryMs?: number;
 }
 
 export interface CheckResult {
