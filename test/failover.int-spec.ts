@@ -63,7 +63,7 @@ describe('load-aware failover: signed messages move clients and invite them back
       repeaterUrl: node.url,
       probes: { login: { enabled: false }, refresh: { enabled: false } },
       load: { url: load.url },
-      failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 }, reconnect: { setSize: SET_SIZE, intervalMs: INTERVAL_MS } },
+      failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 }, reconnect: { setSize: SET_SIZE, intervalMs: INTERVAL_MS }, groups: { gold: { failover: 50, connection: 30 } } },
     });
     await Promise.all([farm.startAttendant('a', config(a, loads.a), { LOAD_INTERVAL_MS: '100' }), farm.startAttendant('b', config(b, loads.b), { LOAD_INTERVAL_MS: '100' })]);
     keyring = parseKeyFile(readFileSync(farm.creds.keysFile, 'utf8'), farm.creds.keysFile);
@@ -160,5 +160,21 @@ describe('load-aware failover: signed messages move clients and invite them back
     // Its own requests to a time out: it goes to the best server live and in accept other than a.
     expect(await c6.serverFailed('3 timeouts of 2 s')).toEqual({ id: 'b', address: b.url });
     expect(c6.current.id).toBe('b');
+  });
+
+  it('a group promised better service moves earlier: past its own threshold its clients move while the others stay', async () => {
+    const gold = ['g1', 'g2'].map((id, i) => new FailoverClient({ id, group: 'gold', address: `gold-${i}:8080`, ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis: farm.redis, amqp, log: quiet }));
+    const plain = new FailoverClient({ id: 'p1', address: 'plain-1:8080', ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis: farm.redis, amqp, log: quiet });
+    for (const c of [...gold, plain]) {
+      await c.start();
+      clients.push(c);
+    }
+    loads.a.inFlight = 65; // past gold's failover threshold (50), only in the default hold zone (60..80)
+    await waitFor('the gold clients on b', () => gold.every((c) => c.current.id === 'b'), 15_000, 50);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(plain.current.id).toBe('a');
+    expect(plain.accepted.failover).toBe(0);
+    loads.a.inFlight = 10;
+    await waitFor('the gold clients invited back', () => gold.every((c) => c.current.id === 'a'), 15_000, 50);
   });
 });

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import Redis from 'ioredis';
 import {
   AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, ClientInfo, ClientRegistration, FailoverConfig, FailoverMessage, KEYRING, Keyring, LoadReport, REDIS, ReconnectState,
-  RingRow, SIGNATURE_HEADER, ServerRef, addDeferred, chooseAlternates, chooseDeferred, failoverKeys, monitoringKeys, parsePublishedLoads, planInvitations, ringKey, signClientMessage,
+  RingRow, SIGNATURE_HEADER, ServerRef, Zone, addDeferred, chooseAlternates, chooseDeferred, failoverKeys, monitoringKeys, parsePublishedLoads, planInvitations, ringKey, signClientMessage, zoneKey,
 } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
@@ -25,8 +25,9 @@ export class FailoverService {
   private readonly keys;
   private readonly f?: FailoverConfig;
   private reconnect: ReconnectState = { waiting: [] };
-  /** Where each deferred client is (its invitation must name the address it registered with). */
+  /** Where each deferred client is (its invitation must name the address it registered with), and its group. */
   private readonly addresses = new Map<string, string>();
+  private readonly groups = new Map<string, string | undefined>();
   private restored = false;
   /** Messages sent since start, by kind: what the benchmark and the tests count. */
   readonly sent = { failover: 0, invitation: 0 };
@@ -53,32 +54,43 @@ export class FailoverService {
   private async act(r: LoadReport): Promise<void> {
     const f = this.f as FailoverConfig;
     if (!this.restored) {
-      const deferred = Object.entries(await this.redis.hgetall(this.keys.deferred(this.env.SERVER_ID))).map(([id, v]) => ({ id, ...(JSON.parse(v) as { at: number; address: string }) }));
-      for (const d of deferred) this.addresses.set(d.id, d.address);
+      const deferred = Object.entries(await this.redis.hgetall(this.keys.deferred(this.env.SERVER_ID))).map(([id, v]) => ({ id, ...(JSON.parse(v) as { at: number; address: string; group?: string }) }));
+      for (const d of deferred) {
+        this.addresses.set(d.id, d.address);
+        this.groups.set(d.id, d.group);
+      }
       this.reconnect = addDeferred(this.reconnect, deferred.map((d) => ({ id: d.id, deferredAt: d.at })));
       this.restored = true;
     }
     const now = this.clock.clock.now();
-    if (r.zone === 'defer' || r.zone === 'brief') {
-      const registered = Object.values(await this.redis.hgetall(this.keys.clients(this.env.SERVER_ID))).map((v) => JSON.parse(v) as ClientRegistration);
-      const eligible = r.zone === 'brief' ? registered.filter((c) => now - c.at >= f.zones.briefMs) : registered;
-      if (eligible.length === 0) return;
+    const zones = this.load.zonesNow;
+    // Each client by its group's zone (a group promised better service moves earlier).
+    const zoneOf = (group: string | undefined, returning: boolean): Zone | undefined => zones[zoneKey(group, returning)] ?? zones[zoneKey(undefined, returning)] ?? r.zone;
+    const registered = Object.values(await this.redis.hgetall(this.keys.clients(this.env.SERVER_ID))).map((v) => JSON.parse(v) as ClientRegistration);
+    const eligible = registered.filter((c) => {
+      const z = zoneOf(c.group, false);
+      return z === 'defer' || (z === 'brief' && now - c.at >= f.zones.briefMs);
+    });
+    if (eligible.length > 0) {
       const clients: ClientInfo[] = eligible.map((c) => ({ id: c.id, address: c.address, group: c.group, latencyMs: c.latencyMs }));
       const chosen = chooseDeferred(clients, f.deferral, r.mandatoryDown.length > 0);
       if (chosen.length > 0) await this.defer(chosen, r, now);
-      return;
     }
-    const plan = planInvitations(this.reconnect, now, r.zone ?? 'defer', f.reconnect);
+    // Invitations: only clients whose group's zone for returning clients is accept.
+    const ready = (id: string): boolean => zoneOf(this.groups.get(id), true) === 'accept';
+    const plan = planInvitations({ waiting: this.reconnect.waiting.filter((c) => ready(c.id)), lastInvitedAt: this.reconnect.lastInvitedAt }, now, 'accept', f.reconnect);
     if (plan.invite.length === 0) return;
-    this.reconnect = plan.state;
-    const registered = await this.redis.hgetall(this.keys.clients(this.env.SERVER_ID));
+    const invited = new Set(plan.invite);
+    this.reconnect = { waiting: this.reconnect.waiting.filter((c) => !invited.has(c.id)), lastInvitedAt: plan.state.lastInvitedAt };
+    const back = new Set(registered.map((c) => c.id));
     for (const id of plan.invite) {
-      if (registered[id]) continue; // came back on its own
+      if (back.has(id)) continue; // came back on its own
       await this.send({ kind: 'invitation', server: this.me, client: { id, address: this.addresses.get(id) ?? '' } }, id, now).catch((err: Error) => this.log.warn(`could not invite ${id}: ${err.message}`));
       this.addresses.delete(id);
+      this.groups.delete(id);
     }
     await this.redis.hdel(this.keys.deferred(this.env.SERVER_ID), ...plan.invite);
-    this.log.log(`invited back ${plan.invite.join(', ')} (score ${r.score}); ${plan.state.waiting.length} still deferred`);
+    this.log.log(`invited back ${plan.invite.join(', ')} (score ${r.score}); ${this.reconnect.waiting.length} still deferred`);
   }
 
   private async defer(chosen: ClientInfo[], r: LoadReport, now: number): Promise<void> {
@@ -99,9 +111,12 @@ export class FailoverService {
     if (moved.length === 0) return;
     // Off this server's list until they register again; remembered for the invitations.
     await this.redis.hdel(this.keys.clients(this.env.SERVER_ID), ...moved);
-    const address = new Map(chosen.map((c) => [c.id, c.address]));
-    for (const id of moved) this.addresses.set(id, address.get(id) as string);
-    await this.redis.hset(this.keys.deferred(this.env.SERVER_ID), Object.fromEntries(moved.map((id) => [id, JSON.stringify({ at: now, address: address.get(id) })])));
+    const byId = new Map(chosen.map((c) => [c.id, c]));
+    for (const id of moved) {
+      this.addresses.set(id, byId.get(id)?.address as string);
+      this.groups.set(id, byId.get(id)?.group);
+    }
+    await this.redis.hset(this.keys.deferred(this.env.SERVER_ID), Object.fromEntries(moved.map((id) => [id, JSON.stringify({ at: now, address: byId.get(id)?.address, group: byId.get(id)?.group })])));
     this.reconnect = addDeferred(this.reconnect, moved.map((id) => ({ id, deferredAt: now })));
     this.log.warn(`told ${moved.length} client(s) to move (${reason}); alternates ${alternates.map((a) => a.id).join(', ') || 'none: their own lists'}`);
   }

@@ -32,6 +32,11 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
   /** The last sample (undefined until the first one). */
   report?: LoadReport;
 
+  /** The zone of every track (each group, new and returning clients; `*` is no group), after the last sample. */
+  get zonesNow(): Readonly<Record<string, Zone>> {
+    return this.zones;
+  }
+
   constructor(
     @Inject(ATTENDANT_ENV) private readonly env: AttendantEnv,
     @Inject(ATTENDANT_CONFIG) private readonly config: AttendantConfig,
@@ -89,6 +94,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
         at: this.clock.clock.stamp(),
         score: round(step.load.score),
         ...(zone ? { zone, arrangement: f?.arrangement } : {}),
+        ...(f && Object.keys(f.zones.groups).length > 0 ? { zones: { ...this.zones } } : {}),
         components: step.load.components.map((c) => ({ name: c.name, value: round(c.value, 4), weight: c.weight, points: round(c.points) })),
         mandatoryDown: step.load.mandatoryDown,
         dependentDown: step.load.dependentDown,
@@ -108,7 +114,8 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
    * Best effort: a Redis that is away misses a sample, and readers ignore reports grown old.
    */
   private publish(score: number, zone: Zone): void {
-    const report: PublishedLoad = { id: this.env.SERVER_ID, address: this.repeaterUrl ?? '', score: round(score), zone, at: this.clock.clock.now() };
+    const groups = this.config.failover && Object.keys(this.config.failover.zones.groups).length > 0;
+    const report: PublishedLoad = { id: this.env.SERVER_ID, address: this.repeaterUrl ?? '', score: round(score), zone, at: this.clock.clock.now(), ...(groups ? { zones: { ...this.zones } } : {}) };
     this.redis.hset(monitoringKeys(this.env.FARM_NAMESPACE).load, this.env.SERVER_ID, JSON.stringify(report)).catch(() => undefined);
   }
 

@@ -22,6 +22,8 @@ export interface PublishedLoad extends ServerRef {
   zone: Zone;
   /** When it was published (ms, farm clock). */
   at: number;
+  /** With per-group thresholds: the zone of every track (see zoneKey). */
+  zones?: Record<string, Zone>;
 }
 
 export interface AlternateOptions {

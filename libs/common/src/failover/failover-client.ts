@@ -11,7 +11,7 @@ import { backoffDelay } from '../messaging/retry';
 import { Delivery, Subscription } from '../messaging/subscription';
 import { RingRow } from '../domain/ring';
 import { Alternate, ServerRef, clientAlternates, parsePublishedLoads, routableServers } from './alternates';
-import { ConnectDecision, decideConnect } from './zones';
+import { ConnectDecision, decideConnect, zoneKey } from './zones';
 import { ClientMessage, verifyClientMessage } from './failover-message';
 
 /** What a client tells a server's attendant about itself (its registration). */
@@ -119,7 +119,7 @@ export class FailoverClient extends EventEmitter {
 
   /**
    * Asks to connect to `server` (client-initiated): decided by the zone the server's attendant
-   * last published (accept: connect; brief: connect, to be deferred after its grace; otherwise
+   * last published for this client's group (accept: connect; brief: connect, to be deferred after its grace; otherwise
    * refused, with the alternates). A server with no fresh report counts as deferring. On
    * acceptance the client registers there and moves.
    */
@@ -127,7 +127,8 @@ export class FailoverClient extends EventEmitter {
     const raw = await this.opts.redis.hget(monitoringKeys(this.opts.ns).load, server.id);
     const report = raw ? parsePublishedLoads([raw])[0] : undefined;
     const fresh = report && this.now() - report.at <= (this.opts.maxReportAgeMs ?? 10_000);
-    const decision = decideConnect(fresh ? report.zone : 'defer', this.opts.briefMs ?? 30_000, await this.routable(server.id));
+    const zone = fresh ? (report.zones?.[zoneKey(this.opts.group, false)] ?? report.zone) : 'defer';
+    const decision = decideConnect(zone, this.opts.briefMs ?? 30_000, await this.routable(server.id));
     if (decision.kind !== 'refuse' && server.id !== this.current.id) await this.move(server, 'connected on request');
     return decision;
   }

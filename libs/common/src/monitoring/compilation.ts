@@ -81,6 +81,8 @@ export interface LoadReport {
   /** The zone for new clients of no group (absent when no failover thresholds are configured). */
   zone?: Zone;
   arrangement?: Arrangement;
+  /** With per-group thresholds: the zone of every track (`<group>` or `*`, `:returning` for clients deferred before). */
+  zones?: Record<string, Zone>;
   components: { name: string; value: number; weight: number; points: number }[];
   mandatoryDown: string[];
   dependentDown: string[];
@@ -186,6 +188,7 @@ export class LoadReportDto implements LoadReport {
   @ApiProperty({ minimum: 0, maximum: 100, description: '0 idle, 100 worst.' }) @IsNumber() @Min(0) @Max(100) score!: number;
   @ApiPropertyOptional({ enum: ['accept', 'hold', 'brief', 'defer'] }) @IsOptional() @IsIn(['accept', 'hold', 'brief', 'defer']) zone?: Zone;
   @ApiPropertyOptional({ enum: ['hold-middle', 'two-zones', 'brief-middle'] }) @IsOptional() @IsIn(['hold-middle', 'two-zones', 'brief-middle']) arrangement?: Arrangement;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string', enum: ['accept', 'hold', 'brief', 'defer'] }, description: 'With per-group thresholds: the zone of each track.' }) @IsOptional() @IsObject() zones?: Record<string, Zone>;
   @ApiProperty({ type: () => [LoadComponentDto], maxItems: 16 }) @IsArray() @ArrayMaxSize(16) @ValidateNested({ each: true }) @Type(() => LoadComponentDto) components!: LoadComponentDto[];
   @ApiProperty({ type: [String], maxItems: 256 }) @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) mandatoryDown!: string[];
   @ApiProperty({ type: [String], maxItems: 256 }) @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) dependentDown!: string[];
