@@ -93,6 +93,12 @@ describe('load-aware failover: signed messages move clients and invite them back
     expect(clients.every((c) => c.current.address === b.url)).toBe(true);
     expect(Object.keys(await farm.redis.hgetall(failoverKeys(farm.ns).clients('b'))).sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
     expect(clients.every((c) => Object.keys(c.refused).length === 0)).toBe(true);
+    // The attendant lists them as deferred (in its load, the compilation, the poller's view).
+    const load = await waitFor('a lists its deferred clients', async () => {
+      const l = await farm.attendants.get('a')!.get<{ deferred?: string[] }>('/v1/load');
+      return l.deferred?.length === CLIENTS ? l : undefined;
+    }, 5_000, 50);
+    expect(load.deferred).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
   });
 
   it('back under the connection threshold, invites them back in sets of at most reconnect.setSize, reconnect.intervalMs apart', async () => {

@@ -180,3 +180,42 @@ describe('routing a client to a live server in the accept zone', () => {
     expect(Date.now() - (JSON.parse(loads.n2) as { at: number }).at).toBeLessThan(5000);
   });
 });
+
+/** The other two arrangements of the thresholds (the first describe covers connection < failover). */
+describe('the zones of the other two arrangements, on real attendants', () => {
+  const farm = new TestFarm('arrangements');
+  const fake = new FakeLoad();
+  let two: AppProcess;
+  let brief: AppProcess;
+  const zoneOf = async (a: AppProcess, score: number): Promise<LoadReport> =>
+    waitFor(`score ${score}`, async () => {
+      const r = await a.get<LoadReport>('/v1/load').catch(() => undefined);
+      return r && r.score === score ? r : undefined;
+    }, 10_000, 50);
+
+  beforeAll(async () => {
+    await fake.start();
+    const config = (thresholds: object) => ({ probes: { login: { enabled: false }, refresh: { enabled: false } }, load: { url: fake.url }, failover: { thresholds, hysteresis: 5, smoothing: 1, weights: ONLY_WORKERS } });
+    [two, brief] = await Promise.all([
+      farm.startAttendant('srv-two', config({ failover: 70, connection: 70 }), { LOAD_INTERVAL_MS: '100' }),
+      farm.startAttendant('srv-brief', config({ failover: 80, connection: 90 }), { LOAD_INTERVAL_MS: '100' }),
+    ]);
+  }, 90_000);
+
+  afterAll(async () => {
+    await farm.cleanup();
+    await fake.stop();
+  });
+
+  it('equal thresholds give two zones (accept, defer); connection worse than failover gives a brief middle zone', async () => {
+    const seen: string[] = [];
+    for (const score of [40, 75, 85, 95, 40]) {
+      fake.inFlight = score;
+      const [t, b] = await Promise.all([zoneOf(two, score), zoneOf(brief, score)]);
+      seen.push(`${score}: ${t.zone}/${b.zone}`);
+    }
+    expect(seen).toEqual(['40: accept/accept', '75: defer/accept', '85: defer/brief', '95: defer/defer', '40: accept/accept']);
+    expect((await two.get<LoadReport>('/v1/load')).arrangement).toBe('two-zones');
+    expect((await brief.get<LoadReport>('/v1/load')).arrangement).toBe('brief-middle');
+  });
+});

@@ -43,6 +43,7 @@ export class FailoverService {
   ) {
     this.keys = failoverKeys(env.FARM_NAMESPACE);
     this.f = config.failover;
+    if (this.f && keyring) load.deferredFrom(() => this.reconnect.waiting.map((c) => c.id).sort());
     if (this.f && keyring) load.onSample((r) => this.act(r).catch((err: Error) => this.log.warn(`failover step failed, next sample retries: ${err.message}`)));
     else if (this.f) this.log.warn('failover settings but no keyring (FARM_AUTH=off): clients are not told to move');
   }

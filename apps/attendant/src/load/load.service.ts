@@ -29,6 +29,8 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
   private zones: Record<string, Zone> = {};
   private services: () => ServiceReport[] = () => [];
   private readonly listeners: ((report: LoadReport) => void | Promise<void>)[] = [];
+  /** The clients deferred now (set by the failover service). */
+  private deferred: () => string[] | undefined = () => undefined;
   /** The last sample (undefined until the first one). */
   report?: LoadReport;
 
@@ -46,6 +48,11 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
     const d = FAILOVER_DEFAULTS;
     this.score = config.failover?.score ?? { weights: { ...DEFAULT_WEIGHTS }, maxProcesses: d.maxProcesses, dependentDownScore: d.dependentDownScore };
     this.smoothing = config.failover?.smoothing ?? d.smoothing;
+  }
+
+  /** Where the list of deferred clients comes from (the failover service). */
+  deferredFrom(fn: () => string[] | undefined): void {
+    this.deferred = fn;
   }
 
   /** Called after every sample (the failover service acts on the zone). */
@@ -103,6 +110,8 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
       };
       if (zone) this.publish(step.load.score, zone);
       for (const l of this.listeners) await l(this.report);
+      const deferred = this.deferred();
+      if (deferred) this.report = { ...this.report, deferred };
       return this.report;
     } finally {
       this.sampling = false;

@@ -69,15 +69,15 @@ describe('farmctl with operator tokens', () => {
 });
 
 describe('farmctl servers', () => {
-  it('shows each server\'s load score and zone, and a dash where it is not measured', async () => {
+  it('shows each server\'s load score, zone and deferred clients, and a dash where it is not measured', async () => {
     const h = harness({ status: 200, body: { servers: [
-      { id: 'web-1', list: 'normal', nextPollAt: '2026-11-28T00:00:30.000Z', deficiencies: [], load: { score: 72.5, zone: 'hold', at: 'x' } },
+      { id: 'web-1', list: 'normal', nextPollAt: '2026-11-28T00:00:30.000Z', deficiencies: [], load: { score: 72.5, zone: 'hold', deferred: ['c1', 'c2'], at: 'x' } },
       { id: 'web-2', list: 'critical', nextPollAt: '2026-11-28T00:00:05.000Z', deficiencies: [], load: null },
     ] } });
     expect(await h.run(['servers'])).toBe(EXIT_OK);
     expect(h.out[0]).toMatch(/^SERVER +LIST +LOAD +NEXT POLL +DEFICIENCIES$/);
     expect(h.out[1]).toMatch(/^-+( +-+){4}$/);
-    expect(h.out[2]).toMatch(/^web-1 +normal +72\.5 hold +2026-11-28T00:00:30\.000Z +-$/);
+    expect(h.out[2]).toMatch(/^web-1 +normal +72\.5 hold \(2 deferred\) +2026-11-28T00:00:30\.000Z +-$/);
     expect(h.out[3]).toMatch(/^web-2 +critical +- +2026-11-28T00:00:05\.000Z +-$/);
   });
 });

@@ -207,7 +207,9 @@ const loadText = (s: unknown): string => {
   const l = field(s, 'load');
   if (!l || typeof field(l, 'score') !== 'number') return '-';
   const zone = field(l, 'zone');
-  return `${Number(field(l, 'score'))}${typeof zone === 'string' ? ` ${zone}` : ''}`;
+  const deferred = field(l, 'deferred');
+  const n = Array.isArray(deferred) ? deferred.length : 0;
+  return `${Number(field(l, 'score'))}${typeof zone === 'string' ? ` ${zone}` : ''}${n > 0 ? ` (${n} deferred)` : ''}`;
 };
 
 const deficiencyText = (d: unknown): string => `${str(field(d, 'kind'))}${field(d, 'service') ? ` ${str(field(d, 'service'))}` : ''}: ${clip(str(field(d, 'detail')))}`;

@@ -20,7 +20,7 @@ function view(r: ServerRecord, full: boolean) {
     lastAnswerAt: r.lastAnswerAt ? new Date(r.lastAnswerAt).toISOString() : null,
     nextPollAt: new Date(r.nextPollAt).toISOString(),
     clock: r.clock ?? null,
-    load: c?.load ? { score: c.load.score, zone: c.load.zone ?? null, at: c.load.at } : null,
+    load: c?.load ? { score: c.load.score, zone: c.load.zone ?? null, deferred: c.load.deferred ?? [], at: c.load.at } : null,
     ...(full ? { lastCompilation: c ?? null } : { services: c ? c.services.map((s) => ({ name: s.name, status: s.status })) : [] }),
   };
 }
@@ -38,7 +38,7 @@ const serverView = (full: boolean) =>
     nextPollAt: { type: 'string' },
     clock: { type: 'object', nullable: true, description: 'The last clock sample and correction.' },
     load: {
-      ...objectSchema({ score: { type: 'number', minimum: 0, maximum: 100 }, zone: { type: 'string', enum: ['accept', 'hold', 'brief', 'defer'], nullable: true }, at: { type: 'string' } }),
+      ...objectSchema({ score: { type: 'number', minimum: 0, maximum: 100 }, zone: { type: 'string', enum: ['accept', 'hold', 'brief', 'defer'], nullable: true }, deferred: { type: 'array', items: { type: 'string' }, description: 'Clients it told to move and has not invited back yet.' }, at: { type: 'string' } }),
       nullable: true,
       description: 'The server\'s load score and zone from its last compilation (null from an attendant that does not measure it).',
     },

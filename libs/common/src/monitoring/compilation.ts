@@ -89,6 +89,8 @@ export interface LoadReport {
   forcedBy?: 'mandatory-down' | 'dependent-down';
   /** Sources that could not be read this time, and why. */
   unmeasured: { source: string; detail: string }[];
+  /** Clients this server told to move and has not invited back yet (with failover settings). */
+  deferred?: string[];
 }
 
 export interface Compilation {
@@ -193,6 +195,7 @@ export class LoadReportDto implements LoadReport {
   @ApiProperty({ type: [String], maxItems: 256 }) @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) mandatoryDown!: string[];
   @ApiProperty({ type: [String], maxItems: 256 }) @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) dependentDown!: string[];
   @ApiPropertyOptional({ enum: ['mandatory-down', 'dependent-down'] }) @IsOptional() @IsIn(['mandatory-down', 'dependent-down']) forcedBy?: 'mandatory-down' | 'dependent-down';
+  @ApiPropertyOptional({ type: [String], maxItems: 10_000, description: 'Clients this server told to move and has not invited back yet.' }) @IsOptional() @IsArray() @ArrayMaxSize(10_000) @IsString({ each: true }) deferred?: string[];
   @ApiProperty({ type: () => [UnmeasuredDto], maxItems: 64 }) @IsArray() @ArrayMaxSize(64) @ValidateNested({ each: true }) @Type(() => UnmeasuredDto) unmeasured!: UnmeasuredDto[];
 }
 
