@@ -10,6 +10,7 @@ import { ClientMessage, signClientMessage } from '../libs/common/src/failover/fa
 import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
+import { counter, metricsPage } from './support/metrics';
 import { RABBITMQ_URL, TestFarm } from './support/test-farm';
 
 jest.setTimeout(90_000);
@@ -99,6 +100,10 @@ describe('load-aware failover: signed messages move clients and invite them back
       return l.deferred?.length === CLIENTS ? l : undefined;
     }, 5_000, 50);
     expect(load.deferred).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    const metrics = await metricsPage(farm.attendants.get('a')!);
+    expect(counter(metrics, 'farm_failover_messages_total', 'kind="failover"')).toBe(CLIENTS);
+    expect(metrics).toMatch(/^farm_deferred_clients 5$/m);
+    expect(metrics).toMatch(/^farm_load_score 90$/m);
   });
 
   it('back under the connection threshold, invites them back in sets of at most reconnect.setSize, reconnect.intervalMs apart', async () => {

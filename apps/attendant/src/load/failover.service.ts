@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import Redis from 'ioredis';
 import {
-  AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, ClientInfo, ClientRegistration, FailoverConfig, FailoverMessage, KEYRING, Keyring, LoadReport, REDIS, ReconnectState,
+  AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, ClientInfo, ClientRegistration, FailoverConfig, FailoverMessage, KEYRING, Keyring, LoadReport, MetricsService, REDIS, ReconnectState,
   RingRow, SIGNATURE_HEADER, ServerRef, Zone, addDeferred, chooseAlternates, chooseDeferred, failoverKeys, monitoringKeys, parsePublishedLoads, planInvitations, ringKey, signClientMessage, zoneKey,
 } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
@@ -39,11 +39,15 @@ export class FailoverService {
     @Inject(REDIS) private readonly redis: Redis,
     private readonly clock: ClockService,
     private readonly load: LoadService,
+    private readonly metrics: MetricsService,
     @Optional() @Inject(KEYRING) private readonly keyring?: Keyring,
   ) {
     this.keys = failoverKeys(env.FARM_NAMESPACE);
     this.f = config.failover;
-    if (this.f && keyring) load.deferredFrom(() => this.reconnect.waiting.map((c) => c.id).sort());
+    if (this.f && keyring) load.deferredFrom(() => {
+      this.metrics.deferredClients.set(this.reconnect.waiting.length);
+      return this.reconnect.waiting.map((c) => c.id).sort();
+    });
     if (this.f && keyring) load.onSample((r) => this.act(r).catch((err: Error) => this.log.warn(`failover step failed, next sample retries: ${err.message}`)));
     else if (this.f) this.log.warn('failover settings but no keyring (FARM_AUTH=off): clients are not told to move');
   }
@@ -126,5 +130,6 @@ export class FailoverService {
     const header = signClientMessage(this.keyring as Keyring, m, now);
     await this.amqp.publish('', this.keys.clientQueue(clientId), Buffer.from(JSON.stringify(m)), { contentType: 'application/json', persistent: false, headers: { [SIGNATURE_HEADER]: header } });
     this.sent[m.kind]++;
+    this.metrics.failoverMessages.inc({ kind: m.kind });
   }
 }

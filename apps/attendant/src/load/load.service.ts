@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import {
-  AttendantConfig, AttendantEnv, ComponentValues, DEFAULT_LOAD_TIMEOUT_MS, FARM_LOAD_METRICS, PublishedLoad, REDIS, monitoringKeys, DEFAULT_WEIGHTS, FAILOVER_DEFAULTS, LoadReport, LoadSample, RateLimitedLog, ScoreSettings, ServiceReport, SystemSampler, Zone,
+  AttendantConfig, AttendantEnv, ComponentValues, MetricsService, DEFAULT_LOAD_TIMEOUT_MS, FARM_LOAD_METRICS, PublishedLoad, REDIS, monitoringKeys, DEFAULT_WEIGHTS, FAILOVER_DEFAULTS, LoadReport, LoadSample, RateLimitedLog, ScoreSettings, ServiceReport, SystemSampler, Zone,
   nextZones, peerReachability, readServerLoad, stepLoad, zoneKey,
 } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
@@ -44,6 +44,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(ATTENDANT_CONFIG) private readonly config: AttendantConfig,
     private readonly clock: ClockService,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly metrics: MetricsService,
   ) {
     const d = FAILOVER_DEFAULTS;
     this.score = config.failover?.score ?? { weights: { ...DEFAULT_WEIGHTS }, maxProcesses: d.maxProcesses, dependentDownScore: d.dependentDownScore };
@@ -92,6 +93,7 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
       const { sample, unmeasured } = await this.measure();
       const step = stepLoad(this.state, sample, this.smoothing, this.score);
       this.state = step.state;
+      this.metrics.loadScore.set(round(step.load.score));
       const f = this.config.failover;
       const prevZone = this.zones[zoneKey(undefined, false)];
       if (f) this.zones = nextZones(this.zones, step.load.score, f.zones);

@@ -37,6 +37,9 @@ export class MetricsService {
   readonly httpInFlightLimit = new Gauge({ name: 'farm_http_in_flight_limit', help: 'Most HTTP requests served at once (HTTP_MAX_IN_FLIGHT); beyond it a request gets 503', registers: [this.registry] });
   readonly httpShed = new Counter({ name: 'farm_http_shed_total', help: 'HTTP requests refused with 503 because HTTP_MAX_IN_FLIGHT were being served', registers: [this.registry] });
   readonly eventLoopUtilization = new Gauge({ name: 'farm_event_loop_utilization', help: 'Share of the last second the event loop was busy (0-1)', registers: [this.registry] });
+  readonly loadScore = new Gauge({ name: 'farm_load_score', help: 'The server\'s load score as the attendant last measured it (0 idle, 100 worst)', registers: [this.registry] });
+  readonly failoverMessages = new Counter({ name: 'farm_failover_messages_total', help: 'Signed failover messages the attendant sent its clients, by kind (failover, invitation)', labelNames: ['kind'], registers: [this.registry] });
+  readonly deferredClients = new Gauge({ name: 'farm_deferred_clients', help: 'Clients the attendant told to move and has not invited back yet', registers: [this.registry] });
   readonly redisRewrites = new Counter({ name: 'farm_redis_state_rewrites_total', help: 'Times the node found its Redis state lost and wrote it back', registers: [this.registry] });
 
   readonly compileSeconds = new Histogram({ name: 'farm_attendant_compile_seconds', help: 'Time to compile one attendant answer', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
