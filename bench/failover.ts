@@ -13,8 +13,6 @@
  */
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Server, ServerResponse, createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -27,6 +25,7 @@ import { FailoverClient } from '../libs/common/src/failover/failover-client';
 import { FailoverMessage, signClientMessage, verifyClientMessage } from '../libs/common/src/failover/failover-message';
 import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
 import { resolveBrokers } from '../libs/common/src/testing/brokers';
+import { FakeApp } from '../libs/common/src/testing/fake-app';
 import { AppProcess, REPO_ROOT } from '../libs/common/src/testing/farm-process';
 import { Goal, table } from './lib/report';
 import { cleanUpOnExit, round, sleep, summarize } from './lib/util';
@@ -34,37 +33,6 @@ import { cleanUpOnExit, round, sleep, summarize } from './lib/util';
 const CFG = { clients: 100, servers: 3, timeoutClients: 33, triesR: 3, timeoutT: 2000, requestEveryMs: 250, setSize: 5, intervalMs: 500, forged: 10_000, verifyCalls: 100_000 };
 const log = (msg: string): void => console.log(`[bench:failover ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** A monitored application: its load (what the attendant reads) and a route that hangs while it is overloaded. */
-class FakeApp {
-  inFlight = 10;
-  private server?: Server;
-  url = '';
-  private readonly hanging = new Set<ServerResponse>();
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      if (req.url === '/work') {
-        if (this.inFlight >= 80) {
-          this.hanging.add(res);
-          res.once('close', () => this.hanging.delete(res));
-          return;
-        }
-        res.end('ok');
-        return;
-      }
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ inFlight: this.inFlight, limit: 100, eventLoopUtilization: 0 }));
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  stop(): Promise<void> {
-    for (const r of this.hanging) r.destroy();
-    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
-}
 
 /** A client without the signal: it finds out by its own requests timing out R times, then asks the farm where to go. */
 class TimeoutClient {
@@ -139,7 +107,7 @@ async function main(): Promise<void> {
       writeFileSync(file, JSON.stringify({
         repeaterUrl: nodes[i].url,
         probes: { login: { enabled: false }, refresh: { enabled: false } },
-        load: { url: `${apps[i].url}/v1/health/load` },
+        load: { url: apps[i].loadUrl },
         failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 }, reconnect: { setSize: CFG.setSize, intervalMs: CFG.intervalMs } },
       }));
       return new AppProcess({ app: 'attendant', name: `${ns}-attendant-${id}`, logDir, env: { ...env, SERVER_ID: id, ATTENDANT_CONFIG: file, LOAD_INTERVAL_MS: '100' }, token: creds.token });

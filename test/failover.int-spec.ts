@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { Server, createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { SIGNATURE_HEADER } from '../libs/common/src/auth/command-signature';
 import { Keyring, parseKeyFile } from '../libs/common/src/auth/keyring';
 import { RefusalLog, refusalEvents } from '../libs/common/src/auth/refusal-log';
@@ -8,32 +6,13 @@ import { failoverKeys } from '../libs/common/src/contracts/topology';
 import { FailoverClient } from '../libs/common/src/failover/failover-client';
 import { ClientMessage, signClientMessage } from '../libs/common/src/failover/failover-message';
 import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
+import { FakeApp } from '../libs/common/src/testing/fake-app';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { counter, metricsPage } from './support/metrics';
 import { RABBITMQ_URL, TestFarm } from './support/test-farm';
 
 jest.setTimeout(90_000);
-
-/** A monitored application whose load the test sets (answers `GET /v1/health/load` like a farm app). */
-class FakeLoad {
-  inFlight = 10;
-  private server?: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((_req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ inFlight: this.inFlight, limit: 100, eventLoopUtilization: 0 }));
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/health/load`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
-}
 
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const SET_SIZE = 2;
@@ -49,7 +28,7 @@ const CLIENTS = 5;
  */
 describe('load-aware failover: signed messages move clients and invite them back', () => {
   const farm = new TestFarm('failover');
-  const loads = { a: new FakeLoad(), b: new FakeLoad() };
+  const loads = { a: new FakeApp(), b: new FakeApp() };
   let a: AppProcess;
   let b: AppProcess;
   let amqp: AmqpClient;
@@ -60,10 +39,10 @@ describe('load-aware failover: signed messages move clients and invite them back
   beforeAll(async () => {
     await Promise.all([loads.a.start(), loads.b.start()]);
     [a, b] = await Promise.all([farm.startNode('a'), farm.startNode('b')]);
-    const config = (node: AppProcess, load: FakeLoad) => ({
+    const config = (node: AppProcess, load: FakeApp) => ({
       repeaterUrl: node.url,
       probes: { login: { enabled: false }, refresh: { enabled: false } },
-      load: { url: load.url },
+      load: { url: load.loadUrl },
       failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 }, reconnect: { setSize: SET_SIZE, intervalMs: INTERVAL_MS }, groups: { gold: { failover: 50, connection: 30 } } },
     });
     await Promise.all([farm.startAttendant('a', config(a, loads.a), { LOAD_INTERVAL_MS: '100' }), farm.startAttendant('b', config(b, loads.b), { LOAD_INTERVAL_MS: '100' })]);

@@ -1,31 +1,10 @@
-import { Server, createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { LoadReport } from '../libs/common/src/monitoring/compilation';
+import { FakeApp } from '../libs/common/src/testing/fake-app';
 import { AppProcess, freePort } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { TestFarm } from './support/test-farm';
 
 jest.setTimeout(90_000);
-
-/** A monitored application whose load the test sets: it answers `GET /v1/health/load` like a farm app. */
-class FakeLoad {
-  inFlight = 0;
-  private server?: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((_req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ inFlight: this.inFlight, limit: 100, eventLoopUtilization: 0 }));
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/health/load`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
-}
 
 /** Only the application's own busy share counts, unsmoothed: the score is exactly inFlight (of 100). */
 const ONLY_WORKERS = { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 };
@@ -37,7 +16,7 @@ const ONLY_WORKERS = { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0
  */
 describe('the attendant measures its server\'s load', () => {
   const farm = new TestFarm('load');
-  const fake = new FakeLoad();
+  const fake = new FakeApp();
   let real: AppProcess;
   let exact: AppProcess;
   let down: AppProcess;
@@ -58,10 +37,10 @@ describe('the attendant measures its server\'s load', () => {
     const probesOff = { login: { enabled: false }, refresh: { enabled: false } };
     [real, exact, down] = await Promise.all([
       farm.startAttendant('srv-real', { repeaterUrl: n1.url, probes: probesOff, failover: { thresholds: { failover: 80, connection: 60 } } }, { LOAD_INTERVAL_MS: '200' }),
-      farm.startAttendant('srv-exact', { probes: probesOff, load: { url: fake.url }, failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: ONLY_WORKERS } }, { LOAD_INTERVAL_MS: '100' }),
+      farm.startAttendant('srv-exact', { probes: probesOff, load: { url: fake.loadUrl }, failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: ONLY_WORKERS } }, { LOAD_INTERVAL_MS: '100' }),
       farm.startAttendant('srv-down', {
         probes: probesOff,
-        load: { url: fake.url },
+        load: { url: fake.loadUrl },
         services: [{ name: 'db', mandatory: true, check: { kind: 'tcp', host: '127.0.0.1', port: closed } }],
         failover: { thresholds: { failover: 80, connection: 60 }, smoothing: 1, weights: ONLY_WORKERS },
       }, { LOAD_INTERVAL_MS: '100' }),
@@ -133,7 +112,7 @@ describe('the attendant measures its server\'s load', () => {
 /** Issue 12, "never routed to a dead server": a node answers where a client may go. */
 describe('routing a client to a live server in the accept zone', () => {
   const farm = new TestFarm('route');
-  const fake = new FakeLoad();
+  const fake = new FakeApp();
   let n1: AppProcess;
   let n2: AppProcess;
 
@@ -149,7 +128,7 @@ describe('routing a client to a live server in the accept zone', () => {
     await fake.start();
     fake.inFlight = 10;
     [n1, n2] = await Promise.all([farm.startNode('n1'), farm.startNode('n2')]);
-    const config = { probes: { login: { enabled: false }, refresh: { enabled: false } }, load: { url: fake.url }, failover: { thresholds: { failover: 80, connection: 60 }, smoothing: 1, weights: ONLY_WORKERS } };
+    const config = { probes: { login: { enabled: false }, refresh: { enabled: false } }, load: { url: fake.loadUrl }, failover: { thresholds: { failover: 80, connection: 60 }, smoothing: 1, weights: ONLY_WORKERS } };
     // n2's attendant, and one for a server that is not in the ring at all.
     await Promise.all([farm.startAttendant('n2', config, { LOAD_INTERVAL_MS: '100' }), farm.startAttendant('ghost', config, { LOAD_INTERVAL_MS: '100' })]);
   }, 90_000);
@@ -184,7 +163,7 @@ describe('routing a client to a live server in the accept zone', () => {
 /** The other two arrangements of the thresholds (the first describe covers connection < failover). */
 describe('the zones of the other two arrangements, on real attendants', () => {
   const farm = new TestFarm('arrangements');
-  const fake = new FakeLoad();
+  const fake = new FakeApp();
   let two: AppProcess;
   let brief: AppProcess;
   const zoneOf = async (a: AppProcess, score: number): Promise<LoadReport> =>
@@ -195,7 +174,7 @@ describe('the zones of the other two arrangements, on real attendants', () => {
 
   beforeAll(async () => {
     await fake.start();
-    const config = (thresholds: object) => ({ probes: { login: { enabled: false }, refresh: { enabled: false } }, load: { url: fake.url }, failover: { thresholds, hysteresis: 5, smoothing: 1, weights: ONLY_WORKERS } });
+    const config = (thresholds: object) => ({ probes: { login: { enabled: false }, refresh: { enabled: false } }, load: { url: fake.loadUrl }, failover: { thresholds, hysteresis: 5, smoothing: 1, weights: ONLY_WORKERS } });
     [two, brief] = await Promise.all([
       farm.startAttendant('srv-two', config({ failover: 70, connection: 70 }), { LOAD_INTERVAL_MS: '100' }),
       farm.startAttendant('srv-brief', config({ failover: 80, connection: 90 }), { LOAD_INTERVAL_MS: '100' }),
