@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import Redis from 'ioredis';
 import {
   AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, ClientInfo, ClientRegistration, FailoverConfig, FailoverMessage, KEYRING, Keyring, LoadReport, MetricsService, REDIS, ReconnectState,
-  RingRow, SIGNATURE_HEADER, ServerRef, Zone, addDeferred, chooseAlternates, chooseDeferred, failoverKeys, monitoringKeys, parsePublishedLoads, planInvitations, ringKey, signClientMessage, zoneKey,
+  RingRow, SIGNATURE_HEADER, ServerRef, Zone, addDeferred, canonicalJson, chooseAlternates, chooseDeferred, failoverKeys, monitoringKeys, parsePublishedLoads, planInvitations, ringKey, signClientMessage, zoneKey,
 } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
 import { ATTENDANT_CONFIG, ATTENDANT_ENV } from '../tokens';
@@ -128,7 +128,8 @@ export class FailoverService {
 
   private async send(m: FailoverMessage | { kind: 'invitation'; server: ServerRef; client: ServerRef }, clientId: string, now: number): Promise<void> {
     const header = signClientMessage(this.keyring as Keyring, m, now);
-    await this.amqp.publish('', this.keys.clientQueue(clientId), Buffer.from(JSON.stringify(m)), { contentType: 'application/json', persistent: false, headers: { [SIGNATURE_HEADER]: header } });
+    // In canonical form: the client checks the signature over these bytes without recomputing it.
+    await this.amqp.publish('', this.keys.clientQueue(clientId), Buffer.from(canonicalJson(m)), { contentType: 'application/json', persistent: false, headers: { [SIGNATURE_HEADER]: header } });
     this.sent[m.kind]++;
     this.metrics.failoverMessages.inc({ kind: m.kind });
   }

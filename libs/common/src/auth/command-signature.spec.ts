@@ -130,6 +130,24 @@ describe('the fast paths agree with the general ones', () => {
   });
 });
 
+describe('verifyCommand over the bytes a sender sent', () => {
+  const at = { receiver: 'web-3', command: 'set-clock' };
+  it('checks a body sent in canonical form over its bytes, and any other form over the canonical form of its value', () => {
+    const header = signCommand(ring, head, body);
+    const canonical = canonicalJson(body);
+    expect(verifyCommand(ring, header, at, JSON.parse(canonical), NOW, undefined, canonical)).toMatchObject({ ok: true });
+    const reordered = JSON.stringify({ op: body.op, offsetMs: body.offsetMs, at: body.at }, null, 1);
+    expect(reordered).not.toBe(canonical);
+    expect(verifyCommand(ring, header, at, JSON.parse(reordered), NOW, undefined, reordered)).toMatchObject({ ok: true });
+  });
+
+  it('refuses a changed body whichever path it takes', () => {
+    const header = signCommand(ring, head, body);
+    const changed = canonicalJson({ ...body, offsetMs: 9999 });
+    expect(verifyCommand(ring, header, at, JSON.parse(changed), NOW, undefined, changed)).toMatchObject({ ok: false, reason: 'forged' });
+  });
+});
+
 describe('verifyCommand', () => {
   const header = signCommand(ring, head, body);
 

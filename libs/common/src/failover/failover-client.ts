@@ -172,13 +172,14 @@ export class FailoverClient extends EventEmitter {
 
   private async handle(d: Delivery): Promise<void> {
     let body: unknown;
+    const raw = d.content.toString('utf8');
     try {
-      body = JSON.parse(d.content.toString('utf8'));
+      body = JSON.parse(raw);
     } catch {
       return this.refuse('malformed', 'not JSON');
     }
     const header = d.msg.properties.headers?.[SIGNATURE_HEADER] as unknown;
-    const v = verifyClientMessage(this.opts.keyring, typeof header === 'string' ? header : undefined, body, this.me, this.now(), this.opts.windowMs);
+    const v = verifyClientMessage(this.opts.keyring, typeof header === 'string' ? header : undefined, body, this.me, this.now(), this.opts.windowMs, raw);
     const claimed = (body as Partial<ClientMessage> | null)?.server?.id;
     if (!v.ok) return this.refuse(v.reason, v.message, typeof claimed === 'string' ? claimed : undefined);
     if (!(await this.nonces.claim(this.opts.id, v.head, 2 * (this.opts.windowMs ?? 30_000) + 1000))) return this.refuse('replayed', `nonce ${v.head.nonce.slice(0, 8)}… seen before`, v.head.sender);

@@ -67,9 +67,9 @@ export function isClientMessage(v: unknown): v is ClientMessage {
  * and addressed to this client's own address. A valid signature on a message naming someone
  * else's address is `misdirected`: it was meant for another place.
  */
-export function verifyClientMessage(ring: Keyring, header: string | undefined, received: unknown, me: ServerRef, nowMs: number, windowMs?: number): MessageVerdict {
+export function verifyClientMessage(ring: Keyring, header: string | undefined, received: unknown, me: ServerRef, nowMs: number, windowMs?: number, rawBody?: string): MessageVerdict {
   if (!isClientMessage(received)) return { ok: false, reason: 'malformed', message: 'not a failover or invitation message' };
-  const v = verifyCommand(ring, header, { receiver: me.id, command: commandOf(received) }, received, nowMs, windowMs);
+  const v = verifyCommand(ring, header, { receiver: me.id, command: commandOf(received) }, received, nowMs, windowMs, rawBody);
   if (!v.ok) return v;
   if (v.head.sender !== received.server.id) {
     return { ok: false, reason: 'misdirected', message: `signed by ${v.head.sender}, but the message names server ${received.server.id}` };
