@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import Redis from 'ioredis';
 import {
-  AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, ClientInfo, ClientRegistration, FailoverConfig, FailoverMessage, KEYRING, Keyring, LoadReport, MetricsService, REDIS, ReconnectState,
+  AMQP_CLIENT, AmqpClient, AttendantConfig, AttendantEnv, ClientInfo, ClientRegistration, FailoverConfig, FailoverMessage, KEYRING, Keyring, LoadReport, MetricsService, REDIS, RateLimitedLog, ReconnectState,
   RingRow, SIGNATURE_HEADER, ServerRef, Zone, addDeferred, canonicalJson, chooseAlternates, chooseDeferred, failoverKeys, monitoringKeys, parsePublishedLoads, planInvitations, ringKey, signClientMessage, zoneKey,
 } from '@farm/common';
 import { ClockService } from '../serving/clock.service';
@@ -29,8 +29,7 @@ export class FailoverService {
   private readonly addresses = new Map<string, string>();
   private readonly groups = new Map<string, string | undefined>();
   private restored = false;
-  /** Messages sent since start, by kind: what the benchmark and the tests count. */
-  readonly sent = { failover: 0, invitation: 0 };
+  private readonly trouble = new RateLimitedLog(60_000);
 
   constructor(
     @Inject(ATTENDANT_ENV) private readonly env: AttendantEnv,
@@ -48,7 +47,14 @@ export class FailoverService {
       this.metrics.deferredClients.set(this.reconnect.waiting.length);
       return this.reconnect.waiting.map((c) => c.id).sort();
     });
-    if (this.f && keyring) load.onSample((r) => this.act(r).catch((err: Error) => this.log.warn(`failover step failed, next sample retries: ${err.message}`)));
+    if (this.f && keyring) {
+      load.onSample((r) =>
+        this.act(r).catch((err: Error) => {
+          const line = this.trouble.next(`failover step failed, the next sample retries: ${err.message}`);
+          if (line) this.log.warn(line);
+        }),
+      );
+    }
     else if (this.f) this.log.warn('failover settings but no keyring (FARM_AUTH=off): clients are not told to move');
   }
 
@@ -130,7 +136,6 @@ export class FailoverService {
     const header = signClientMessage(this.keyring as Keyring, m, now);
     // In canonical form: the client checks the signature over these bytes without recomputing it.
     await this.amqp.publish('', this.keys.clientQueue(clientId), Buffer.from(canonicalJson(m)), { contentType: 'application/json', persistent: false, headers: { [SIGNATURE_HEADER]: header } });
-    this.sent[m.kind]++;
     this.metrics.failoverMessages.inc({ kind: m.kind });
   }
 }
