@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import Redis from 'ioredis';
 import { SIGNATURE_HEADER } from '../libs/common/src/auth/command-signature';
 import { Keyring, parseKeyFile } from '../libs/common/src/auth/keyring';
 import { RefusalLog, refusalEvents } from '../libs/common/src/auth/refusal-log';
@@ -7,6 +8,7 @@ import { FailoverClient } from '../libs/common/src/failover/failover-client';
 import { ClientMessage, signClientMessage } from '../libs/common/src/failover/failover-message';
 import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
 import { FakeApp } from '../libs/common/src/testing/fake-app';
+import { TestRedis } from '../libs/common/src/testing/redis-server';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
 import { counter, metricsPage } from './support/metrics';
@@ -166,5 +168,36 @@ describe('load-aware failover: signed messages move clients and invite them back
     expect(plain.accepted.failover).toBe(0);
     loads.a.inFlight = 10;
     await waitFor('the gold clients invited back', () => gold.every((c) => c.current.id === 'a'), 15_000, 50);
+  });
+  it('a valid message whose move Redis refuses is obeyed once Redis allows the write again, not refused as its own replay', async () => {
+    // The client's own Redis lets it claim the nonce (SET) but refuses HSET, so the move fails
+    // after the claim; the delivery stays unacknowledged and is retried until the move works.
+    const store = await new TestRedis(false).start();
+    const admin = store.client();
+    await admin.acl('SETUSER', 'mover', 'on', '>mover-pw', '~*', '&*', '+@all');
+    const redis = new Redis(store.url, { username: 'mover', password: 'mover-pw', maxRetriesPerRequest: null });
+    redis.on('error', () => undefined);
+    const c7 = new FailoverClient({ id: 'c7', address: 'client-7:8080', ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis, amqp, log: quiet });
+    try {
+      await c7.start();
+      await admin.acl('SETUSER', 'mover', '-hset');
+      const ch = await farm.channel();
+      const m: ClientMessage = { kind: 'failover', server: { id: 'a', address: a.url }, client: { id: 'c7', address: 'client-7:8080' }, alternates: [{ id: 'b', address: b.url, score: 1 }], reason: 'test', score: 99, components: [] };
+      ch.publish('', failoverKeys(farm.ns).clientQueue('c7'), Buffer.from(JSON.stringify(m)), { headers: { [SIGNATURE_HEADER]: signClientMessage(keyring, m, Date.now()) } });
+      await ch.waitForConfirms();
+      await waitFor('the nonce claimed', async () => (await admin.keys(`${farm.ns}:nonce:c7:*`)).length === 1, 10_000, 20);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(c7.current.id).toBe('a'); // the move failed: HSET refused
+      expect(await admin.hexists(failoverKeys(farm.ns).clients('b'), 'c7')).toBe(0);
+      await admin.acl('SETUSER', 'mover', '+hset');
+      await waitFor('c7 moved once its Redis takes HSET again', () => c7.current.id === 'b', 15_000, 50);
+      expect(await admin.hexists(failoverKeys(farm.ns).clients('b'), 'c7')).toBe(1);
+      expect(c7.refused).toEqual({});
+      expect(c7.accepted.failover).toBe(1);
+    } finally {
+      await c7.stop();
+      redis.disconnect();
+      await store.stop(true);
+    }
   });
 });

@@ -96,10 +96,11 @@ describe('the attendant measures its server\'s load', () => {
     poller = await farm.startPoller({ POLL_INTERVALS_MS: '500,250', POLL_TICK_MS: '100' });
     fake.inFlight = 65;
     await loadUntil(exact, 'score 65', (r) => r.score === 65);
-    const seen = await waitFor('the poller shows srv-exact at 65 and srv-down forced to 100', async () => {
+    // srv-real is polled on its own schedule too: wait for its first load, not only the other two.
+    const seen = await waitFor('the poller shows srv-exact at 65, srv-down forced to 100 and a score for srv-real', async () => {
       const list = await poller.get<{ servers: { id: string; load: { score: number; zone: string | null } | null }[] }>('/v1/servers');
       const of = (id: string) => list.servers.find((s) => s.id === id)?.load;
-      return of('srv-exact')?.score === 65 && of('srv-down')?.score === 100 ? list : undefined;
+      return of('srv-exact')?.score === 65 && of('srv-down')?.score === 100 && of('srv-real') ? list : undefined;
     }, 15_000, 100);
     const of = (id: string) => seen.servers.find((s) => s.id === id)?.load;
     expect(of('srv-exact')).toMatchObject({ score: 65 });

@@ -7,7 +7,7 @@ import type { RefusalLog } from '../auth/refusal-log';
 import { failoverKeys, monitoringKeys, ringKey } from '../contracts/topology';
 import { LoggerLike } from '../logging';
 import { AmqpClient } from '../messaging/amqp-client';
-import { backoffDelay } from '../messaging/retry';
+import { backoffDelay, sleep } from '../messaging/retry';
 import { Delivery, Subscription } from '../messaging/subscription';
 import { RingRow } from '../domain/ring';
 import { Alternate, ServerRef, clientAlternates, parsePublishedLoads, routableServers } from './alternates';
@@ -67,6 +67,8 @@ export class FailoverClient extends EventEmitter {
   readonly accepted = { failover: 0, invitation: 0 };
   private sub?: Subscription;
   private readonly nonces: RedisNonceCache;
+  /** Nonces this client claimed whose message it has not yet obeyed (its handling is being retried). */
+  private readonly unfinished = new Set<string>();
   private readonly now: () => number;
   private readonly me: ServerRef;
 
@@ -90,7 +92,15 @@ export class FailoverClient extends EventEmitter {
     return failoverKeys(this.opts.ns).clientQueue(this.opts.id);
   }
 
-  /** Consumes its queue and registers with its server. */
+  /** Whether its queue exists and it consumes it (messages sent now reach it). */
+  get consuming(): boolean {
+    return this.sub?.consuming ?? false;
+  }
+
+  /**
+   * Consumes its queue and, once it does, registers with its server: an attendant never learns of
+   * a client whose queue is not there yet (a message to it would be dropped as unroutable).
+   */
   async start(): Promise<void> {
     this.sub = this.opts.amqp.subscribe({
       queue: this.queue,
@@ -98,6 +108,7 @@ export class FailoverClient extends EventEmitter {
       assert: (ch) => ch.assertQueue(this.queue, { durable: false, exclusive: true, autoDelete: true }),
       handler: (d) => this.handle(d),
     });
+    while (!this.sub.consuming) await sleep(20);
     await this.register(this.current);
   }
 
@@ -182,9 +193,19 @@ export class FailoverClient extends EventEmitter {
     const v = verifyClientMessage(this.opts.keyring, typeof header === 'string' ? header : undefined, body, this.me, this.now(), this.opts.windowMs, raw);
     const claimed = (body as Partial<ClientMessage> | null)?.server?.id;
     if (!v.ok) return this.refuse(v.reason, v.message, typeof claimed === 'string' ? claimed : undefined);
-    if (!(await this.nonces.claim(this.opts.id, v.head, 2 * (this.opts.windowMs ?? 30_000) + 1000))) return this.refuse('replayed', `nonce ${v.head.nonce.slice(0, 8)}… seen before`, v.head.sender);
-    const m = v.message;
-    this.accepted[m.kind]++;
+    // A delivery retried after trouble (Redis refused the move, say) finds its nonce claimed by
+    // this very client: it goes on. Any other second sight of the nonce is a replay.
+    const own = `${v.head.sender}/${v.head.nonce}`;
+    if (!this.unfinished.has(own)) {
+      if (!(await this.nonces.claim(this.opts.id, v.head, 2 * (this.opts.windowMs ?? 30_000) + 1000))) return this.refuse('replayed', `nonce ${v.head.nonce.slice(0, 8)}… seen before`, v.head.sender);
+      this.unfinished.add(own);
+    }
+    await this.obey(v.message);
+    this.unfinished.delete(own);
+    this.accepted[v.message.kind]++;
+  }
+
+  private async obey(m: ClientMessage): Promise<void> {
     if (m.kind === 'invitation') {
       if (m.server.id !== this.current.id) await this.move(m.server, 'invited back');
       return;
