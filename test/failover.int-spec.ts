@@ -197,7 +197,7 @@ describe('load-aware failover: signed messages move clients and invite them back
     } finally {
       await c7.stop();
       redis.disconnect();
-      await store.stop(true);
+      await store.destroy();
     }
   });
 });
