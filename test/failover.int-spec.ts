@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
+import { brokerGrant } from '../libs/common/src/auth/broker-users';
 import { SIGNATURE_HEADER } from '../libs/common/src/auth/command-signature';
 import { Keyring, parseKeyFile } from '../libs/common/src/auth/keyring';
 import { RefusalLog, refusalEvents } from '../libs/common/src/auth/refusal-log';
@@ -11,6 +12,8 @@ import { FakeApp } from '../libs/common/src/testing/fake-app';
 import { TestRedis } from '../libs/common/src/testing/redis-server';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
+import { failoverAttendantConfig, stopFailoverSuite } from './support/failover-farm';
+import { localBrokerCtl } from './support/local-broker';
 import { counter, metricsPage } from './support/metrics';
 import { RABBITMQ_URL, TestFarm } from './support/test-farm';
 
@@ -41,12 +44,9 @@ describe('load-aware failover: signed messages move clients and invite them back
   beforeAll(async () => {
     await Promise.all([loads.a.start(), loads.b.start()]);
     [a, b] = await Promise.all([farm.startNode('a'), farm.startNode('b')]);
-    const config = (node: AppProcess, load: FakeApp) => ({
-      repeaterUrl: node.url,
-      probes: { login: { enabled: false }, refresh: { enabled: false } },
-      load: { url: load.loadUrl },
-      failover: { thresholds: { failover: 80, connection: 60 }, hysteresis: 5, smoothing: 1, weights: { workers: 1, eventLoop: 0, cpu: 0, memory: 0, processes: 0, peers: 0 }, reconnect: { setSize: SET_SIZE, intervalMs: INTERVAL_MS }, groups: { gold: { failover: 50, connection: 30 } } },
-    });
+    // a's attendant has a broker user of its own, so one test can take its right to publish away.
+    await farm.withBrokerUsers([{ role: 'attendant', id: 'a' }]);
+    const config = (node: AppProcess, load: FakeApp) => failoverAttendantConfig(node, load, { setSize: SET_SIZE, intervalMs: INTERVAL_MS });
     await Promise.all([farm.startAttendant('a', config(a, loads.a), { LOAD_INTERVAL_MS: '100' }), farm.startAttendant('b', config(b, loads.b), { LOAD_INTERVAL_MS: '100' })]);
     keyring = parseKeyFile(readFileSync(farm.creds.keysFile, 'utf8'), farm.creds.keysFile);
     amqp = new AmqpClient({ url: RABBITMQ_URL(), name: 'failover test clients', logger: quiet });
@@ -60,10 +60,7 @@ describe('load-aware failover: signed messages move clients and invite them back
   }, 90_000);
 
   afterAll(async () => {
-    for (const c of clients) await c.stop();
-    await amqp?.stop();
-    await farm.cleanup();
-    await Promise.all([loads.a.stop(), loads.b.stop()]);
+    await stopFailoverSuite({ clients, amqp, farm, loads: [loads.a, loads.b] });
   });
 
   it('past the failover threshold, every client gets one valid signed message and moves to the server in accept', async () => {
@@ -199,5 +196,36 @@ describe('load-aware failover: signed messages move clients and invite them back
       redis.disconnect();
       await store.destroy();
     }
+  });
+
+  it('an invitation the broker refuses is sent again once the broker takes it: no deferred client is lost', async () => {
+    const attendant = farm.attendants.get('a')!;
+    const onA = clients.filter((c) => c.current.id === 'a');
+    const ids = onA.map((c) => c.id).sort();
+    expect(onA.length).toBeGreaterThanOrEqual(3);
+    loads.a.inFlight = 90;
+    await waitFor('the clients of a moved to b', () => onA.every((c) => c.current.id === 'b'), 15_000, 50);
+    await waitFor('a lists them as deferred', async () => JSON.stringify((await attendant.get<{ deferred?: string[] }>('/v1/load')).deferred) === JSON.stringify(ids), 5_000, 50);
+    // The broker stops taking a's publishes: no write on any exchange, and its open channels
+    // (which cache what they were allowed) are closed so the new rule applies at once.
+    const grant = brokerGrant(farm.ns, 'attendant', 'a');
+    await localBrokerCtl('set_permissions', grant.user, grant.configure, '^$', grant.read);
+    try {
+      const conns = (await localBrokerCtl('list_connections', '-q', '--no-table-headers', 'pid', 'user')).split('\n').map((l) => l.split('\t')).filter(([pid, user]) => pid && user === grant.user);
+      expect(conns.length).toBeGreaterThan(0);
+      for (const [pid] of conns) await localBrokerCtl('close_connection', pid, 'closed by the failover test');
+      const refusedBefore = counter(await metricsPage(attendant), 'farm_failover_send_failures_total', 'kind="invitation"');
+      loads.a.inFlight = 10;
+      await waitFor('invitations refused by the broker, several samples running', async () => counter(await metricsPage(attendant), 'farm_failover_send_failures_total', 'kind="invitation"') >= refusedBefore + 3, 20_000, 100);
+      expect(onA.every((c) => c.current.id === 'b')).toBe(true);
+      expect((await attendant.get<{ deferred?: string[] }>('/v1/load')).deferred).toEqual(ids); // still deferred: none dropped
+      expect(Object.keys(await farm.redis.hgetall(failoverKeys(farm.ns).deferred('a'))).sort()).toEqual(ids);
+    } finally {
+      await localBrokerCtl('set_permissions', grant.user, grant.configure, grant.write, grant.read);
+    }
+    await waitFor('every one of them invited back once the broker takes the invitations', () => onA.every((c) => c.current.id === 'a'), 30_000, 50);
+    expect(onA.every((c) => c.accepted.invitation >= 1)).toBe(true);
+    await waitFor('none left deferred', async () => (await attendant.get<{ deferred?: string[] }>('/v1/load')).deferred?.length === 0, 5_000, 50);
+    expect(await farm.redis.hlen(failoverKeys(farm.ns).deferred('a'))).toBe(0);
   });
 });

@@ -110,6 +110,9 @@ export class LoadService implements OnApplicationBootstrap, OnApplicationShutdow
         ...(step.load.forcedBy ? { forcedBy: step.load.forcedBy } : {}),
         unmeasured,
       };
+      // Readers never see a report without the deferred list, even while the listeners act.
+      const before = this.deferred();
+      if (before) this.report = { ...this.report, deferred: before };
       if (zone) this.publish(step.load.score, zone);
       for (const l of this.listeners) await l(this.report);
       const deferred = this.deferred();

@@ -39,6 +39,7 @@ export class MetricsService {
   readonly eventLoopUtilization = new Gauge({ name: 'farm_event_loop_utilization', help: 'Share of the last second the event loop was busy (0-1)', registers: [this.registry] });
   readonly loadScore = new Gauge({ name: 'farm_load_score', help: 'The server\'s load score as the attendant last measured it (0 idle, 100 worst)', registers: [this.registry] });
   readonly failoverMessages = new Counter({ name: 'farm_failover_messages_total', help: 'Signed failover messages the attendant sent its clients, by kind (failover, invitation)', labelNames: ['kind'], registers: [this.registry] });
+  readonly failoverSendFailures = new Counter({ name: 'farm_failover_send_failures_total', help: 'Signed failover messages the broker did not confirm (each is sent again at a later sample), by kind', labelNames: ['kind'], registers: [this.registry] });
   readonly deferredClients = new Gauge({ name: 'farm_deferred_clients', help: 'Clients the attendant told to move and has not invited back yet', registers: [this.registry] });
   readonly redisRewrites = new Counter({ name: 'farm_redis_state_rewrites_total', help: 'Times the node found its Redis state lost and wrote it back', registers: [this.registry] });
 
