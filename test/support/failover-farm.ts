@@ -9,7 +9,7 @@ import { TestFarm } from './test-farm';
  * read from a FakeApp the test steers (workers only, no smoothing), failover past 80, connection
  * under 60, a gold group at 50/30, and invitations `setSize` at a time, `intervalMs` apart.
  */
-export function failoverAttendantConfig(node: AppProcess, load: FakeApp, reconnect: { setSize: number; intervalMs: number }): object {
+export function failoverAttendantConfig(node: AppProcess, load: FakeApp, reconnect: { setSize: number; intervalMs: number }) {
   return {
     repeaterUrl: node.url,
     probes: { login: { enabled: false }, refresh: { enabled: false } },
