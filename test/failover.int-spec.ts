@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
+import { Registry } from 'prom-client';
 import { brokerGrant } from '../libs/common/src/auth/broker-users';
 import { SIGNATURE_HEADER } from '../libs/common/src/auth/command-signature';
 import { Keyring, parseKeyFile } from '../libs/common/src/auth/keyring';
@@ -40,6 +41,9 @@ describe('load-aware failover: signed messages move clients and invite them back
   let keyring: Keyring;
   const clients: FailoverClient[] = [];
   const moves: { client: string; from: string; to: string; at: number }[] = [];
+  /** The clients' own Prometheus registry (a service's /metrics). */
+  const registry = new Registry();
+  const clientCount = async (name: string, labels: string) => counter(await registry.metrics(), name, labels);
 
   beforeAll(async () => {
     await Promise.all([loads.a.start(), loads.b.start()]);
@@ -52,7 +56,7 @@ describe('load-aware failover: signed messages move clients and invite them back
     amqp = new AmqpClient({ url: RABBITMQ_URL(), name: 'failover test clients', logger: quiet });
     await amqp.start();
     for (let i = 1; i <= CLIENTS; i++) {
-      const c = new FailoverClient({ id: `c${i}`, address: `client-${i}:8080`, latencyMs: i, ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis: farm.redis, amqp, log: quiet, refusals: new RefusalLog(farm.redis, farm.ns) });
+      const c = new FailoverClient({ id: `c${i}`, address: `client-${i}:8080`, latencyMs: i, ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis: farm.redis, amqp, log: quiet, refusals: new RefusalLog(farm.redis, farm.ns), registry, startTimeoutMs: 20_000 });
       c.on('moved', (from: { id: string }, to: { id: string }) => moves.push({ client: `c${i}`, from: from.id, to: to.id, at: Date.now() }));
       await c.start();
       clients.push(c);
@@ -82,6 +86,11 @@ describe('load-aware failover: signed messages move clients and invite them back
     expect(counter(metrics, 'farm_failover_messages_total', 'kind="failover"')).toBe(CLIENTS);
     expect(metrics).toMatch(/^farm_deferred_clients 5$/m);
     expect(metrics).toMatch(/^farm_load_score 90$/m);
+    // The client library counts into the service's registry.
+    for (const c of clients) {
+      expect(await clientCount('farm_failover_client_messages_total', `client="${c.id}",kind="failover"`)).toBe(1);
+      expect(await clientCount('farm_failover_client_moves_total', `client="${c.id}",cause="deferred"`)).toBe(1);
+    }
   });
 
   it('back under the connection threshold, invites them back in sets of at most reconnect.setSize, reconnect.intervalMs apart', async () => {
@@ -90,6 +99,7 @@ describe('load-aware failover: signed messages move clients and invite them back
     await waitFor('every client back on a', () => clients.every((c) => c.current.id === 'a'), 20_000, 50);
     const back = moves.slice(before).filter((m) => m.to === 'a').sort((x, y) => x.at - y.at);
     expect(back).toHaveLength(CLIENTS);
+    for (const c of clients) expect(await clientCount('farm_failover_client_moves_total', `client="${c.id}",cause="invited"`)).toBe(1);
     // Sets: moves closer together than half the interval belong to one invitation round.
     const sets: number[][] = [];
     for (const m of back) {
@@ -128,6 +138,7 @@ describe('load-aware failover: signed messages move clients and invite them back
     // Raised to the operators: the farm's refusals stream, which the poller's feed follows.
     const raised = refusalEvents((await farm.redis.xrange(`${farm.ns}:refusals`, '-', '+')) as [string, string[]][]);
     expect(raised.map((e) => `${e.receiver} ${e.command} ${e.reason}`).sort()).toEqual(['c1 failover misdirected', 'c1 failover replayed', 'c1 failover stale', 'c1 failover truncated', 'c1 failover unknown-key']);
+    for (const reason of ['misdirected', 'replayed', 'stale', 'truncated', 'unknown-key']) expect(await clientCount('farm_failover_client_refused_total', `client="c1",reason="${reason}"`)).toBe(1);
   });
 
   it('a client asking to connect is refused by a deferring server, with the alternates, and accepted once it is back in accept; a client whose server fails goes to the best live one', async () => {

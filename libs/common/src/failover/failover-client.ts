@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type Redis from 'ioredis';
+import { Counter, Registry } from 'prom-client';
 import { SIGNATURE_HEADER } from '../auth/command-signature';
 import { RedisNonceCache } from '../auth/command-verifier';
 import { Keyring } from '../auth/keyring';
@@ -7,7 +8,7 @@ import type { RefusalLog } from '../auth/refusal-log';
 import { failoverKeys, monitoringKeys, ringKey } from '../contracts/topology';
 import { LoggerLike } from '../logging';
 import { AmqpClient } from '../messaging/amqp-client';
-import { backoffDelay, sleep } from '../messaging/retry';
+import { backoffDelay } from '../messaging/retry';
 import { Delivery, Subscription } from '../messaging/subscription';
 import { RingRow } from '../domain/ring';
 import { Alternate, ServerRef, clientAlternates, parsePublishedLoads, routableServers } from './alternates';
@@ -49,6 +50,22 @@ export interface FailoverClientOptions {
   windowMs?: number;
   /** Refused messages go here too (the poller's feed). */
   refusals?: RefusalLog;
+  /**
+   * Counts into this Prometheus registry (the service's own /metrics), labelled by client id:
+   * `farm_failover_client_messages_total{client,kind}` accepted,
+   * `farm_failover_client_refused_total{client,reason}`, `farm_failover_client_moves_total{client,cause}`
+   * (cause: deferred, invited, connected, server-failed). Several clients may share one registry.
+   */
+  registry?: Registry;
+  /** start() gives up after this many ms without its queue consumed (default: waits as long as it takes). */
+  startTimeoutMs?: number;
+}
+
+type MoveCause = 'deferred' | 'invited' | 'connected' | 'server-failed';
+
+/** A counter of the registry, created by the first client that needs it. */
+function counterIn(registry: Registry, name: string, help: string, labelNames: string[]): Counter<string> {
+  return (registry.getSingleMetric(name) as Counter<string> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
 }
 
 /**
@@ -71,6 +88,7 @@ export class FailoverClient extends EventEmitter {
   private readonly unfinished = new Set<string>();
   private readonly now: () => number;
   private readonly me: ServerRef;
+  private readonly counters?: { accepted: Counter<string>; refused: Counter<string>; moves: Counter<string> };
 
   constructor(private readonly opts: FailoverClientOptions) {
     super();
@@ -78,6 +96,14 @@ export class FailoverClient extends EventEmitter {
     this.me = { id: opts.id, address: opts.address };
     this.nonces = new RedisNonceCache(opts.redis, opts.ns);
     this.now = opts.now ?? Date.now;
+    const r = opts.registry;
+    if (r) {
+      this.counters = {
+        accepted: counterIn(r, 'farm_failover_client_messages_total', 'Signed failover messages a client verified and obeyed, by kind', ['client', 'kind']),
+        refused: counterIn(r, 'farm_failover_client_refused_total', 'Failover messages a client refused, by reason (forged, replayed, stale, truncated, misdirected, ...)', ['client', 'reason']),
+        moves: counterIn(r, 'farm_failover_client_moves_total', 'Moves of a client to another server, by cause', ['client', 'cause']),
+      };
+    }
   }
 
   get id(): string {
@@ -108,7 +134,7 @@ export class FailoverClient extends EventEmitter {
       assert: (ch) => ch.assertQueue(this.queue, { durable: false, exclusive: true, autoDelete: true }),
       handler: (d) => this.handle(d),
     });
-    while (!this.sub.consuming) await sleep(20);
+    await this.sub.whenConsuming(this.opts.startTimeoutMs);
     await this.register(this.current);
   }
 
@@ -140,7 +166,7 @@ export class FailoverClient extends EventEmitter {
     const fresh = report && this.now() - report.at <= (this.opts.maxReportAgeMs ?? 10_000);
     const zone = fresh ? (report.zones?.[zoneKey(this.opts.group, false)] ?? report.zone) : 'defer';
     const decision = decideConnect(zone, this.opts.briefMs ?? 30_000, await this.routable(server.id));
-    if (decision.kind !== 'refuse' && server.id !== this.current.id) await this.move(server, 'connected on request');
+    if (decision.kind !== 'refuse' && server.id !== this.current.id) await this.move(server, 'connected on request', 'connected');
     return decision;
   }
 
@@ -151,7 +177,7 @@ export class FailoverClient extends EventEmitter {
    */
   async serverFailed(why: string): Promise<ServerRef | undefined> {
     const next = clientAlternates(await this.routable(this.current.id), this.opts.configured ?? [], this.current.id)[0];
-    if (next) await this.move(next, `its server failed: ${why}`);
+    if (next) await this.move(next, `its server failed: ${why}`, 'server-failed');
     return next;
   }
 
@@ -165,17 +191,19 @@ export class FailoverClient extends EventEmitter {
     await this.opts.redis.hset(failoverKeys(this.opts.ns).clients(server.id), this.opts.id, JSON.stringify(reg));
   }
 
-  private async move(to: ServerRef, why: string): Promise<void> {
+  private async move(to: ServerRef, why: string, cause: MoveCause): Promise<void> {
     const from = this.current;
     await this.opts.redis.hdel(failoverKeys(this.opts.ns).clients(from.id), this.opts.id);
     await this.register(to);
     this.current = to;
     this.opts.log.log(`moved from ${from.id} to ${to.id} (${why})`);
+    this.counters?.moves.inc({ client: this.opts.id, cause });
     this.emit('moved', from, to, why);
   }
 
   private refuse(reason: string, message: string, claimedSender?: string): void {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1;
+    this.counters?.refused.inc({ client: this.opts.id, reason });
     this.opts.log.warn(`refused a failover message (${reason}) claiming to come from ${claimedSender ?? 'nobody'}: ${message}`);
     this.opts.refusals?.record({ receiver: this.opts.id, command: 'failover', reason, message, claimedSender });
     this.emit('refused', reason, message);
@@ -203,11 +231,12 @@ export class FailoverClient extends EventEmitter {
     await this.obey(v.message);
     this.unfinished.delete(own);
     this.accepted[v.message.kind]++;
+    this.counters?.accepted.inc({ client: this.opts.id, kind: v.message.kind });
   }
 
   private async obey(m: ClientMessage): Promise<void> {
     if (m.kind === 'invitation') {
-      if (m.server.id !== this.current.id) await this.move(m.server, 'invited back');
+      if (m.server.id !== this.current.id) await this.move(m.server, 'invited back', 'invited');
       return;
     }
     if (m.server.id !== this.current.id) return; // from a server it already left: nothing to do
@@ -216,6 +245,6 @@ export class FailoverClient extends EventEmitter {
       this.opts.log.warn(`${m.server.id} defers this client (${m.reason}) but neither it nor the configured list offers another server`);
       return;
     }
-    await this.move(next, `deferred by ${m.server.id}: ${m.reason}`);
+    await this.move(next, `deferred by ${m.server.id}: ${m.reason}`, 'deferred');
   }
 }

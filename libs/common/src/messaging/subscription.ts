@@ -186,6 +186,7 @@ export class Subscription {
   private acks?: { channel: amqp.Channel; batcher: AckBatcher };
   private readonly troubleLog = new RateLimitedLog(5000);
   private readonly holds = new Set<string>();
+  private consumingWaiters: (() => void)[] = [];
   inFlight = 0;
   /** Deliveries currently being retried because of trouble. */
   troubled = 0;
@@ -202,6 +203,25 @@ export class Subscription {
 
   get consuming(): boolean {
     return this.tag !== undefined;
+  }
+
+  /**
+   * Resolves once the queue is declared and consumed (at once if it is); with `timeoutMs`,
+   * rejects if that has not happened by then.
+   */
+  whenConsuming(timeoutMs?: number): Promise<void> {
+    if (this.consuming) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+        this.consumingWaiters = this.consumingWaiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.spec.queue}: not consuming after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.consumingWaiters.push(waiter);
+    });
   }
 
   get queue(): string {
@@ -289,7 +309,12 @@ export class Subscription {
     );
     // Trouble or a pause may have come while consume() was on its way.
     if (this.ch !== ch || !this.wantsDeliveries) await ch.cancel(consumerTag).catch(() => undefined);
-    else this.tag = consumerTag;
+    else {
+      this.tag = consumerTag;
+      const waiters = this.consumingWaiters;
+      this.consumingWaiters = [];
+      for (const w of waiters) w();
+    }
   }
 
   /** Runs the handler until it settles the delivery: done, refused as poison, or moot (its channel is gone). */
