@@ -175,3 +175,13 @@ describe('loadAttendantConfig', () => {
     expect(() => loadAttendantConfig(path)).toThrow(new ConfigError(`cannot read ATTENDANT_CONFIG ${path}: ENOENT`));
   });
 });
+
+describe('the attendant configs the project ships', () => {
+  const root = join(__dirname, '..', '..', '..', '..');
+  it.each(['attendant.yaml', 'attendant.docker.yaml'])('config/%s parses, with a capacity service to drain and a failover section', (name) => {
+    const cfg = loadAttendantConfig(join(root, 'config', name));
+    expect(cfg.services.map((s) => s.name)).toContain('capacity');
+    expect(cfg.failover?.zones).toMatchObject({ thresholds: { failover: 80, connection: 60 }, margin: 5 });
+    expect(cfg.failover?.reconnect).toEqual({ setSize: 2, intervalMs: 2000 });
+  });
+});
