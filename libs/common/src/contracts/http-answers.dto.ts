@@ -43,6 +43,18 @@ export class HttpErrorDto {
   statusCode?: number;
 }
 
+/** 503 from the in-flight limiter: the process already serves HTTP_MAX_IN_FLIGHT requests. */
+export class OverloadedDto {
+  @ApiProperty({ enum: ['overloaded'] })
+  error!: 'overloaded';
+
+  @ApiProperty({ example: 'this process serves at most 256 requests at once (HTTP_MAX_IN_FLIGHT); try again shortly' })
+  message!: string;
+
+  @ApiProperty({ description: 'HTTP_MAX_IN_FLIGHT of the process.', example: 256 })
+  limit!: number;
+}
+
 /** 202 of `POST /v1/notifications`: the id and timestamp the notification was accepted with. */
 export class AcceptedNotificationDto {
   @ApiProperty({ example: '3f1c5a0e-8a39-4c4e-9a51-2f7f0c1d9b21' })

@@ -196,6 +196,32 @@ describe('the OpenAPI document of every app', () => {
     expect(Object.keys(op('notifier', 'POST /v1/notifications').responses).sort()).toEqual(['202', '400', '401', '403', '413', '415', '503']);
   });
 
+  it('documents 503 overloaded on every route the in-flight limiter counts, and on none it exempts', () => {
+    const overloaded = { $ref: '#/components/schemas/OverloadedDto' };
+    let counted = 0;
+    let exempt = 0;
+    for (const name of APPS) {
+      for (const { key, op } of operations(doc(name))) {
+        const r503 = op.responses['503'] as { description: string; headers?: object; content: { 'application/json': { schema: { oneOf?: object[] } } } } | undefined;
+        if (/ \/v1\/health|^GET \/metrics$|^GET \/v1\/ring\/ping$|^GET \/v1\/events$/.test(key)) {
+          exempt++;
+          expect(r503?.description ?? '').not.toContain('Overloaded');
+          continue;
+        }
+        counted++;
+        expect(r503?.description).toContain('Overloaded: the process already serves HTTP_MAX_IN_FLIGHT requests');
+        expect(r503?.headers).toHaveProperty('Retry-After');
+        const schema = r503!.content['application/json'].schema;
+        expect(schema.oneOf ?? [schema]).toContainEqual(overloaded);
+      }
+    }
+    expect(counted).toBeGreaterThan(20);
+    expect(exempt).toBeGreaterThan(APPS.length * 3);
+    // A route with a 503 of its own keeps it as the other choice.
+    const notify = operations(doc('notifier')).find((o) => o.key === 'POST /v1/notifications')!.op.responses['503'] as unknown as { content: { 'application/json': { schema: { oneOf?: object[] } } } };
+    expect(notify.content['application/json'].schema.oneOf).toEqual([{ $ref: '#/components/schemas/HttpErrorDto' }, overloaded]);
+  });
+
   it.each([...CONTRACT_EXAMPLES, ...README_EXAMPLES].map((ex) => [`${ex.app} ${ex.method} ${ex.path} (${ex.from})`, ex] as const))('the example request validates: %s', (_, ex) => {
     expect(problemsOf(doc(ex.app), ex)).toEqual([]);
     // The app's own validator takes the same bodies.

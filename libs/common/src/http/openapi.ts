@@ -6,7 +6,8 @@ import { ModulesContainer, Reflector } from '@nestjs/core';
 import { DocumentBuilder, OpenAPIObject, OperationObject, SwaggerModule } from '@nestjs/swagger';
 import { RouteAccess, routeAccess } from '../auth/operator.guard';
 import { SIGNATURE_HEADER } from '../auth/command-signature';
-import { AccessDeniedDto, FieldErrorDto, FieldErrorsDto, HttpErrorDto } from '../contracts/http-answers.dto';
+import { AccessDeniedDto, FieldErrorDto, FieldErrorsDto, HttpErrorDto, OverloadedDto } from '../contracts/http-answers.dto';
+import { isLightPath } from './in-flight';
 
 /** The security scheme of operator tokens (`Authorization: Bearer`). */
 export const OPERATOR_TOKEN_SCHEME = 'operatorToken';
@@ -80,6 +81,21 @@ function describeAccess(op: OperationObject, access: RouteAccess): void {
   op.description = op.description ? `${op.description}\n\n${says}` : says;
 }
 
+const OVERLOADED = 'Overloaded: the process already serves HTTP_MAX_IN_FLIGHT requests; with `Retry-After: 1`, try again shortly.';
+
+/** Every route the in-flight limiter counts may answer 503 overloaded (a 503 it already has for another reason keeps its schema as the other choice). */
+function describeOverload(path: string, op: OperationObject): void {
+  if (isLightPath(path.replace(/\{[^}]+\}/g, 'x'))) return;
+  const headers = { 'Retry-After': { description: 'Seconds to wait (when overloaded).', schema: { type: 'integer' as const } } };
+  const known = op.responses['503'] as { description?: string; content?: Record<string, { schema?: object }> } | undefined;
+  const other = known?.content?.['application/json']?.schema;
+  op.responses['503'] = {
+    description: known?.description ? `${known.description} Or: ${OVERLOADED}` : OVERLOADED,
+    headers,
+    content: { 'application/json': { schema: other ? { oneOf: [other, ref(OverloadedDto)] } : ref(OverloadedDto) } },
+  };
+}
+
 /**
  * The OpenAPI 3 document of an app, built from its controllers and the DTO classes that validate
  * its requests. Who may call what is read from the same marks the OperatorGuard reads
@@ -108,7 +124,7 @@ export function openApiDocument(app: INestApplication, name: string, version = f
     )
     .addSecurityRequirements(OPERATOR_TOKEN_SCHEME)
     .build();
-  const doc = SwaggerModule.createDocument(app, config, { extraModels: [AccessDeniedDto, FieldErrorDto, FieldErrorsDto, HttpErrorDto] });
+  const doc = SwaggerModule.createDocument(app, config, { extraModels: [AccessDeniedDto, FieldErrorDto, FieldErrorsDto, HttpErrorDto, OverloadedDto] });
   const access = accessByOperation(app);
   for (const [path, item] of Object.entries(doc.paths)) {
     const ops = item as Record<string, OperationObject | undefined>;
@@ -123,6 +139,7 @@ export function openApiDocument(app: INestApplication, name: string, version = f
       const a = op.operationId ? access.get(op.operationId) : undefined;
       if (!a) throw new Error(`OpenAPI: no route handler found for ${verb.toUpperCase()} ${path} (operation ${op.operationId ?? 'without an id'})`);
       describeAccess(op, a);
+      describeOverload(path, op);
     }
   }
   return doc;
