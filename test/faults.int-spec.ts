@@ -31,14 +31,14 @@ describe('faults', () => {
     await farm.startNode('b');
     const snaps = await farm.converged(600);
     for (const s of snaps) expect(new Set(s.entries.map((e) => e.id)).size).toBe(600);
-    // A node shows an entry in its cache a moment before its Redis write (entry and audit line
-    // in one script) lands: wait until the audit names every key, then count exactly.
-    const perKey = await waitFor('b\'s audit names all 600 keys', async () => {
-      const audit = (await farm.redis.lrange(`${farm.ns}:node:b:audit`, 0, -1)).map((l) => JSON.parse(l) as { key: string });
+    const perKey = await farm.auditWhen('b', 'b\'s audit names all 600 keys', (lines) => {
       const counts = new Map<string, number>();
-      for (const l of audit) counts.set(l.key, (counts.get(l.key) ?? 0) + 1);
+      for (const l of lines) {
+        const key = (JSON.parse(l) as { key: string }).key;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
       return counts.size >= 600 ? counts : undefined;
-    }, 10_000, 50);
+    });
     expect(perKey.size).toBe(600);
     expect([...perKey.values()].filter((n) => n !== 1)).toEqual([]);
   });

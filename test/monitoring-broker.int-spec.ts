@@ -70,18 +70,10 @@ describe('monitoring through broker restarts: no lost answer, no lost notificati
     return raw ? (JSON.parse(raw) as { outbox: Outboxed[] }).outbox : [];
   };
   const entryOn = async (target: string) => (await farm.snapshot('n1')).entries.find((e) => e.target === target) as (Outboxed & { source?: string }) | undefined;
-  const monitorAudit = async (target: string): Promise<string[]> =>
-    (await farm.redis.lrange(`${farm.ns}:node:n1:audit`, 0, -1)).filter((line) => line.includes(`|${target}|`) && line.includes('"source":"monitor"'));
-  /**
-   * The node's audit lines for the monitor's notifications on `target`, once there are at least
-   * `n`: a node shows an entry in its cache a moment before its Redis write (entry and audit
-   * line, in one script) lands, so the audit is waited for, then counted exactly.
-   */
-  const auditedAtLeast = (target: string, n: number) =>
-    waitFor(`${n} audit line(s) for ${target}`, async () => {
-      const lines = await monitorAudit(target);
-      return lines.length >= n ? lines : undefined;
-    }, 10_000, 50);
+  const fromMonitorOn = (target: string) => (line: string): boolean => line.includes(`|${target}|`) && line.includes('"source":"monitor"');
+  const monitorAudit = async (target: string): Promise<string[]> => (await farm.redis.lrange(`${farm.ns}:node:n1:audit`, 0, -1)).filter(fromMonitorOn(target));
+  /** The node's audit lines for the monitor's notifications on `target`, once there are at least `n` (see TestFarm.auditLines). */
+  const auditedAtLeast = (target: string, n: number) => farm.auditLines('n1', fromMonitorOn(target), n, `${n} audit line(s) for ${target}`);
 
   /** Waits until the server answers polls with no deficiency at all and is back on the normal list. */
   const settledNormal = (what: string, timeoutMs = BROKER_BACK_MS) =>

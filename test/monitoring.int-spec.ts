@@ -211,11 +211,7 @@ describe('monitoring: attendants and the poller', () => {
     await waitFor('srv-a back on the normal list', async () => (await server('srv-a')).list === 'normal', NOTIFY_AFTER * CRITICAL_MS + 3000);
     for (const node of ['n1', 'n2']) await waitFor(`mail available on ${node}`, async () => (await lookup(node, 'mail')).available, NOTIFY_AFTER * NORMAL_MS + 3000);
     // Exactly one unavailable and one available notification for mail reached the repeaters' audit.
-    // (The cache shows an entry a moment before the node's Redis write with its audit line lands: wait for both lines, then count exactly.)
-    const mail = await waitFor('two audit lines for mail', async () => {
-      const lines = (await farm.redis.lrange(`${farm.ns}:node:n1:audit`, 0, -1)).filter((line) => line.includes('|mail|') && line.includes('"source":"monitor"'));
-      return lines.length >= 2 ? lines : undefined;
-    }, 10_000, 50);
+    const mail = await farm.auditLines('n1', (line) => line.includes('|mail|') && line.includes('"source":"monitor"'), 2, 'two audit lines for mail');
     expect(mail).toHaveLength(2);
   });
 

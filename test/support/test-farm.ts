@@ -164,6 +164,23 @@ export class TestFarm {
     await this.publishRaw(JSON.stringify(n));
   }
 
+  /**
+   * Waits until a node's audit (`<ns>:node:<id>:audit` in Redis) gives what `pick` looks for, and
+   * returns it. A node shows an entry in its cache a moment before its Redis write (entry and audit
+   * line, in one script) lands, so a test that counts audit lines waits for them first.
+   */
+  auditWhen<T>(node: string, what: string, pick: (lines: string[]) => T | undefined, timeoutMs = 10_000): Promise<T> {
+    return waitFor(what, async () => pick(await this.redis.lrange(`${this.ns}:node:${node}:audit`, 0, -1)), timeoutMs, 50);
+  }
+
+  /** A node's audit lines that `match`, once there are at least `atLeast` of them. */
+  auditLines(node: string, match: (line: string) => boolean, atLeast: number, what = `${atLeast} audit line(s) on ${node}`): Promise<string[]> {
+    return this.auditWhen(node, what, (lines) => {
+      const found = lines.filter(match);
+      return found.length >= atLeast ? found : undefined;
+    });
+  }
+
   /** A node's whole state: every page of GET /v1/availability. */
   async snapshot(id: string): Promise<AvailabilitySnapshot> {
     return this.node(id).snapshot();
