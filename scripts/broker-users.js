@@ -7,10 +7,11 @@
  * e.g. "docker compose exec -T rabbitmq rabbitmqctl") or writes the definitions document for you
  * to apply (rabbitmqctl import_definitions, the management API, or load_definitions at boot).
  *
- *   node scripts/broker-users.js --nodes node-1,node-2,node-3 --attendants web-1,web-2 --apply
+ *   node scripts/broker-users.js --nodes node-1,node-2,node-3 --attendants web-1,web-2 --clients api-1,api-2 --apply
  *
  * Options: --namespace (FARM_NAMESPACE, default farm), --rabbitmq-url (RABBITMQ_URL; host, port
- * and vhost of the URLs written), --nodes, --attendants (comma-separated ids), --apply,
+ * and vhost of the URLs written), --nodes, --attendants, --clients (failover clients, one user
+ * each, for its own queue only) (comma-separated ids), --apply,
  * --urls FILE (default broker-urls.json), --definitions FILE (default broker-definitions.json,
  * written without --apply). Run `npm run build` first.
  */
@@ -55,7 +56,7 @@ async function main() {
   const ns = args.namespace || process.env.FARM_NAMESPACE || 'farm';
   const url = args['rabbitmq-url'] || process.env.RABBITMQ_URL || 'amqp://guest:guest@127.0.0.1:5672';
   const list = (s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
-  const processes = [{ role: 'notifier' }, { role: 'poller' }, { role: 'monitor' }, ...list(args.nodes).map((id) => ({ role: 'node', id })), ...list(args.attendants).map((id) => ({ role: 'attendant', id }))];
+  const processes = [{ role: 'notifier' }, { role: 'poller' }, { role: 'monitor' }, ...list(args.nodes).map((id) => ({ role: 'node', id })), ...list(args.attendants).map((id) => ({ role: 'attendant', id })), ...list(args.clients).map((id) => ({ role: 'client', id }))];
   const accounts = brokerAccounts(ns, processes);
   const urlsFile = args.urls || 'broker-urls.json';
   let urls;

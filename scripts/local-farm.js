@@ -150,7 +150,7 @@ function prefixLines(stream, prefix, out) {
  */
 async function brokerUsers() {
   if (process.env.FARM_BROKER_USERS === 'shared') return { mode: 'shared', urls: new Map() };
-  const processes = [{ role: 'notifier' }, { role: 'poller' }, { role: 'monitor' }, { role: 'clients' }];
+  const processes = [{ role: 'notifier' }, { role: 'poller' }, { role: 'monitor' }, ...demoClientIds().map((id) => ({ role: 'client', id }))];
   for (let i = 1; i <= REPEATERS; i++) processes.push({ role: 'node', id: `node-${i}` }, { role: 'attendant', id: `node-${i}` });
   try {
     const urls = await provisionBrokerUsers(brokerAccounts(NAMESPACE, processes), RABBITMQ_URL);
@@ -174,6 +174,11 @@ function brokerUrl(role, id) {
 const DEMO_CLIENTS_PER_NODE = Number(process.env.DEMO_CLIENTS_PER_NODE || 2);
 let demo;
 
+/** The demo clients' ids, `DEMO_CLIENTS_PER_NODE` per node in node order: web-1, web-2, ... */
+function demoClientIds() {
+  return Array.from({ length: Math.max(0, DEMO_CLIENTS_PER_NODE) * REPEATERS }, (_, i) => `web-${i + 1}`);
+}
+
 async function startDemoClients(repeaters) {
   if (DEMO_CLIENTS_PER_NODE <= 0) return [];
   const { FailoverClient } = require(path.join(COMMON_DIST, 'failover', 'failover-client.js'));
@@ -184,28 +189,29 @@ async function startDemoClients(repeaters) {
   const keyring = parseKeyFile(fs.readFileSync(CREDS.keysFile, 'utf8'), CREDS.keysFile);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined);
-  const amqp = new AmqpClient({ url: brokerUrl('clients'), name: 'local farm demo clients', logger: quiet });
-  await amqp.start();
+  // Each client connects as its own broker user (its queue only), as a real service would.
   const clients = [];
-  let n = 0;
-  for (const r of repeaters) {
-    for (let i = 0; i < DEMO_CLIENTS_PER_NODE; i++) {
-      const id = `web-${++n}`;
-      const c = new FailoverClient({ id, address: `127.0.0.1:${9000 + n}`, latencyMs: n, ns: NAMESPACE, server: { id: r.name, address: r.url }, keyring, redis, amqp, log: quiet });
-      c.on('moved', (from, to, why) => say(`client ${id} moved from ${from.id} to ${to.id} (${why})`));
-      c.on('refused', (reason) => say(`client ${id} refused a message (${reason})`));
-      await c.start();
-      clients.push(c);
-    }
+  const connections = [];
+  const ids = demoClientIds();
+  for (const [i, r] of repeaters.flatMap((r) => Array.from({ length: DEMO_CLIENTS_PER_NODE }, () => r)).entries()) {
+    const id = ids[i];
+    const amqp = new AmqpClient({ url: brokerUrl('client', id), name: `local farm demo client ${id}`, logger: quiet });
+    await amqp.start();
+    connections.push(amqp);
+    const c = new FailoverClient({ id, address: `127.0.0.1:${9001 + i}`, latencyMs: i + 1, ns: NAMESPACE, server: { id: r.name, address: r.url }, keyring, redis, amqp, log: quiet });
+    c.on('moved', (from, to, why) => say(`client ${id} moved from ${from.id} to ${to.id} (${why})`));
+    c.on('refused', (reason) => say(`client ${id} refused a message (${reason})`));
+    await c.start();
+    clients.push(c);
   }
-  demo = { clients, amqp, redis };
+  demo = { clients, connections, redis };
   return clients;
 }
 
 async function stopDemoClients() {
   if (!demo) return;
   for (const c of demo.clients) await c.stop().catch(() => undefined);
-  await demo.amqp.stop().catch(() => undefined);
+  for (const amqp of demo.connections) await amqp.stop().catch(() => undefined);
   demo.redis.disconnect();
 }
 

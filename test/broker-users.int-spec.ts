@@ -31,6 +31,26 @@ async function publishAs(url: string, exchange: string, routingKey: string, body
   }
 }
 
+/** What the broker did when a user declared a client's queue (as the failover library does) and consumed it. */
+async function consumeClientQueueAs(url: string, queue: string): Promise<string> {
+  const conn = await amqp.connect(url);
+  conn.on('error', () => undefined);
+  try {
+    const ch = await conn.createChannel();
+    let closedWith = '';
+    ch.on('error', (err: Error) => (closedWith = err.message));
+    try {
+      await ch.assertQueue(queue, { durable: false, exclusive: true, autoDelete: true });
+      await ch.consume(queue, () => undefined);
+      return 'consuming';
+    } catch (err) {
+      return `closed: ${closedWith || (err as Error).message}`;
+    }
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
 /** A re-broadcast as a node sends it: a batch of one notification. */
 const rebroadcast = (i: number) => [notification(i, { target: `forged${i}` })];
 
@@ -47,7 +67,7 @@ describe('broker users: least privilege and the origin of re-broadcasts', () => 
   let monitorUrl: string;
 
   beforeAll(async () => {
-    await farm.withBrokerUsers([{ role: 'node', id: 'a' }, { role: 'node', id: 'b' }, { role: 'poller' }, { role: 'monitor' }, { role: 'attendant', id: 'srv-u' }]);
+    await farm.withBrokerUsers([{ role: 'node', id: 'a' }, { role: 'node', id: 'b' }, { role: 'poller' }, { role: 'monitor' }, { role: 'attendant', id: 'srv-u' }, { role: 'client', id: 'web-1' }, { role: 'client', id: 'web-2' }]);
     monitorUrl = farm.brokerUrl('monitor');
     [a, b] = await Promise.all([farm.startNode('a'), farm.startNode('b')]);
     await farm.startAttendant('srv-u', { repeaterUrl: a.url, checkTimeoutMs: 500, probes: { login: { intervalMs: 1000 }, refresh: { intervalMs: 2000 } }, services: [] });
@@ -77,6 +97,16 @@ describe('broker users: least privilege and the origin of re-broadcasts', () => 
     expect(await publishAs(monitorUrl, '', farm.t.nodeQueue('a'), rebroadcast(3), { headers: { [ORIGIN_HEADER]: 'a' } })).toMatch(/^closed: .*403 \(ACCESS-REFUSED\).*exchange 'amq\.default'/);
     // And a user_id not its own: RabbitMQ checks it against the connection's user.
     expect(await publishAs(monitorUrl, farm.t.ingressExchange, 'notification', notification(4), { userId: `${farm.ns}.node.a` })).toMatch(/^closed: .*PRECONDITION-FAILED.*user_id property set to/);
+  });
+
+  it('a failover client\'s user declares and consumes its own queue only: the broker refuses it another client\'s', async () => {
+    const own = farm.brokerUrl('client', 'web-1');
+    expect(new URL(own).username).toBe(encodeURIComponent(`${farm.ns}.client.web-1`));
+    expect(await consumeClientQueueAs(own, `${farm.ns}.client.web-1`)).toBe('consuming');
+    expect(await consumeClientQueueAs(own, `${farm.ns}.client.web-2`)).toMatch(/^closed: .*403 \(ACCESS-REFUSED\).*queue '.*\.client\.web-2'/);
+    expect(await consumeClientQueueAs(farm.brokerUrl('client', 'web-2'), `${farm.ns}.client.web-2`)).toBe('consuming');
+    // Nor may it publish anything: not even to another client through the default exchange.
+    expect(await publishAs(own, '', `${farm.ns}.client.web-2`, { kind: 'failover' })).toMatch(/^closed: .*403 \(ACCESS-REFUSED\).*exchange 'amq\.default'/);
   });
 
   it('a node refuses re-broadcasts that do not come from the node they name: dead-lettered with the reason, counted, and raised on the poller\'s feed', async () => {

@@ -5,6 +5,7 @@ import { deleteBrokerUsers } from '../libs/common/src/auth/broker-provision';
 import { uniqueNamespace } from '../libs/common/src/testing/brokers';
 import { REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
 import { GiveUp, waitFor } from '../libs/common/src/testing/wait-for';
+import { localBrokerCtl } from './support/local-broker';
 import { RABBITMQ_URL, REDIS_URL } from './support/test-farm';
 
 jest.setTimeout(120_000);
@@ -53,10 +54,12 @@ describe('the local farm (npm start)', () => {
   });
 
   it('gives each process a broker user of its own, and a notification goes through the notifier\'s and the node\'s', async () => {
-    expect(out).toContain(`created 6 broker users with least privilege (${ns}.node.<id>, ${ns}.monitor, ...)`);
+    expect(out).toContain(`created 7 broker users with least privilege (${ns}.node.<id>, ${ns}.monitor, ...)`);
     brokerUrls = JSON.parse(readFileSync(join(REPO_ROOT, '.farm', 'auth', 'broker-urls.json'), 'utf8')) as Record<string, string>;
-    expect(Object.keys(brokerUrls).sort()).toEqual([`${ns}.attendant.node-1`, `${ns}.clients`, `${ns}.monitor`, `${ns}.node.node-1`, `${ns}.notifier`, `${ns}.poller`]);
-    // The demo clients of the failover library run as the clients' user, on the node.
+    expect(Object.keys(brokerUrls).sort()).toEqual([`${ns}.attendant.node-1`, `${ns}.client.web-1`, `${ns}.client.web-2`, `${ns}.monitor`, `${ns}.node.node-1`, `${ns}.notifier`, `${ns}.poller`]);
+    // The demo clients of the failover library, on the node, each connected as its own broker user.
+    const users = (await localBrokerCtl('list_connections', '-q', '--no-table-headers', 'user')).split('\n').map((l) => l.trim());
+    expect(users).toEqual(expect.arrayContaining([`${ns}.client.web-1`, `${ns}.client.web-2`]));
     expect(out).toContain('Load-aware failover (2 demo clients, web-1 on node-1, web-2 on node-1)');
     const token = readFileSync(join(REPO_ROOT, '.farm', 'auth', 'admin.token'), 'utf8').trim();
     const auth = { authorization: `Bearer ${token}` };

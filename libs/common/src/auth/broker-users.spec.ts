@@ -46,6 +46,19 @@ describe('broker users', () => {
     expect(allows(n1.configure, t.nodeQueue('n2'))).toBe(false);
   });
 
+  it('keeps one failover client to its own queue: not another client\'s, publishing nothing', () => {
+    const c = grant('client', 'web-7');
+    expect(c.user).toBe('farm.prod.client.web-7');
+    expect(allows(c.read, 'farm.prod.client.web-7')).toBe(true);
+    expect(allows(c.configure, 'farm.prod.client.web-7')).toBe(true);
+    for (const r of ['farm.prod.client.web-8', 'farm.prod.client.web-77', 'farm.prod.client.web', t.nodeQueue('n1'), t.ingressQueue]) {
+      expect(allows(c.read, r)).toBe(false);
+      expect(allows(c.configure, r)).toBe(false);
+    }
+    expect(c.write).toBe('^$');
+    expect(() => grant('client')).toThrow('a client broker user needs the client\'s id');
+  });
+
   it('keeps the failover clients to their own queues, publishing nothing', () => {
     const c = grant('clients');
     expect(c.user).toBe('farm.prod.clients');

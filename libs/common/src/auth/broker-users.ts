@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { topology } from '../contracts/topology';
+import { failoverKeys, topology } from '../contracts/topology';
 
 /**
  * Broker users with least privilege: one RabbitMQ user per farm process, named after its role,
@@ -20,15 +20,17 @@ import { topology } from '../contracts/topology';
  *   poller also sends RPC requests to attendants through the default exchange.
  * - `attendant`: its own request queue and mailbox; replies through the default exchange.
  * - `monitor`: an outside monitoring system; may only publish to the ingress exchange.
- * - `clients`: the services using the failover client library; each declares and consumes its
- *   own queue `<ns>.client.<id>` and publishes nothing.
+ * - `client`: one service using the failover client library, as client `<id>`: it declares and
+ *   consumes its own queue `<ns>.client.<id>` only, and publishes nothing (another client's
+ *   messages are out of its reach).
+ * - `clients`: a process hosting many such clients (any `<ns>.client.*` queue); prefer `client`.
  */
-export type BrokerRole = 'node' | 'notifier' | 'poller' | 'attendant' | 'monitor' | 'clients';
+export type BrokerRole = 'node' | 'notifier' | 'poller' | 'attendant' | 'monitor' | 'client' | 'clients';
 
-export const BROKER_ROLES: readonly BrokerRole[] = ['node', 'notifier', 'poller', 'attendant', 'monitor', 'clients'];
+export const BROKER_ROLES: readonly BrokerRole[] = ['node', 'notifier', 'poller', 'attendant', 'monitor', 'client', 'clients'];
 
-/** Roles with one user per process: the id (NODE_ID, SERVER_ID) is part of the user's name. */
-const PER_ID: ReadonlySet<BrokerRole> = new Set(['node', 'attendant']);
+/** Roles with one user per process: the id (NODE_ID, SERVER_ID, the client's id) is part of the user's name. */
+const PER_ID: ReadonlySet<BrokerRole> = new Set(['node', 'attendant', 'client']);
 
 /** A user's name and its permissions on the farm's virtual host (regular expressions, as RabbitMQ takes them). */
 export interface BrokerGrant {
@@ -40,7 +42,7 @@ export interface BrokerGrant {
   read: string;
 }
 
-/** The broker user of a farm process: `<ns>.node.<NODE_ID>`, `<ns>.attendant.<SERVER_ID>`, `<ns>.notifier`, `<ns>.poller`, `<ns>.monitor`. */
+/** The broker user of a farm process: `<ns>.node.<NODE_ID>`, `<ns>.attendant.<SERVER_ID>`, `<ns>.client.<id>`, `<ns>.notifier`, `<ns>.poller`, `<ns>.monitor`. */
 export function brokerUser(ns: string, role: BrokerRole, id?: string): string {
   if (PER_ID.has(role)) {
     if (!id) throw new Error(`a ${role} broker user needs the ${role}'s id`);
@@ -94,6 +96,10 @@ export function brokerGrant(ns: string, role: BrokerRole, id?: string): BrokerGr
     }
     case 'monitor':
       return { role, user, configure: only([]), write: only([t.ingressExchange]), read: only([]) };
+    case 'client': {
+      const own = [failoverKeys(ns).clientQueue(id as string)];
+      return { role, id, user, configure: only(own), write: only([]), read: only(own) };
+    }
     case 'clients': {
       const own = `^${exactly(`${ns}.client.`)}[A-Za-z0-9_.:@-]{1,128}$`;
       return { role, user, configure: own, write: only([]), read: own };
