@@ -1,5 +1,5 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, AttendantEnv, farmAuthProviders, DependencyCheck, FARM_ROUTES, FarmRoute, FarmServer, MetricsService, REDIS, createRedis, farmHealth, loadAttendantConfig, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, AttendantEnv, farmAuthProviders, DependencyCheck, FARM_ROUTES, FarmRoute, FarmServer, MetricsService, REDIS, createRedis, farmHealth, loadAttendantConfig, topology, brokerCheck } from '@farm/common';
 import { ATTENDANT_REQUESTS, QueriesConsumer } from './messages/queries.consumer';
 import type Redis from 'ioredis';
 import { AttendantController } from './http/attendant.controller';
@@ -14,7 +14,7 @@ import { ATTENDANT_CONFIG, ATTENDANT_ENV } from './tokens';
 /** An attendant answers on the broker and keeps its clock in Redis. */
 const health = farmHealth(
   (amqp: AmqpClient, redis: Redis): DependencyCheck[] => [
-    { name: 'broker', up: () => amqp.connected, detail: () => ({ connection: amqp.connected ? 'connected' : 'disconnected' }) },
+    brokerCheck(amqp),
     { name: 'redis', up: () => redis.status === 'ready', detail: () => ({ connection: redis.status }) },
   ],
   [AMQP_CLIENT, REDIS],

@@ -1,12 +1,12 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { AMQP_CLIENT, AmqpClient, farmAuthProviders, ClockFollower, DependencyCheck, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, assertSharedTopology, clockServerId, createRedis, farmHealth, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, farmAuthProviders, ClockFollower, DependencyCheck, FARM_CLOCK, MetricsService, NotifierEnv, REDIS, assertSharedTopology, clockServerId, createRedis, farmHealth, topology, brokerCheck } from '@farm/common';
 import type Redis from 'ioredis';
 import { HealthController } from './http/health.controller';
 import { NotificationsController } from './http/notifications.controller';
 import { NOTIFIER_ENV, NotificationPublisher } from './publishing/notification-publisher.service';
 
 /** The notifier's one dependency for accepting notifications is the broker (Redis only carries its clock correction). */
-const health = farmHealth((amqp: AmqpClient): DependencyCheck[] => [{ name: 'broker', up: () => amqp.connected, detail: () => ({ connection: amqp.connected ? 'connected' : 'disconnected' }) }], [AMQP_CLIENT]);
+const health = farmHealth((amqp: AmqpClient): DependencyCheck[] => [brokerCheck(amqp)], [AMQP_CLIENT]);
 
 @Module({})
 export class NotifierModule {

@@ -1,6 +1,6 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { AMQP_CLIENT, AmqpClient, DependencyCheck, farmAuthProviders, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, farmHealth, pollerOptions, topology } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, DependencyCheck, farmAuthProviders, MetricsService, PollerEnv, REDIS, assertSharedTopology, createRedis, farmHealth, pollerOptions, topology, brokerCheck } from '@farm/common';
 import type Redis from 'ioredis';
 import { HealthController } from './http/health.controller';
 import { RefusalsController } from './http/refusals.controller';
@@ -11,7 +11,7 @@ import { POLLER_ENV } from './tokens';
 /** The poller needs the broker (queries, notifications) and Redis (its lists, its lease). */
 const health = farmHealth(
   (amqp: AmqpClient, redis: Redis, poller: PollerService): DependencyCheck[] => [
-    { name: 'broker', up: () => amqp.connected, detail: () => ({ connection: amqp.connected ? 'connected' : 'disconnected' }) },
+    brokerCheck(amqp),
     {
       name: 'redis',
       up: () => redis.status === 'ready' && poller.redisTrouble === undefined,

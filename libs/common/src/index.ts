@@ -14,6 +14,7 @@ export * from './config/repeater.env';
 export * from './config/notifier.env';
 export * from './config/dependencies';
 export * from './messaging/amqp-client';
+export * from './messaging/declaration-conflict';
 export * from './messaging/subscription';
 export * from './messaging/retry';
 export * from './messaging/rpc';

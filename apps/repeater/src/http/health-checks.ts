@@ -1,10 +1,10 @@
 import type Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, DependencyCheck, LifecycleService, REDIS, StateStoreService, farmHealth } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, DependencyCheck, LifecycleService, REDIS, StateStoreService, farmHealth, brokerCheck } from '@farm/common';
 
 /** A node is ready when it has the broker, can write to Redis, and has finished its first handshake. */
 export const repeaterHealth = farmHealth(
   (amqp: AmqpClient, redis: Redis, store: StateStoreService, lifecycle: LifecycleService): DependencyCheck[] => [
-    { name: 'broker', up: () => amqp.connected, detail: () => ({ connection: amqp.connected ? 'connected' : 'disconnected' }) },
+    brokerCheck(amqp),
     {
       name: 'redis',
       up: () => !store.degraded,

@@ -4,6 +4,7 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, SchemaObjec
 import type { Response } from 'express';
 import { PublicRoute } from '../auth/operator.guard';
 import { MetricsService } from '../metrics/metrics.service';
+import type { AmqpClient } from '../messaging/amqp-client';
 
 /** One thing an app needs to do its work: the broker, Redis, a node's first handshake. */
 export interface DependencyCheck {
@@ -12,6 +13,18 @@ export interface DependencyCheck {
   up(): boolean;
   /** What to show about it, up or down. */
   detail?(): Record<string, unknown>;
+}
+
+/** The broker as a dependency: up while connected; down says why when the broker refuses a declaration. */
+export function brokerCheck(amqp: AmqpClient): DependencyCheck {
+  return {
+    name: 'broker',
+    up: () => amqp.connected,
+    detail: () => ({
+      connection: amqp.connected ? 'connected' : 'disconnected',
+      ...(amqp.conflict ? { conflict: `${amqp.conflict.kind} '${amqp.conflict.name}': ${amqp.conflict.argument} is ${amqp.conflict.theirs} on the broker, ${amqp.conflict.ours} here` } : {}),
+    }),
+  };
 }
 
 /** The app's dependency checks (a provider each app module defines). */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 import { BrokerUnavailableError } from '../domain/errors';
 import { LoggerLike, nestLogger, describeUrl } from '../logging';
+import { DeclarationConflict, describeConflict, parseDeclarationConflict } from './declaration-conflict';
 import { Subscription, SubscriptionEvents, SubscriptionSpec } from './subscription';
 
 export type SetupFn = (channel: amqp.Channel, conn: amqp.ChannelModel) => Promise<void>;
@@ -19,6 +20,9 @@ const HOW_TO_START = 'start it with `rabbitmq-server -detached` (or `docker comp
 
 /** Reconnection: amqplib's own recovery, 100 ms doubling to 2 s, each delay spread by half either way. */
 export const RECONNECT = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.5 } as const;
+
+/** After a declaration conflict (which no fast retry can cure), the next connection waits this long. */
+export const CONFLICT_RETRY_MS = 5000;
 
 /**
  * One AMQP connection on amqplib's connection recovery (reconnection with jittered backoff),
@@ -41,6 +45,9 @@ export class AmqpClient extends EventEmitter {
   /** Milliseconds from the last disconnect to the last successful reconnect. */
   lastReconnectMs = 0;
   private disconnectedAt = 0;
+  /** The declaration the broker refused, while it does (cleared on the next successful connection). */
+  conflict?: DeclarationConflict;
+  private conflictWait?: { timer: NodeJS.Timeout; done: () => void };
 
   constructor(private readonly opts: AmqpClientOptions) {
     super();
@@ -88,8 +95,23 @@ export class AmqpClient extends EventEmitter {
     const now = Date.now();
     if (this.failures === 1 || now - this.lastComplaint > 30_000) {
       this.lastComplaint = now;
-      this.log.error(`RabbitMQ is not reachable at ${describeUrl(this.opts.url)} (${err.message}); ${HOW_TO_START}. Retrying.`);
+      const conflict = parseDeclarationConflict(err.message);
+      if (conflict) this.log.error(`cannot set up on RabbitMQ at ${describeUrl(this.opts.url)}: ${describeConflict(conflict, CONFLICT_RETRY_MS)}`);
+      else this.log.error(`RabbitMQ is not reachable at ${describeUrl(this.opts.url)} (${err.message}); ${HOW_TO_START}. Retrying.`);
     }
+  }
+
+  /** Holds a failed setup back before recovery tries again (cut short by stop()). */
+  private waitAfterConflict(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.conflictWait = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, CONFLICT_RETRY_MS);
+      this.conflictWait = { timer, done };
+    });
   }
 
   /** A new connection: topology, publisher, subscriptions. A failure here closes it and recovery tries again. */
@@ -109,8 +131,15 @@ export class AmqpClient extends EventEmitter {
       this.conn = undefined;
       this.pub = undefined;
       for (const sub of this.subscriptions) sub.detach();
+      this.conflict = parseDeclarationConflict((err as Error).message);
+      // Reconnecting at once cannot cure a conflict: slow the recovery to one try per CONFLICT_RETRY_MS.
+      if (this.conflict && !this.stopped) {
+        this.complain(err as Error); // said now, not after the wait (recovery's own complaint then folds into it)
+        await this.waitAfterConflict();
+      }
       throw err;
     }
+    this.conflict = undefined;
     if (this.disconnectedAt > 0) {
       this.lastReconnectMs = Date.now() - this.disconnectedAt;
       this.log.log(`reconnected to RabbitMQ after ${this.lastReconnectMs} ms`);
@@ -210,6 +239,7 @@ export class AmqpClient extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.conflictWait?.done();
     for (const sub of this.subscriptions) sub.detach();
     const rc = this.recovering;
     this.recovering = undefined;

@@ -185,6 +185,8 @@ export class Subscription {
   private paused: boolean;
   private acks?: { channel: amqp.Channel; batcher: AckBatcher };
   private readonly troubleLog = new RateLimitedLog(5000);
+  /** A channel the broker keeps closing (a declaration it refuses) is told once per 30 s. */
+  private readonly channelLog = new RateLimitedLog(30_000);
   private readonly holds = new Set<string>();
   private consumingWaiters: (() => void)[] = [];
   inFlight = 0;
@@ -231,7 +233,10 @@ export class Subscription {
   async attach(conn: amqp.ChannelModel): Promise<void> {
     this.conn = conn;
     const ch = await conn.createChannel();
-    ch.on('error', (err: Error) => this.log.warn(`channel of ${this.spec.queue}: ${err.message}`));
+    ch.on('error', (err: Error) => {
+      const line = this.channelLog.next(`channel of ${this.spec.queue}: ${err.message}`);
+      if (line) this.log.warn(line);
+    });
     ch.on('close', () => {
       if (this.ch !== ch) return;
       this.ch = undefined;
