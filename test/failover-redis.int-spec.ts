@@ -1,18 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { parseKeyFile } from '../libs/common/src/auth/keyring';
 import { failoverKeys } from '../libs/common/src/contracts/topology';
 import { FailoverClient } from '../libs/common/src/failover/failover-client';
 import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
 import { FakeApp } from '../libs/common/src/testing/fake-app';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
-import { failoverAttendantConfig, stopFailoverSuite } from './support/failover-farm';
+import { failoverAttendantConfig, startFailoverClients, stopFailoverSuite } from './support/failover-farm';
 import { TestRedis } from './support/redis-server';
-import { RABBITMQ_URL, TestFarm } from './support/test-farm';
+import { TestFarm } from './support/test-farm';
 
 jest.setTimeout(90_000);
 
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const IDS = ['r1', 'r2', 'r3'];
 
 /**
@@ -28,7 +25,7 @@ describe('load-aware failover: a Redis that refuses the deferred list loses no d
   const loads = { a: new FakeApp(), b: new FakeApp() };
   let a: AppProcess;
   let amqp: AmqpClient;
-  const clients: FailoverClient[] = [];
+  let clients: FailoverClient[] = [];
 
   const deferredInMemory = async (): Promise<string[] | undefined> => (await farm.attendants.get('a')!.get<{ deferred?: string[] }>('/v1/load')).deferred;
   const deferredInRedis = async (): Promise<string[]> => Object.keys(await store.client().hgetall(failoverKeys(farm.ns).deferred('a'))).sort();
@@ -44,14 +41,7 @@ describe('load-aware failover: a Redis that refuses the deferred list loses no d
     const config = (node: AppProcess, load: FakeApp) => failoverAttendantConfig(node, load, { setSize: 2, intervalMs: 300 });
     const asAtt = store.url.replace('redis://', 'redis://att:att-pw@');
     await Promise.all([farm.startAttendant('a', config(a, loads.a), { LOAD_INTERVAL_MS: '100', REDIS_URL: asAtt }), farm.startAttendant('b', config(b, loads.b), { LOAD_INTERVAL_MS: '100' })]);
-    const keyring = parseKeyFile(readFileSync(farm.creds.keysFile, 'utf8'), farm.creds.keysFile);
-    amqp = new AmqpClient({ url: RABBITMQ_URL(), name: 'failover-redis test clients', logger: quiet });
-    await amqp.start();
-    for (const [i, id] of IDS.entries()) {
-      const c = new FailoverClient({ id, address: `client-${id}:8080`, latencyMs: i, ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis: farm.redis, amqp, log: quiet });
-      await c.start();
-      clients.push(c);
-    }
+    ({ amqp, clients } = await startFailoverClients(farm, a, 'a', IDS));
   }, 90_000);
 
   afterAll(async () => {

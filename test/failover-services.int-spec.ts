@@ -1,19 +1,18 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Keyring, parseKeyFile } from '../libs/common/src/auth/keyring';
+import { Keyring } from '../libs/common/src/auth/keyring';
 import { failoverKeys } from '../libs/common/src/contracts/topology';
 import { FailoverClient } from '../libs/common/src/failover/failover-client';
 import { AmqpClient } from '../libs/common/src/messaging/amqp-client';
 import { FakeApp } from '../libs/common/src/testing/fake-app';
 import { AppProcess } from '../libs/common/src/testing/farm-process';
 import { waitFor } from '../libs/common/src/testing/wait-for';
-import { failoverAttendantConfig, stopFailoverSuite } from './support/failover-farm';
-import { RABBITMQ_URL, TestFarm } from './support/test-farm';
+import { QUIET, failoverAttendantConfig, startFailoverClients, stopFailoverSuite } from './support/failover-farm';
+import { TestFarm } from './support/test-farm';
 
 jest.setTimeout(90_000);
 
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const IDS = ['m1', 'm2', 'm3'];
 const SAMPLE_MS = 3000;
 
@@ -32,7 +31,7 @@ describe('load-aware failover: a mandatory service down defers every client and 
   let a: AppProcess;
   let amqp: AmqpClient;
   let keyring: Keyring;
-  const clients: FailoverClient[] = [];
+  let clients: FailoverClient[] = [];
   const moves: { client: string; to: string; why: string; at: number }[] = [];
 
   beforeAll(async () => {
@@ -51,15 +50,7 @@ describe('load-aware failover: a mandatory service down defers every client and 
       farm.startAttendant('a', withDb, { LOAD_INTERVAL_MS: String(SAMPLE_MS) }),
       farm.startAttendant('b', failoverAttendantConfig(b, loads.b, { setSize: 3, intervalMs: 100 }), { LOAD_INTERVAL_MS: '100' }),
     ]);
-    keyring = parseKeyFile(readFileSync(farm.creds.keysFile, 'utf8'), farm.creds.keysFile);
-    amqp = new AmqpClient({ url: RABBITMQ_URL(), name: 'failover-services test clients', logger: quiet });
-    await amqp.start();
-    for (const [i, id] of IDS.entries()) {
-      const c = new FailoverClient({ id, address: `client-${id}:8080`, latencyMs: i, ns: farm.ns, server: { id: 'a', address: a.url }, keyring, redis: farm.redis, amqp, log: quiet });
-      c.on('moved', (_from: unknown, to: { id: string }, why: string) => moves.push({ client: id, to: to.id, why, at: Date.now() }));
-      await c.start();
-      clients.push(c);
-    }
+    ({ amqp, clients, keyring } = await startFailoverClients(farm, a, 'a', IDS, (c) => c.on('moved', (_from: unknown, to: { id: string }, why: string) => moves.push({ client: c.id, to: to.id, why, at: Date.now() }))));
   }, 90_000);
 
   afterAll(async () => {
@@ -77,7 +68,7 @@ describe('load-aware failover: a mandatory service down defers every client and 
     // One sample, not one client per sample (the load's count: 1 would take two more samples, 6 s).
     const spread = Math.max(...moves.map((m) => m.at)) - Math.min(...moves.map((m) => m.at));
     expect(spread).toBeLessThan(SAMPLE_MS / 2);
-    const newcomer = new FailoverClient({ id: 'm9', address: 'client-m9:8080', ns: farm.ns, server: { id: 'b', address: farm.node('b').url }, redis: farm.redis, amqp, log: quiet, keyring });
+    const newcomer = new FailoverClient({ id: 'm9', address: 'client-m9:8080', ns: farm.ns, server: { id: 'b', address: farm.node('b').url }, redis: farm.redis, amqp, log: QUIET, keyring });
     expect(await newcomer.connect({ id: 'a', address: a.url })).toMatchObject({ kind: 'refuse', zone: 'defer' });
     writeFileSync(flag, '');
     await waitFor('every client invited back to a', () => clients.every((c) => c.current.id === 'a'), 20_000, 50);

@@ -1,8 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { Keyring, parseKeyFile } from '../../libs/common/src/auth/keyring';
 import { FailoverClient } from '../../libs/common/src/failover/failover-client';
 import { AmqpClient } from '../../libs/common/src/messaging/amqp-client';
 import { FakeApp } from '../../libs/common/src/testing/fake-app';
 import { AppProcess } from '../../libs/common/src/testing/farm-process';
-import { TestFarm } from './test-farm';
+import { RABBITMQ_URL, TestFarm } from './test-farm';
+
+/** A logger that says nothing (the tests read what they need from the clients). */
+export const QUIET = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
  * An attendant configuration for the failover suites: the watched node's metrics off, the load
@@ -24,4 +29,22 @@ export async function stopFailoverSuite(s: { clients: FailoverClient[]; amqp?: A
   await s.amqp?.stop();
   await s.farm?.cleanup();
   await Promise.all(s.loads.map((l) => l.stop()));
+}
+
+/**
+ * Clients of the library on server `server` of the farm, one broker connection for all of them:
+ * client `ids[i]` at `client-<id>:8080` with latency i; `onEach` runs before each one starts.
+ */
+export async function startFailoverClients(farm: TestFarm, server: AppProcess, serverId: string, ids: string[], onEach: (c: FailoverClient) => void = () => undefined): Promise<{ amqp: AmqpClient; clients: FailoverClient[]; keyring: Keyring }> {
+  const keyring = parseKeyFile(readFileSync(farm.creds.keysFile, 'utf8'), farm.creds.keysFile);
+  const amqp = new AmqpClient({ url: RABBITMQ_URL(), name: `${farm.ns} test clients`, logger: QUIET });
+  await amqp.start();
+  const clients: FailoverClient[] = [];
+  for (const [i, id] of ids.entries()) {
+    const c = new FailoverClient({ id, address: `client-${id}:8080`, latencyMs: i, ns: farm.ns, server: { id: serverId, address: server.url }, keyring, redis: farm.redis, amqp, log: QUIET });
+    onEach(c);
+    await c.start();
+    clients.push(c);
+  }
+  return { amqp, clients, keyring };
 }
