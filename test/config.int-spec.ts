@@ -7,14 +7,11 @@ import { join } from 'node:path';
 import { uniqueNamespace } from '../libs/common/src/testing/brokers';
 import { REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
 import { RABBITMQ_URL, REDIS_URL } from './support/test-farm';
+import { EXIT_WITHIN_MS } from './support/exit-within';
 
 /** Exit status of an app stopped by its configuration (EX_CONFIG). */
 const EX_CONFIG = 78;
-/** An app that validates its environment first exits within this even on a loaded machine (start-up is
- * mostly loading modules); one that got past its configuration would keep running. */
-const EXIT_WITHIN_MS = 20_000;
-
-jest.setTimeout(30_000);
+jest.setTimeout(EXIT_WITHIN_MS + 10_000);
 
 interface Exit {
   code: number | null;

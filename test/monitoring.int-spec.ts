@@ -9,6 +9,7 @@ import { waitFor } from '../libs/common/src/testing/wait-for';
 import { holdsFor } from './support/holds-for';
 import { counter, metricsPage } from './support/metrics';
 import { monitoringKeys } from '../libs/common/src/contracts/topology';
+import { EXIT_WITHIN_MS } from './support/exit-within';
 
 /**
  * Attendants and the poller against the real broker and store, with short intervals: two real
@@ -311,7 +312,7 @@ describe('monitoring: attendants and the poller', () => {
         { name: 'smtp', check: { kind: 'telnet' } },
       ],
     }, {}, false);
-    await waitFor('attendant exited', async () => bad.exits.length > 0, 10_000);
+    await waitFor('attendant exited', async () => bad.exits.length > 0, EXIT_WITHIN_MS);
     expect(bad.exits).toEqual([78]);
     const { readFileSync } = await import('node:fs');
     const log = readFileSync(bad.logFile, 'utf8');
@@ -324,8 +325,8 @@ describe('monitoring: attendants and the poller', () => {
 
     const noId = new AppProcess({ app: 'attendant', name: `${farm.ns}-no-id`, env: { ...farm.env(), ATTENDANT_CONFIG: bad.opts.env.ATTENDANT_CONFIG } });
     await noId.start();
-    await waitFor('attendant without SERVER_ID exited', async () => noId.exits.length > 0, 10_000);
+    await waitFor('attendant without SERVER_ID exited', async () => noId.exits.length > 0, EXIT_WITHIN_MS);
     expect(noId.exits).toEqual([78]);
     expect(readFileSync(noId.logFile, 'utf8')).toMatch(/SERVER_ID is required/);
-  });
+  }, 2 * EXIT_WITHIN_MS + 10_000);
 });
