@@ -173,8 +173,8 @@ describe('monitoring through broker restarts: no lost answer, no lost notificati
   }, TEST_TIMEOUT_MS);
 
   it('SIGKILL: a notification the ingress refused survives the poller killed while the broker is away, and is delivered once it is back', async () => {
-    // The ingress queue refuses every message (publisher gets a nack): the poller must keep it.
-    await localBrokerCtl('set_policy', '--apply-to', 'queues', '--priority', '100', ingressPolicy, `^${farm.t.ingressQueue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, '{"max-length":0,"overflow":"reject-publish"}');
+    // Both ingress queues (ordinary and urgent) refuse every message (publisher gets a nack): the poller must keep it.
+    await localBrokerCtl('set_policy', '--apply-to', 'queues', '--priority', '100', ingressPolicy, `^${farm.t.ingressQueue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.urgent)?$`, '{"max-length":0,"overflow":"reject-publish"}');
     let pending: Outboxed;
     try {
       await waitFor('the ingress refuses', () => withChannel(async (ch) => {

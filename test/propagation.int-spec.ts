@@ -73,11 +73,11 @@ describe('propagation through the notifier, ingress and fanout', () => {
     }
   });
 
-  it('lets an urgent notification overtake a backlog of ordinary ones', async () => {
-    // Stop consuming on every node, queue a backlog, then one urgent message.
+  it('lets an urgent notification (routing key notification.urgent) overtake a backlog of ordinary ones waiting in ingress', async () => {
+    // Stop consuming on every node, queue a backlog, then one urgent message on the urgent lane.
     await Promise.all(['a', 'b', 'c'].map((id) => farm.node(id).stop()));
     for (let i = 0; i < 300; i++) await farm.publishRaw(JSON.stringify(notification(1000 + i, { target: `backlog${i}` })), { priority: 0 });
-    await farm.publishRaw(JSON.stringify(notification(5000, { target: 'urgent' })), { priority: 9 });
+    await farm.publishRaw(JSON.stringify(notification(5000, { target: 'urgent' })), { priority: 9 }, 'notification.urgent');
     await farm.startNode('a', {}, false);
     await waitFor('urgent applied', async () => (await farm.redis.llen(`${farm.ns}:node:a:audit`)) > 0 && (await farm.redis.lrange(`${farm.ns}:node:a:audit`, 0, -1)).some((l) => l.includes('|urgent|')), 20_000);
     const order = (await farm.redis.lrange(`${farm.ns}:node:a:audit`, 0, -1)).map((l) => JSON.parse(l) as { key: string; via: string }).filter((l) => l.via === 'ingress').reverse();

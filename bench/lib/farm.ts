@@ -141,7 +141,7 @@ export class BenchFarm {
   async dropQueues(nodeIds: string[]): Promise<void> {
     const conn = await amqp.connect(this.rabbitmqUrl, { noDelay: true });
     try {
-      for (const q of nodeIds.flatMap((id) => [this.t.nodeQueue(id), this.t.rpcQueue(id)])) {
+      for (const q of nodeIds.flatMap((id) => [this.t.nodeQueue(id), this.t.nodeUrgentQueue(id), this.t.rpcQueue(id)])) {
         const ch = await conn.createChannel();
         ch.on('error', () => undefined);
         await ch.deleteQueue(q).catch(() => undefined);
@@ -156,8 +156,8 @@ export class BenchFarm {
   async cleanup(extraQueues: string[] = [], extraExchanges: string[] = []): Promise<string[]> {
     const problems: string[] = [];
     const t = this.t;
-    const queues = [t.ingressQueue, t.deadQueue, ...[...this.nodeIds].flatMap((id) => [t.nodeQueue(id), t.rpcQueue(id)]), ...extraQueues];
-    const exchanges = [t.ingressExchange, t.fanoutExchange, t.deadLetterExchange, ...extraExchanges];
+    const queues = [t.ingressQueue, t.ingressUrgentQueue, t.deadQueue, ...[...this.nodeIds].flatMap((id) => [t.nodeQueue(id), t.nodeUrgentQueue(id), t.rpcQueue(id)]), ...extraQueues];
+    const exchanges = [t.ingressExchange, t.fanoutExchange, t.fanoutUrgentExchange, t.deadLetterExchange, ...extraExchanges];
     try {
       const conn = await amqp.connect(this.rabbitmqUrl, { noDelay: true });
       try {

@@ -154,9 +154,10 @@ export class TestFarm {
   }
 
   /** Publishes raw bytes to the ingress exchange, as any AMQP client may, and waits for the confirm. */
-  async publishRaw(body: Buffer | string, options: amqp.Options.Publish = {}): Promise<void> {
+  /** Publishes to `<ns>.ingress` as any AMQP client may (routing key `notification`, or `notification.urgent` for the urgent lane) and waits for the confirm. */
+  async publishRaw(body: Buffer | string, options: amqp.Options.Publish = {}, routingKey = 'notification'): Promise<void> {
     const ch = await this.channel();
-    ch.publish(this.t.ingressExchange, 'notification', Buffer.isBuffer(body) ? body : Buffer.from(body), { persistent: true, ...options });
+    ch.publish(this.t.ingressExchange, routingKey, Buffer.isBuffer(body) ? body : Buffer.from(body), { persistent: true, ...options });
     await ch.waitForConfirms();
   }
 
@@ -260,8 +261,8 @@ export class TestFarm {
       conn.on('error', () => undefined);
       const ch = await conn.createChannel();
       ch.on('error', () => undefined);
-      for (const q of [this.t.ingressQueue, this.t.deadQueue, ...[...this.nodes.keys()].map((id) => this.t.nodeQueue(id)), ...[...this.attendants.keys()].map((id) => mailboxQueue(this.ns, id))]) await ch.deleteQueue(q).catch(() => undefined);
-      for (const x of [this.t.ingressExchange, this.t.fanoutExchange, this.t.deadLetterExchange]) await ch.deleteExchange(x).catch(() => undefined);
+      for (const q of [this.t.ingressQueue, this.t.ingressUrgentQueue, this.t.deadQueue, ...[...this.nodes.keys()].flatMap((id) => [this.t.nodeQueue(id), this.t.nodeUrgentQueue(id)]), ...[...this.attendants.keys()].map((id) => mailboxQueue(this.ns, id))]) await ch.deleteQueue(q).catch(() => undefined);
+      for (const x of [this.t.ingressExchange, this.t.fanoutExchange, this.t.fanoutUrgentExchange, this.t.deadLetterExchange]) await ch.deleteExchange(x).catch(() => undefined);
       await conn.close();
     } catch {
       /* broker gone: nothing to clean */

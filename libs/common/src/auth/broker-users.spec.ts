@@ -21,15 +21,16 @@ describe('broker users', () => {
     expect(() => brokerUser(NS, 'node')).toThrow("a node broker user needs the node's id");
   });
 
-  it('lets only nodes publish to the fanout exchange', () => {
-    const writers = BROKER_ROLES.filter((r) => allows(grant(r, 'x').write, t.fanoutExchange));
-    expect(writers).toEqual(['node']);
+  it('lets only nodes publish to the fanout exchanges, ordinary and urgent', () => {
+    for (const exchange of [t.fanoutExchange, t.fanoutUrgentExchange]) {
+      expect(BROKER_ROLES.filter((r) => allows(grant(r, 'x').write, exchange))).toEqual(['node']);
+    }
   });
 
   it('lets a monitor publish to the ingress exchange and do nothing else', () => {
     const m = grant('monitor');
     expect(allows(m.write, t.ingressExchange)).toBe(true);
-    for (const r of [t.fanoutExchange, 'amq.default', t.deadLetterExchange, t.nodeQueue('n1'), `${t.ingressExchange}x`]) expect(allows(m.write, r)).toBe(false);
+    for (const r of [t.fanoutExchange, t.fanoutUrgentExchange, 'amq.default', t.deadLetterExchange, t.nodeQueue('n1'), t.ingressUrgentQueue, `${t.ingressExchange}x`]) expect(allows(m.write, r)).toBe(false);
     expect(m.configure).toBe('^$');
     expect(m.read).toBe('^$');
     expect(allows(m.read, '')).toBe(true); // '^$' matches only the empty name, which no resource has
@@ -38,6 +39,10 @@ describe('broker users', () => {
   it('lets a node read its own queues only, not another node\'s', () => {
     const n1 = grant('node', 'n1');
     expect(allows(n1.read, t.nodeQueue('n1'))).toBe(true);
+    expect(allows(n1.read, t.nodeUrgentQueue('n1'))).toBe(true);
+    expect(allows(n1.read, t.ingressUrgentQueue)).toBe(true);
+    expect(allows(n1.read, t.nodeUrgentQueue('n2'))).toBe(false);
+    expect(allows(n1.configure, t.nodeUrgentQueue('n2'))).toBe(false);
     expect(allows(n1.read, t.rpcQueue('n1'))).toBe(true);
     expect(allows(n1.read, t.ingressQueue)).toBe(true);
     expect(allows(n1.read, t.nodeQueue('n2'))).toBe(false);

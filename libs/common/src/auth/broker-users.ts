@@ -73,17 +73,17 @@ const DEFAULT_EXCHANGE = 'amq.default';
 export function brokerGrant(ns: string, role: BrokerRole, id?: string): BrokerGrant {
   const t = topology(ns);
   const user = brokerUser(ns, role, id);
-  const shared = [t.deadLetterExchange, t.deadQueue, t.ingressExchange, t.fanoutExchange];
-  const sharedWrite = [t.deadQueue, t.ingressQueue];
+  const shared = [t.deadLetterExchange, t.deadQueue, t.ingressExchange, t.ingressUrgentQueue, t.fanoutExchange, t.fanoutUrgentExchange];
+  const sharedWrite = [t.deadQueue, t.ingressQueue, t.ingressUrgentQueue];
   const sharedRead = [t.deadLetterExchange, t.ingressExchange];
   switch (role) {
     case 'node': {
-      const own = [t.nodeQueue(id as string), t.rpcQueue(id as string)];
+      const own = [t.nodeQueue(id as string), t.nodeUrgentQueue(id as string), t.rpcQueue(id as string)];
       return {
         role, id, user,
         configure: only([...shared, ...own]),
-        write: only([...sharedWrite, t.deadLetterExchange, t.fanoutExchange, t.nodeQueue(id as string), DEFAULT_EXCHANGE]),
-        read: only([...sharedRead, t.fanoutExchange, ...own]),
+        write: only([...sharedWrite, t.deadLetterExchange, t.fanoutExchange, t.fanoutUrgentExchange, t.nodeQueue(id as string), t.nodeUrgentQueue(id as string), DEFAULT_EXCHANGE]),
+        read: only([...sharedRead, t.ingressUrgentQueue, t.fanoutExchange, t.fanoutUrgentExchange, ...own]),
       };
     }
     case 'notifier':

@@ -8,7 +8,7 @@ import { NodeEnv } from '../config/repeater.env';
 import { topology } from '../contracts/topology';
 import { AvailabilityState } from '../domain/availability-state';
 import { AmqpClient } from '../messaging/amqp-client';
-import { assertSharedTopology } from '../messaging/farm-topology';
+import { assertSharedTopology, routeIngressForNode } from '../messaging/farm-topology';
 import { MetricsService } from '../metrics/metrics.service';
 import { createRedis } from '../redis/redis-connection';
 import { AvailabilityGuard } from './availability.guard';
@@ -21,7 +21,9 @@ import { RingService } from './ring.service';
 import { ReplicationService } from './replication.service';
 import { StateStoreService } from './state-store.service';
 import { SyncService } from './sync.service';
-import { AMQP_CLIENT, AVAILABILITY_STATE, FARM_CLOCK, NODE_ENV, REDIS } from './tokens';
+import { AMQP_CLIENT, AVAILABILITY_STATE, FARM_CLOCK, NODE_ENV, QUEUE_FORMS, REDIS } from './tokens';
+import { QueueForms } from './queue-forms';
+import { QueueUpgradeService } from './queue-upgrade.service';
 import { ClockFollower, clockServerId } from '../monitoring/clock-follower';
 import type Redis from 'ioredis';
 
@@ -51,11 +53,17 @@ export class AvailabilityModule {
         FarmServer,
         { provide: NODE_ENV, useValue: env },
         { provide: AVAILABILITY_STATE, useValue: new AvailabilityState(deps) },
+        { provide: QUEUE_FORMS, useValue: new QueueForms() },
         {
           provide: AMQP_CLIENT,
-          useFactory: () => {
+          inject: [QUEUE_FORMS],
+          useFactory: (forms: QueueForms) => {
             const client = new AmqpClient({ url: env.RABBITMQ_URL, name: `repeater ${env.NODE_ID}`, logger: new Logger('AMQP') });
-            client.addSetup((ch, conn) => assertSharedTopology(ch, topology(env.FARM_NAMESPACE), conn, (m) => new Logger('AMQP').warn(m)));
+            const t = topology(env.FARM_NAMESPACE);
+            client.addSetup(async (ch, conn) => {
+              forms.ingress = await assertSharedTopology(ch, t, conn, (m) => new Logger('AMQP').warn(m));
+              await routeIngressForNode(ch, t, forms.ingress);
+            });
             return client;
           },
         },
@@ -74,12 +82,13 @@ export class AvailabilityModule {
         ReplicationService,
         RingService,
         NodeConsumers,
+        QueueUpgradeService,
         SyncService,
         LifecycleService,
         AvailabilityService,
         AvailabilityGuard,
       ],
-      exports: [OPERATOR_AUTH, KEYRING, REFUSAL_LOG, COMMAND_SIGNER, COMMAND_VERIFIER, NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService, FarmServer],
+      exports: [QueueUpgradeService, OPERATOR_AUTH, KEYRING, REFUSAL_LOG, COMMAND_SIGNER, COMMAND_VERIFIER, NODE_ENV, AVAILABILITY_STATE, AMQP_CLIENT, REDIS, FARM_CLOCK, MetricsService, AvailabilityService, AvailabilityGuard, LifecycleService, SyncService, RingService, StateStoreService, FarmServer],
     };
   }
 }

@@ -12,25 +12,30 @@ import { MAX_REBROADCAST_BYTES, decodeRebroadcast } from '../messaging/fanout-ba
 import { safe } from '../logging';
 import { AmqpClient } from '../messaging/amqp-client';
 import { deadLetter } from '../messaging/dead-letter';
-import { assertNodeQueue } from '../messaging/farm-topology';
+import { assertNodeQueues, nodeQueueOptions } from '../messaging/farm-topology';
 import { Delivery, Subscription } from '../messaging/subscription';
-import { INGRESS } from '../messaging/ingress';
+import { INGRESS, INGRESS_URGENT } from '../messaging/ingress';
 import { FarmRoute, FarmServer } from '../transport/farm-server';
 import { MetricsService } from '../metrics/metrics.service';
 import { ReplicationService } from './replication.service';
 import { StateStoreService } from './state-store.service';
-import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV } from './tokens';
+import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV, QUEUE_FORMS } from './tokens';
+import { QueueForms } from './queue-forms';
 import type { ClockFollower } from '../monitoring/clock-follower';
 
 /** The farm-transport pattern of re-broadcasts, consumed from this node's own queue. */
 export const NODE_FANOUT = 'notification.fanout';
+/** Urgent re-broadcasts, consumed from this node's urgent queue beside the ordinary one. */
+export const NODE_FANOUT_URGENT = 'notification.fanout.urgent';
 
 /**
- * The two AMQP consumers of a node (their handlers are NodeMessagesConsumer's `@EventPattern`s;
- * their routes are here). Same shape for both: validate, call one service; the transport acks
- * when it resolves. Poison (invalid, too large, out-of-bounds times) is
- * thrown and dead-lettered with its reason; trouble (Redis, the broker) is retried by the
- * subscription until it succeeds. Both start paused: the node's start-up sequence resumes them.
+ * The AMQP consumers of a node (their handlers are NodeMessagesConsumer's `@EventPattern`s;
+ * their routes are here): ingress and its urgent twin, the node's queue and its urgent twin.
+ * The twins are consumed beside the ordinary queues, so an urgent notification overtakes any
+ * backlog there. Same shape for all: validate, call one service; the transport acks when it
+ * resolves. Poison (invalid, too large, out-of-bounds times) is thrown and dead-lettered with
+ * its reason; trouble (Redis, the broker) is retried by the subscription until it succeeds. All
+ * start paused: the node's start-up sequence resumes them.
  */
 @Injectable()
 export class NodeConsumers implements OnApplicationBootstrap {
@@ -47,6 +52,7 @@ export class NodeConsumers implements OnApplicationBootstrap {
     @Inject(NODE_ENV) private readonly env: NodeEnv,
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(FARM_CLOCK) private readonly clock: ClockFollower,
+    @Inject(QUEUE_FORMS) private readonly forms: QueueForms,
     private readonly replication: ReplicationService,
     private readonly metrics: MetricsService,
     private readonly store: StateStoreService,
@@ -59,7 +65,7 @@ export class NodeConsumers implements OnApplicationBootstrap {
     this.bounds = { now: () => this.clock.clock.now(), maxFutureMs: env.MAX_FUTURE_MS, retentionMs: env.RETENTION_MS };
   }
 
-  /** The node's two consumers as farm-transport routes; both start paused (the start-up sequence resumes them). */
+  /** The node's consumers as farm-transport routes; all start paused (the start-up sequence resumes them). */
   routes(): FarmRoute[] {
     const events = {
       onTrouble: (queue: string) => {
@@ -68,21 +74,34 @@ export class NodeConsumers implements OnApplicationBootstrap {
       },
       onRecovered: (queue: string) => this.metrics.consumerPaused.set({ queue: this.role(queue) }, 0),
     };
-    const nodeQueue = this.t.nodeQueue(this.env.NODE_ID);
+    const { t } = this;
+    const id = this.env.NODE_ID;
+    const route = (pattern: string, queue: string, more: Partial<FarmRoute> = {}): FarmRoute => ({
+      pattern, queue, prefetch: this.env.PREFETCH, paused: true, events,
+      refuse: (d, reason) => this.refuse(d, queue, reason),
+      ...more,
+    });
+    const fanoutRefuse = (queue: string) => async (d: Delivery, reason: string): Promise<void> => {
+      await this.refuse(d, queue, reason);
+      this.fanoutHandled++;
+    };
+    const urgent = t.nodeUrgentQueue(id);
     return [
-      {
-        pattern: NODE_FANOUT,
-        queue: nodeQueue,
-        prefetch: this.env.PREFETCH,
-        paused: true,
-        assert: (ch) => assertNodeQueue(ch, this.t, this.env.NODE_ID, this.env.NODE_QUEUE_EXPIRES_MS),
-        refuse: async (d, reason) => {
-          await this.refuse(d, nodeQueue, reason);
-          this.fanoutHandled++;
+      route(NODE_FANOUT, t.nodeQueue(id), {
+        assert: async (ch, conn) => {
+          this.forms.node = await assertNodeQueues(ch, conn, t, id, this.env.NODE_QUEUE_EXPIRES_MS);
         },
-        events,
-      },
-      { pattern: INGRESS, queue: this.t.ingressQueue, prefetch: this.env.PREFETCH, paused: true, refuse: (d, reason) => this.refuse(d, this.t.ingressQueue, reason), events },
+        refuse: fanoutRefuse(t.nodeQueue(id)),
+      }),
+      route(NODE_FANOUT_URGENT, urgent, {
+        assert: async (ch) => {
+          await ch.assertQueue(urgent, nodeQueueOptions(t, this.env.NODE_QUEUE_EXPIRES_MS));
+          await ch.bindQueue(urgent, t.fanoutUrgentExchange, '');
+        },
+        refuse: fanoutRefuse(urgent),
+      }),
+      route(INGRESS, t.ingressQueue),
+      route(INGRESS_URGENT, t.ingressUrgentQueue),
     ];
   }
 
@@ -91,9 +110,24 @@ export class NodeConsumers implements OnApplicationBootstrap {
     return this.farm().subscription(INGRESS);
   }
 
+  /** The consumer of `<ns>.ingress.urgent`. */
+  get ingressUrgent(): Subscription {
+    return this.farm().subscription(INGRESS_URGENT);
+  }
+
   /** The consumer of this node's queue, fed by the fanout (through the farm transport). */
   get fanout(): Subscription {
     return this.farm().subscription(NODE_FANOUT);
+  }
+
+  /** The consumer of this node's urgent queue. */
+  get fanoutUrgent(): Subscription {
+    return this.farm().subscription(NODE_FANOUT_URGENT);
+  }
+
+  /** The four consumers, each a Subscription. */
+  get all(): Subscription[] {
+    return [this.fanout, this.fanoutUrgent, this.ingress, this.ingressUrgent];
   }
 
   private farm(): FarmServer {
@@ -101,20 +135,23 @@ export class NodeConsumers implements OnApplicationBootstrap {
   }
 
   /**
-   * While the store cannot write, both consumers stop taking new deliveries (those in hand keep
+   * While the store cannot write, the consumers stop taking new deliveries (those in hand keep
    * retrying their write); they take up again as soon as a write succeeds.
    */
   onApplicationBootstrap(): void {
     this.store.onWriteTrouble((failing) => {
-      for (const sub of [this.ingress, this.fanout]) {
+      for (const sub of this.all) {
         void (failing ? sub.hold('redis') : sub.release('redis')).catch(() => undefined);
         this.metrics.consumerPaused.set({ queue: this.role(sub.queue) }, failing ? 1 : 0);
       }
     });
   }
 
+  /** The `queue` label of a queue's metrics: ingress, ingress-urgent, node, node-urgent. */
   private role(queue: string): string {
-    return queue === this.t.ingressQueue ? 'ingress' : 'node';
+    if (queue === this.t.ingressQueue) return 'ingress';
+    if (queue === this.t.ingressUrgentQueue) return 'ingress-urgent';
+    return queue === this.t.nodeUrgentQueue(this.env.NODE_ID) ? 'node-urgent' : 'node';
   }
 
   /** Dead-letters a poison message with its reason (confirmed), then acks it. */

@@ -8,8 +8,9 @@ import { MetricsService } from '../metrics/metrics.service';
 import { connectRedis } from '../redis/redis-connection';
 import { retryTrouble } from '../messaging/retry';
 import { DEAD_QUEUE_MAX_LENGTH } from '../messaging/farm-topology';
-import { NODE_FANOUT, NodeConsumers } from './consumers';
-import { INGRESS } from '../messaging/ingress';
+import { NODE_FANOUT, NODE_FANOUT_URGENT, NodeConsumers } from './consumers';
+import { INGRESS, INGRESS_URGENT } from '../messaging/ingress';
+import { QueueUpgradeService } from './queue-upgrade.service';
 import { FarmServer } from '../transport/farm-server';
 import { RingService } from './ring.service';
 import { StateStoreService } from './state-store.service';
@@ -48,6 +49,7 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     private readonly ring: RingService,
     private readonly metrics: MetricsService,
     private readonly farm: FarmServer,
+    private readonly upgrade: QueueUpgradeService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -80,7 +82,7 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     await withTimeout(this.catchUp(), this.env.STARTUP_TIMEOUT_MS);
     this.firstHandshake = await withTimeout(this.sync.run(), this.env.STARTUP_TIMEOUT_MS);
     if (!this.firstHandshake) this.log.warn(`first handshake did not finish within ${this.env.STARTUP_TIMEOUT_MS} ms; going on`);
-    await this.consumers.ingress.resume();
+    await this.upgrade.startIngress();
     this.watchDeadLetters();
     this.status = 'ready';
     this.startupMs = Date.now() - t0;
@@ -110,17 +112,24 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     this.deadTimer.unref();
   }
 
-  /** Takes what waited in this node's queue while it was down, before the handshake. */
+  /** Takes what waited in this node's queues (both lanes; urgent first) while it was down, before the handshake. */
   private async catchUp(): Promise<void> {
-    const queue = topology(this.env.FARM_NAMESPACE).nodeQueue(this.env.NODE_ID);
-    const waiting = await this.amqp.withChannel(async (ch) => (await ch.checkQueue(queue)).messageCount).catch(() => 0);
+    const t = topology(this.env.FARM_NAMESPACE);
+    const queues = [t.nodeUrgentQueue(this.env.NODE_ID), t.nodeQueue(this.env.NODE_ID)];
+    const depth = (): Promise<number> => this.amqp.withChannel(async (ch) => {
+      let n = 0;
+      for (const q of queues) n += (await ch.checkQueue(q)).messageCount;
+      return n;
+    }).catch(() => 0);
+    const waiting = await depth();
+    await this.consumers.fanoutUrgent.resume();
     await this.consumers.fanout.resume();
     if (waiting === 0) return;
-    this.log.log(`catching up on ${waiting} message(s) that waited in ${queue}`);
+    this.log.log(`catching up on ${waiting} message(s) that waited in ${queues.join(' and ')}`);
     for (;;) {
       if (this.consumers.fanoutHandled >= waiting) return;
-      const left = await this.amqp.withChannel(async (ch) => (await ch.checkQueue(queue)).messageCount).catch(() => 0);
-      if (left === 0 && this.consumers.fanout.inFlight === 0) return;
+      const left = await depth();
+      if (left === 0 && this.consumers.fanout.inFlight + this.consumers.fanoutUrgent.inFlight === 0) return;
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -152,10 +161,10 @@ export class LifecycleService implements OnApplicationBootstrap, BeforeApplicati
     const t0 = Date.now();
     await this.ring.leave();
     const left = Date.now() - t0;
-    const [ingress, fanout, handshake] = [INGRESS, NODE_FANOUT, NODE_HANDSHAKE].map((p) => this.farm.subscriptionIfListening(p));
-    await Promise.all([ingress?.pause(), fanout?.pause(), handshake?.pause()].map((p) => p?.catch(() => undefined)));
+    const subs = [INGRESS, INGRESS_URGENT, NODE_FANOUT, NODE_FANOUT_URGENT, NODE_HANDSHAKE].map((p) => this.farm.subscriptionIfListening(p));
+    await Promise.all(subs.map((s) => s?.pause().catch(() => undefined)));
     const deadline = Date.now() + 5000;
-    while ((ingress?.inFlight ?? 0) + (fanout?.inFlight ?? 0) > 0 && Date.now() < deadline) {
+    while (subs.reduce((n, s) => n + (s?.inFlight ?? 0), 0) > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     const drained = Date.now() - t0;

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { brokerUrlUser } from '../auth/broker-users';
 import { NodeEnv } from '../config/repeater.env';
-import { ORIGIN_HEADER, topology } from '../contracts/topology';
+import { ORIGIN_HEADER, laneOf, topology } from '../contracts/topology';
 import { AvailabilityState, StoredEntry } from '../domain/availability-state';
 import { Entry, Notification, keyOf, toEntries } from '../domain/notification';
 import { AmqpClient } from '../messaging/amqp-client';
@@ -23,7 +23,9 @@ export function preciseNow(): number {
 @Injectable()
 export class ReplicationService {
   private readonly t;
+  /** Re-broadcasts by lane: ordinary to `<ns>.fanout`, urgent (priority 5-9) to `<ns>.fanout.urgent`, each batched on its own. */
   private readonly fanout: FanoutBatcher;
+  private readonly fanoutUrgent: FanoutBatcher;
   /** This node's broker user, stamped on its re-broadcasts (RabbitMQ checks it; the other nodes check it names this node). */
   private readonly userId: string;
   private readonly listeners: ((changed: StoredEntry[], via: Via) => void)[] = [];
@@ -37,7 +39,8 @@ export class ReplicationService {
   ) {
     this.t = topology(env.FARM_NAMESPACE);
     this.userId = brokerUrlUser(env.RABBITMQ_URL);
-    this.fanout = new FanoutBatcher((body, priority, count) => this.rebroadcast(body, priority, count));
+    this.fanout = new FanoutBatcher((body, priority, count) => this.rebroadcast(this.t.fanoutExchange, body, priority, count));
+    this.fanoutUrgent = new FanoutBatcher((body, priority, count) => this.rebroadcast(this.t.fanoutUrgentExchange, body, priority, count));
   }
 
   /** Called for every change of the local state (e.g. to count handshake news). */
@@ -76,7 +79,8 @@ export class ReplicationService {
    * only once the write is stored, so a retry never acks ahead of the write.
    */
   async fromIngress(n: Notification): Promise<void> {
-    const [stored, sent] = await Promise.allSettled([this.apply(toEntries(n), 'ingress'), this.fanout.add(n)]);
+    const lane = laneOf(n.priority) === 'urgent' ? this.fanoutUrgent : this.fanout;
+    const [stored, sent] = await Promise.allSettled([this.apply(toEntries(n), 'ingress'), lane.add(n)]);
     if (stored.status === 'rejected') throw stored.reason;
     if (sent.status === 'rejected') throw sent.reason;
   }
@@ -86,9 +90,9 @@ export class ReplicationService {
     await this.apply(batch.length === 1 ? toEntries(batch[0]) : batch.flatMap(toEntries), 'fanout');
   }
 
-  private async rebroadcast(body: Buffer, priority: number, count: number): Promise<void> {
+  private async rebroadcast(exchange: string, body: Buffer, priority: number, count: number): Promise<void> {
     try {
-      await this.amqp.publish(this.t.fanoutExchange, '', body, {
+      await this.amqp.publish(exchange, '', body, {
         priority,
         contentType: 'application/json',
         userId: this.userId,

@@ -6,3 +6,6 @@ export const AVAILABILITY_STATE = Symbol('AVAILABILITY_STATE');
 
 /** The server's corrected clock (a ClockFollower), shared by whatever stamps notifications. */
 export const FARM_CLOCK = Symbol('FARM_CLOCK');
+
+/** The forms of the shared and own queues as the broker holds them (QueueForms). */
+export const QUEUE_FORMS = Symbol('QUEUE_FORMS');

@@ -1,18 +1,43 @@
 /** Names of every exchange, queue and Redis key, derived from the farm namespace. */
 
 export const INGRESS_ROUTING_KEY = 'notification';
+/** Routing key of urgent notifications on `<ns>.ingress`: they go to `<ns>.ingress.urgent`, which nodes take beside the ordinary queue. */
+export const INGRESS_URGENT_ROUTING_KEY = 'notification.urgent';
 export const REJECT_REASON_HEADER = 'x-reject-reason';
 export const ORIGIN_HEADER = 'x-origin-node';
+/** Highest priority on the wire (the contract's 0-9). */
 export const MAX_PRIORITY = 9;
+/**
+ * From this priority on a notification travels the urgent lane. The broker's queues carry no
+ * priorities (RabbitMQ keeps one internal queue per level, which costs every message, and
+ * quorum queues have none before 4.0); instead each queue that can hold a backlog has an urgent
+ * twin that its node consumes beside it, so an urgent notification waits behind at most the
+ * deliveries already in the node's hands (its prefetch), never behind the backlog. Within a lane
+ * order is first in, first out; across lanes the timestamp decides, as everywhere.
+ */
+export const URGENT_PRIORITY = 5;
+
+export type Lane = 'ordinary' | 'urgent';
+
+/** The lane of a priority: 0-4 ordinary, 5-9 urgent. */
+export function laneOf(priority: number): Lane {
+  return priority >= URGENT_PRIORITY ? 'urgent' : 'ordinary';
+}
 
 export interface Topology {
   ns: string;
   ingressExchange: string;
   ingressQueue: string;
+  /** Urgent notifications from producers (routing key `notification.urgent`). */
+  ingressUrgentQueue: string;
   fanoutExchange: string;
+  /** Urgent re-broadcasts; bound to `fanoutExchange` too, so the ordinary lane alone still carries everything. */
+  fanoutUrgentExchange: string;
   deadLetterExchange: string;
   deadQueue: string;
   nodeQueue(nodeId: string): string;
+  /** A node's urgent twin of its queue, fed by `fanoutUrgentExchange`. */
+  nodeUrgentQueue(nodeId: string): string;
   rpcQueue(nodeId: string): string;
   attendantQueue(serverId: string): string;
 }
@@ -22,10 +47,13 @@ export function topology(ns: string): Topology {
     ns,
     ingressExchange: `${ns}.ingress`,
     ingressQueue: `${ns}.ingress`,
+    ingressUrgentQueue: `${ns}.ingress.urgent`,
     fanoutExchange: `${ns}.fanout`,
+    fanoutUrgentExchange: `${ns}.fanout.urgent`,
     deadLetterExchange: `${ns}.dlx`,
     deadQueue: `${ns}.dead`,
     nodeQueue: (id) => `${ns}.node.${id}`,
+    nodeUrgentQueue: (id) => `${ns}.node.${id}.urgent`,
     rpcQueue: (id) => `${ns}.rpc.${id}`,
     attendantQueue: (id) => `${ns}.attendant.${id}`,
   };

@@ -5,7 +5,7 @@ import { LoggerLike, nestLogger, describeUrl } from '../logging';
 import { DeclarationConflict, describeConflict, parseDeclarationConflict } from './declaration-conflict';
 import { Subscription, SubscriptionEvents, SubscriptionSpec } from './subscription';
 
-export type SetupFn = (channel: amqp.Channel, conn: amqp.ChannelModel) => Promise<void>;
+export type SetupFn = (channel: amqp.Channel, conn: amqp.ChannelModel) => Promise<unknown>;
 
 export interface AmqpClientOptions {
   url: string;

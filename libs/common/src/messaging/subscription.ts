@@ -149,8 +149,8 @@ export class Delivery {
 export interface SubscriptionSpec {
   queue: string;
   prefetch: number;
-  /** Declarations for this queue, run on the subscription's channel before consuming. */
-  assert?: (ch: amqp.Channel) => Promise<unknown>;
+  /** Declarations for this queue, run on the subscription's channel before consuming (with its connection, for probes on channels of their own). */
+  assert?: (ch: amqp.Channel, conn: amqp.ChannelModel) => Promise<unknown>;
   exclusive?: boolean;
   /** Start without consuming until resume() (e.g. until restore and handshake are done). */
   paused?: boolean;
@@ -245,7 +245,7 @@ export class Subscription {
       if (this.conn === conn) setTimeout(() => this.conn === conn && !this.ch && void this.attach(conn).catch(() => undefined), 200);
     });
     await ch.prefetch(this.spec.prefetch);
-    if (this.spec.assert) await this.spec.assert(ch);
+    if (this.spec.assert) await this.spec.assert(ch, conn);
     this.ch = ch;
     if (this.wantsDeliveries) await this.startConsuming();
   }
