@@ -52,6 +52,40 @@ describe('buddy ring', () => {
     for (const s of v.servers) expect(new Set([s.buddyA, s.buddyB]).size).toBe(2);
   });
 
+  it('reads its table only with reason: idle for 10 s, a node reads its rows at most once (its 30 s refresh), never the whole table, where it used to read it every round', async () => {
+    const key = `${farm.ns}:ring`;
+    const monitor = await farm.redis.duplicate().monitor();
+    const reads: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      // Commands a script runs show up as source "lua": the script call itself is the read.
+      if (source === 'lua') return;
+      const [cmd, ...rest] = args.map(String);
+      const c = cmd.toLowerCase();
+      const keyArg = c === 'eval' || c === 'evalsha' ? rest[2] : rest[0];
+      if (keyArg === key && ['hgetall', 'hget', 'hmget', 'eval', 'evalsha', 'hkeys', 'hvals', 'hscan'].includes(c)) reads.push(c);
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const before = await Promise.all(ids.map((id) => farm.node(id).get<{ rounds: number }>('/v1/ring/stats')));
+      reads.length = 0;
+      const SECONDS = 10;
+      await new Promise((r) => setTimeout(r, SECONDS * 1000));
+      const idle = [...reads];
+      const after = await Promise.all(ids.map((id) => farm.node(id).get<{ rounds: number }>('/v1/ring/stats')));
+      // The nodes were watching all along (two rounds a second each)...
+      for (let i = 0; i < ids.length; i++) expect(after[i].rounds - before[i].rounds).toBeGreaterThanOrEqual(SECONDS);
+      // ...and read the table at most once each (a refresh every 30 s can fall in a 10 s window once), never whole.
+      expect(idle.length).toBeLessThanOrEqual(ids.length);
+      expect(idle.filter((c) => c === 'hgetall')).toEqual([]);
+      // The count sees reads: the ring's view reads the whole table once.
+      await view();
+      await waitFor('the view\'s read counted', () => reads.length > idle.length, 5000, 20);
+      expect(reads.slice(idle.length)).toContain('hgetall');
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('cuts a node killed with -9 out and relinks its buddies within the detection window', async () => {
     const t0 = Date.now();
     await farm.node('n3').stop('SIGKILL');

@@ -17,6 +17,11 @@ const INTERVAL = Number(process.env.PING_INTERVAL_MS ?? 1000);
 const MISSES = Number(process.env.PING_MISSES ?? 3);
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
+/** One subscriber connection per host process for the notices of every node it hosts. */
+const notices = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
+notices.on('error', () => undefined);
+notices.setMaxListeners(0);
+
 interface Hosted {
   id: string;
   server: Server;
@@ -26,6 +31,8 @@ interface Hosted {
   watcher: RingWatcher;
   allToAll?: NodeJS.Timeout;
   allToAllPings: number;
+  /** The earlier design's cost, for the baseline: the whole table read every round. */
+  fullReads?: NodeJS.Timeout;
 }
 
 const nodes = new Map<string, Hosted>();
@@ -38,7 +45,7 @@ async function startNode(id: string): Promise<void> {
   await conn.connect();
   const repo = new RingRepository(conn, KEY);
   const watcher = new RingWatcher(
-    httpRingPorts(repo, conn),
+    httpRingPorts(repo, conn, undefined, { redis: notices, key: KEY }),
     { id, address, intervalMs: INTERVAL, misses: MISSES, log: quiet },
   );
   const sockets = new Set<Socket>();
@@ -47,7 +54,8 @@ async function startNode(id: string): Promise<void> {
     const done = (body: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (u.pathname === '/v1/ring/ping') return done({ ok: true });
     if (u.pathname === '/v1/ring/probe') {
-      void repo.read().then(async (t) => done({ alive: t[u.searchParams.get('target') ?? ''] ? await pingNode(t[u.searchParams.get('target') as string].address, Math.floor(INTERVAL * 0.8)) : false }), () => done({ alive: false }));
+      const target = u.searchParams.get('target') ?? '';
+      void repo.readRows([target]).then(async (t) => done({ alive: t[target] ? await pingNode(t[target].address, Math.floor(INTERVAL * 0.8)) : false }), () => done({ alive: false }));
       return;
     }
     if (u.pathname === '/v1/ring/replace') {
@@ -71,6 +79,7 @@ function kill(id: string): void {
   if (!n) return;
   n.watcher.halt();
   if (n.allToAll) clearInterval(n.allToAll);
+  if (n.fullReads) clearInterval(n.fullReads);
   n.server.close();
   n.sockets.forEach((s) => s.destroy());
   n.conn.disconnect();
@@ -96,6 +105,14 @@ async function allToAll(addresses: Record<string, string>, on: boolean): Promise
   }
 }
 
+/** The baseline of the table's cost: every node also reads the whole table each interval, as the watcher did before notices. */
+function fullReads(on: boolean): void {
+  for (const n of nodes.values()) {
+    if (n.fullReads) clearInterval(n.fullReads);
+    n.fullReads = on ? setInterval(() => void n.repo.read().catch(() => undefined), INTERVAL) : undefined;
+  }
+}
+
 process.on('message', (m: { cmd: string; id?: string; ids?: string[]; addresses?: Record<string, string>; on?: boolean; seq: number }) => {
   const reply = (body: unknown): void => void process.send?.({ seq: m.seq, body });
   void (async () => {
@@ -106,8 +123,10 @@ process.on('message', (m: { cmd: string; id?: string; ids?: string[]; addresses?
     if (m.cmd === 'kill') return reply(kill(m.id as string));
     if (m.cmd === 'stats') return reply(Object.fromEntries([...nodes.values()].map((n) => [n.id, { ...n.watcher.stats, allToAllPings: n.allToAllPings }])));
     if (m.cmd === 'all-to-all') return reply(await allToAll(m.addresses ?? {}, m.on === true));
+    if (m.cmd === 'full-reads') return reply(fullReads(m.on === true));
     if (m.cmd === 'exit') {
       for (const id of [...nodes.keys()]) kill(id);
+      notices.disconnect();
       reply(null);
       setTimeout(() => process.exit(0), 50);
     }

@@ -28,6 +28,8 @@ export interface RingView {
 export class RingService {
   private readonly log = new Logger('Ring');
   private readonly conn: Redis;
+  /** Subscriber-mode connection for the notices of changes to this node's row. */
+  private readonly notices: Redis;
   readonly repo: RingRepository;
   readonly watcher: RingWatcher;
 
@@ -41,10 +43,12 @@ export class RingService {
     // Fail fast while Redis is away: a watcher that cannot read the table suspects itself.
     this.conn = redis.duplicate({ connectionName: `${env.FARM_NAMESPACE}.ring.${env.NODE_ID}`, enableAutoPipelining: false, lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
     this.conn.on('error', () => undefined);
+    this.notices = redis.duplicate({ connectionName: `${env.FARM_NAMESPACE}.ring-notices.${env.NODE_ID}`, lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.notices.on('error', () => undefined);
     this.repo = new RingRepository(this.conn, ringKey(env.FARM_NAMESPACE));
     this.watcher = new RingWatcher(
-      httpRingPorts(this.repo, this.conn, signer),
-      { id: env.NODE_ID, address: this.address, intervalMs: env.PING_INTERVAL_MS, misses: env.PING_MISSES, log: this.log },
+      httpRingPorts(this.repo, this.conn, signer, { redis: this.notices, key: ringKey(env.FARM_NAMESPACE) }),
+      { id: env.NODE_ID, address: this.address, intervalMs: env.PING_INTERVAL_MS, misses: env.PING_MISSES, refreshMs: env.RING_REFRESH_MS, log: this.log },
     );
   }
 
@@ -61,7 +65,7 @@ export class RingService {
 
   /** Probes another node on request of one of its buddies (the indirect probe). */
   async probe(target: string): Promise<boolean> {
-    const row = (await this.repo.read())[target];
+    const row = (await this.repo.readRows([target]))[target];
     if (!row) return false;
     return pingNode(row.address, Math.max(100, Math.floor(this.env.PING_INTERVAL_MS * 0.8)));
   }
@@ -93,6 +97,7 @@ export class RingService {
   }
 
   async leave(): Promise<void> {
+    this.notices.disconnect();
     if (this.conn.status !== 'ready') {
       this.watcher.halt();
       return;

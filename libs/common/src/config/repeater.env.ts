@@ -77,6 +77,10 @@ export class NodeEnv extends BaseEnv {
   /** Consecutive missed pings before the indirect probe (and, if it fails too, the cut). */
   @IsInt() @Min(1) @Max(100)
   PING_MISSES = 3;
+
+  /** A node reads its own row of the ring table again this often even with no reason to doubt it (notices and missed pings make it read sooner). */
+  @IsInt() @Min(1000) @Max(3_600_000)
+  RING_REFRESH_MS = 30_000;
 }
 
 export class RepeaterEnv extends NodeEnv {

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import type { CommandSigner } from '../auth/command-verifier';
-import { RingRepository } from '../redis/ring.repository';
+import { RingRepository, ringNoticeChannel } from '../redis/ring.repository';
 import { RingPorts } from './ring-watcher';
 
 /** The ring's commands between nodes, as their receivers' routes name them (`@FarmCommand`). */
@@ -26,12 +26,24 @@ export async function pingNode(address: string, timeoutMs: number): Promise<bool
  * The ring watcher's ports as the repeaters provide them: the table through the repository (on
  * `conn`, a connection of its own), pings, and indirect probes and replace messages over HTTP,
  * signed for their receiver when the farm signs its commands (`signer`; none with FARM_AUTH=off).
+ * With `subscriber` (a connection of its own, in subscriber mode), the node follows the notices
+ * of changes to its row.
  */
-export function httpRingPorts(repo: RingRepository, conn: Redis, signer?: CommandSigner): RingPorts {
+export function httpRingPorts(repo: RingRepository, conn: Redis, signer?: CommandSigner, subscriber?: { redis: Redis; key: string }): RingPorts {
   const post = (to: { id: string; address: string }, path: string, command: string, query: Record<string, string>, timeoutMs: number) =>
     httpOk(`${to.address}${path}?${new URLSearchParams(query).toString()}`, { method: 'POST', headers: signer?.httpHeaders(to.id, command, query) ?? {} }, timeoutMs);
   return {
     read: () => repo.read(),
+    readOwn: (id) => repo.readOwn(id),
+    readRows: (ids) => repo.readRows(ids),
+    subscribe: subscriber ? async (id, onNotice) => {
+      const channel = ringNoticeChannel(subscriber.key, id);
+      subscriber.redis.on('message', (ch: string) => ch === channel && onNotice());
+      // Notices sent while the connection was down are lost: doubt once it is back.
+      subscriber.redis.on('ready', () => onNotice());
+      if (subscriber.redis.status === 'wait') await subscriber.redis.connect();
+      await subscriber.redis.subscribe(channel);
+    } : undefined,
     announce: (id, address) => repo.announce(id, address),
     remove: (id) => repo.remove(id),
     replace: (id, old, next, sender) => repo.replace(id, old, next, sender),

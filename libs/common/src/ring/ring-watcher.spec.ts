@@ -7,6 +7,9 @@ const pairs = (t: RingTable) => Object.fromEntries(Object.entries(t).map(([id, r
 
 interface World {
   down: Set<string>;
+  /** Reads of the table by kind, and whether changes publish notices (a lost notice when false). */
+  reads: { all: number; own: number; rows: number };
+  notices: boolean;
   /** The node the next announce joins next to (the first in the table when unset). */
   joinNext?: string;
   storeUp: boolean;
@@ -18,28 +21,58 @@ interface World {
 
 /** An in-memory table and network: `down` nodes do not answer; `storeUp` says whether Redis does. */
 function world(ids: string[]): World {
-  let table: RingTable = {};
-  for (const id of ids) table = announce(table, id, `http://${id}`, Object.keys(table)[0]);
+  let current: RingTable = {};
+  for (const id of ids) current = announce(current, id, `http://${id}`, Object.keys(current)[0]);
+  const listeners = new Map<string, () => void>();
+  /** Every change of the table goes through here: it notices the nodes whose rows changed or went, as the repository does. */
+  const change = (next: RingTable): RingTable => {
+    const before = current;
+    current = next;
+    if (w.notices) {
+      for (const id of new Set([...Object.keys(before), ...Object.keys(next)])) {
+        const [a, b] = [before[id], next[id]];
+        if (!a || !b || a.address !== b.address || a.buddyA !== b.buddyA || a.buddyB !== b.buddyB) listeners.get(id)?.();
+      }
+    }
+    return current;
+  };
   const w: World = {
     down: new Set<string>(),
+    reads: { all: 0, own: 0, rows: 0 },
+    notices: true,
     storeUp: true,
     removed: [] as string[],
     told: [] as string[],
     get table(): RingTable {
-      return table;
+      return current;
     },
     ports: {
-      read: async () => ({ ...table }) as Record<string, RingRow>,
-      announce: async (id: string, address: string) => (table = announce(table, id, address, w.joinNext ?? Object.keys(table)[0])),
+      read: async () => {
+        w.reads.all++;
+        return { ...current } as Record<string, RingRow>;
+      },
+      readOwn: async (id: string) => {
+        w.reads.own++;
+        const me = current[id];
+        const rows: Record<string, RingRow> = {};
+        for (const b of me ? [me.buddyA, me.buddyB] : []) if (b && current[b]) rows[b] = { ...current[b] };
+        return { me: me ? { ...me } : undefined, rows };
+      },
+      readRows: async (ids: string[]) => {
+        w.reads.rows++;
+        return Object.fromEntries(ids.filter((id) => current[id]).map((id) => [id, { ...current[id] }]));
+      },
+      subscribe: async (id: string, onNotice: () => void) => void listeners.set(id, onNotice),
+      announce: async (id: string, address: string) => change(announce(current, id, address, w.joinNext ?? Object.keys(current)[0])) as Record<string, RingRow>,
       remove: async (id: string) => {
-        const r = remove(table, id);
-        table = r.table;
+        const r = remove(current, id);
+        change(r.table);
         if (r.buddies) w.removed.push(id);
         return r.buddies;
       },
       replace: async (id: string, old: string, next: string, sender?: string) => {
-        const r = applyReplace(table, id, old, next, sender);
-        table = r.table;
+        const r = applyReplace(current, id, old, next, sender);
+        change(r.table);
         return r.verdict;
       },
       ping: async (address: string) => !w.down.has(address.slice(7)),
@@ -77,6 +110,65 @@ describe('RingWatcher', () => {
     expect(watcher.stats.pings).toBe(10);
     expect(pinged).toHaveLength(10);
     for (let round = 0; round < 5; round++) expect(pinged.slice(2 * round, 2 * round + 2).sort()).toEqual([buddyA, buddyB].sort());
+  });
+
+  it('reads no table on an idle ring: each node its own rows once at the start and once per refresh, never the whole table', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const w = world(ids);
+    const watchers = await Promise.all(ids.map((id) => watch(w, id)));
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(w.reads.all).toBe(0);
+    expect(w.reads.rows).toBe(0);
+    for (const x of watchers) {
+      expect(x.stats.rounds).toBe(60);
+      expect(x.stats.pings).toBe(120);
+      // The first round, then one refresh every 30 s: 2 in 60 s, 0.033 per second.
+      expect(x.stats.tableReads).toBe(2);
+      x.halt();
+    }
+    expect(w.reads.own).toBe(2 * ids.length);
+  });
+
+  it('learns from the notice that a node joined next to it, and pings the newcomer from the next round', async () => {
+    const w = world(['a', 'b', 'c']);
+    const pinged: string[] = [];
+    const ping = w.ports.ping;
+    w.ports.ping = async (address: string, timeoutMs: number) => {
+      pinged.push(address.slice(7));
+      return ping(address, timeoutMs);
+    };
+    const watcher = await watch(w, 'a');
+    await jest.advanceTimersByTimeAsync(2000);
+    const reads = watcher.stats.tableReads;
+    w.joinNext = 'a';
+    await w.ports.announce('x', 'http://x');
+    expect([w.table.a.buddyA, w.table.a.buddyB]).toContain('x');
+    pinged.length = 0;
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(pinged).toContain('x');
+    expect(watcher.stats.tableReads).toBe(reads + 1);
+    watcher.halt();
+  });
+
+  it('catches a change whose notice was lost at the next refresh', async () => {
+    const w = world(['a', 'b', 'c']);
+    const pinged: string[] = [];
+    const ping = w.ports.ping;
+    w.ports.ping = async (address: string, timeoutMs: number) => {
+      pinged.push(address.slice(7));
+      return ping(address, timeoutMs);
+    };
+    const watcher = await watch(w, 'a');
+    await jest.advanceTimersByTimeAsync(2000);
+    w.notices = false;
+    w.joinNext = 'a';
+    await w.ports.announce('x', 'http://x');
+    pinged.length = 0;
+    await jest.advanceTimersByTimeAsync(20_000);
+    expect(pinged).not.toContain('x');
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(pinged).toContain('x');
+    watcher.halt();
   });
 
   it('cuts out a buddy after the misses and a failed indirect probe, and tells the other buddy', async () => {

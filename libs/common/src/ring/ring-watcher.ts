@@ -1,4 +1,4 @@
-import { ReplaceVerdict, RingRow, cycleOrder } from '../domain/ring';
+import { ReplaceVerdict, RingRow } from '../domain/ring';
 import { LoggerLike } from '../logging';
 
 /** What a watcher needs of the outside world; injected so that tests and benches can host many. */
@@ -8,8 +8,21 @@ export interface RingPeer {
   address: string;
 }
 
+/** A node's own row and its buddies' rows, read in one round trip; `me` undefined when the node is not in the table. */
+export interface OwnView {
+  me?: RingRow;
+  rows: Record<string, RingRow>;
+}
+
 export interface RingPorts {
+  /** The whole table (for a leave, views and peers; never on a steady round). */
   read(): Promise<Record<string, RingRow>>;
+  /** Node `id`'s row and its buddies' rows: what a round needs when it has reason to doubt its view. */
+  readOwn(id: string): Promise<OwnView>;
+  /** Some rows (missing ids left out). */
+  readRows(ids: string[]): Promise<Record<string, RingRow>>;
+  /** Calls `onNotice` whenever node `id`'s row changes or goes (a notice published with the change), and after a lost connection. */
+  subscribe?(id: string, onNotice: () => void): Promise<void>;
   announce(id: string, address: string): Promise<unknown>;
   remove(id: string): Promise<[string | null, string | null] | undefined>;
   /** Node `id` takes `next` instead of `old` if the table allows it (checkReplace), in one transaction. */
@@ -29,8 +42,13 @@ export interface RingWatcherOptions {
   address: string;
   intervalMs: number;
   misses: number;
+  /** Even without a notice or a miss, the own row is read again this often (a lost notice costs at most this). */
+  refreshMs?: number;
   log: LoggerLike;
 }
+
+/** Default of RingWatcherOptions.refreshMs: 30 s, so an idle ring reads its table 1/30 times per node per second. */
+export const RING_REFRESH_MS = 30_000;
 
 export interface RingWatcherStats {
   /** Rounds in which this node pinged its buddies. */
@@ -40,6 +58,8 @@ export interface RingWatcherStats {
   selfSuspicions: number;
   rejoins: number;
   suspectingSelf: boolean;
+  /** Reads of the table: own views, rows, and whole-table reads. */
+  tableReads: number;
 }
 
 /**
@@ -48,6 +68,11 @@ export interface RingWatcherStats {
  * too is the node cut out of the table and the other buddy told to take this node instead. A node
  * that cannot reach the store, that sees both its pings fail at once, or whose own timer ran late
  * (it was paused or starved), suspects itself and declares nobody dead.
+ *
+ * Its cost does not grow with the farm: a node keeps its own row and its buddies' rows, and reads
+ * them again (one round trip, three rows) only with reason to doubt them: a notice that its row
+ * changed (published with every change of the table), a replace, a missed ping, a cut, a lost
+ * connection, or `refreshMs` without any of these. The whole table is read only to leave.
  */
 export class RingWatcher {
   private timer?: NodeJS.Timeout;
@@ -56,7 +81,11 @@ export class RingWatcher {
   private ticking = false;
   private stopped = true;
   private rejoined: () => void = () => undefined;
-  readonly stats: RingWatcherStats = { rounds: 0, pings: 0, declaredDead: 0, selfSuspicions: 0, rejoins: 0, suspectingSelf: false };
+  readonly stats: RingWatcherStats = { rounds: 0, pings: 0, declaredDead: 0, selfSuspicions: 0, rejoins: 0, suspectingSelf: false, tableReads: 0 };
+  /** What this node knows of its place: its row and its buddies' rows. */
+  private view?: OwnView;
+  private stale = true;
+  private readAt = 0;
 
   constructor(
     private readonly ports: RingPorts,
@@ -74,14 +103,30 @@ export class RingWatcher {
     this.lastTick = Date.now();
     this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
     this.timer.unref();
+    await this.ports.subscribe?.(this.opts.id, () => this.doubt()).catch((err: Error) => this.opts.log.warn(`cannot follow the ring's notices yet (reading the table every round until then): ${err.message}`));
     await this.ports.announce(this.opts.id, this.opts.address).catch((err: Error) => this.opts.log.warn(`cannot join the ring yet: ${err.message}`));
+    this.doubt();
+  }
+
+  /** Something may have changed around this node: read its rows again before the next pings. */
+  doubt(): void {
+    this.stale = true;
+  }
+
+  private async readOwn(): Promise<OwnView> {
+    this.stats.tableReads++;
+    const v = await this.ports.readOwn(this.opts.id);
+    this.view = v;
+    this.stale = false;
+    this.readAt = Date.now();
+    return v;
   }
 
   /** Normal shutdown: leave the table and tell each buddy to take the other instead. */
   async leave(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    const table = await this.ports.read().catch(() => undefined);
+    const table = (await this.readOwn().catch(() => undefined))?.rows;
     const buddies = await this.ports.remove(this.opts.id).catch(() => undefined);
     if (!buddies || !table) return;
     const [p, q] = buddies;
@@ -107,6 +152,7 @@ export class RingWatcher {
    */
   async onReplace(old: string, next: string, sender?: string): Promise<ReplaceVerdict> {
     const verdict = await this.ports.replace(this.opts.id, old, next, sender);
+    this.doubt();
     if (verdict.ok) this.missed.delete(old);
     else this.opts.log.warn(`refused to replace ${old} with ${next} at the word of ${sender ?? 'an unnamed caller'} (${verdict.reason}): ${verdict.message}`);
     return verdict;
@@ -134,24 +180,30 @@ export class RingWatcher {
       this.suspect('this node was paused or starved');
       return;
     }
-    if (!this.ports.storeReachable()) return this.suspect('the ring table is unreachable');
-    const table = await this.ports.read();
-    const me = table[this.opts.id];
+    if (!this.ports.storeReachable()) {
+      this.doubt(); // what changed meanwhile may never be noticed
+      return this.suspect('the ring table is unreachable');
+    }
+    const refresh = this.stale || !this.view || Date.now() - this.readAt >= (this.opts.refreshMs ?? RING_REFRESH_MS);
+    const { me, rows } = refresh ? await this.readOwn() : (this.view as OwnView);
     if (!me) {
       this.opts.log.warn(`node ${this.opts.id} is missing from the ring table (declared dead while slow?); announcing again`);
       await this.ports.announce(this.opts.id, this.opts.address);
       this.stats.rejoins++;
       this.missed.clear();
+      this.doubt();
       this.rejoined();
       return;
     }
-    const buddies = [...new Set([me.buddyA, me.buddyB])].filter((b): b is string => b !== null && b !== this.opts.id && table[b] !== undefined);
+    const buddies = [...new Set([me.buddyA, me.buddyB])].filter((b): b is string => b !== null && b !== this.opts.id && rows[b] !== undefined);
     for (const id of [...this.missed.keys()]) if (!buddies.includes(id)) this.missed.delete(id);
     if (buddies.length === 0) return;
     const timeout = Math.max(100, Math.floor(this.opts.intervalMs * 0.8));
-    const answers = await Promise.all(buddies.map((b) => this.ports.ping(table[b].address, timeout)));
+    const answers = await Promise.all(buddies.map((b) => this.ports.ping(rows[b].address, timeout)));
     this.stats.pings += buddies.length;
     this.stats.rounds++;
+    // A buddy that did not answer may have left or been replaced: read the rows again next round.
+    if (answers.some((a) => !a)) this.doubt();
     if (buddies.length >= 2 && answers.every((a) => !a)) {
       for (const b of buddies) this.missed.set(b, (this.missed.get(b) ?? 0) + 1);
       return this.suspect('every ping failed at once');
@@ -165,7 +217,7 @@ export class RingWatcher {
       }
       const n = (this.missed.get(b) ?? 0) + 1;
       this.missed.set(b, n);
-      if (n >= this.opts.misses) await this.confirmAndCut(b, table, timeout);
+      if (n >= this.opts.misses) await this.confirmAndCut(b, rows[b], timeout);
     }
   }
 
@@ -175,11 +227,12 @@ export class RingWatcher {
     this.stats.selfSuspicions++;
   }
 
-  private async confirmAndCut(dead: string, table: Record<string, RingRow>, timeout: number): Promise<void> {
-    const row = table[dead];
+  private async confirmAndCut(dead: string, row: RingRow, timeout: number): Promise<void> {
     const other = row.buddyA === this.opts.id ? row.buddyB : row.buddyA;
-    if (other && other !== this.opts.id && table[other]) {
-      if (await this.ports.probeVia({ id: other, address: table[other].address }, dead, timeout * 2).catch(() => false)) {
+    this.stats.tableReads++;
+    const otherRow = other && other !== this.opts.id ? (await this.ports.readRows([other]))[other] : undefined;
+    if (other && otherRow) {
+      if (await this.ports.probeVia({ id: other, address: otherRow.address }, dead, timeout * 2).catch(() => false)) {
         this.missed.delete(dead);
         return;
       }
@@ -187,10 +240,10 @@ export class RingWatcher {
     if (!this.ports.storeReachable()) return this.suspect('the ring table is unreachable');
     const buddies = await this.ports.remove(dead);
     this.missed.delete(dead);
+    this.doubt();
     if (!buddies) return; // someone else cut it out first
     this.stats.declaredDead++;
-    const after = await this.ports.read();
-    this.opts.log.warn(`declared ${dead} dead after ${this.opts.misses} missed pings and a failed indirect probe; ring now ${(cycleOrder(after) ?? []).join(' -> ')}`);
-    if (other && other !== this.opts.id && after[other]) await this.ports.tellReplace({ id: other, address: after[other].address }, dead, this.opts.id).catch(() => undefined);
+    this.opts.log.warn(`declared ${dead} dead after ${this.opts.misses} missed pings and a failed indirect probe; ${other && otherRow ? `${other} and ${this.opts.id} are buddies now` : 'no other buddy to tell'}`);
+    if (other && otherRow) await this.ports.tellReplace({ id: other, address: otherRow.address }, dead, this.opts.id).catch(() => undefined);
   }
 }
