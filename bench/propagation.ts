@@ -26,7 +26,9 @@ import { brokerAccounts, deleteBrokerUsers, provisionBrokerUsers } from '../libs
 import { brokerUser } from '../libs/common/src/auth/broker-users';
 import { BenchFarm } from './lib/farm';
 import { CpuMeter, findProcess } from './lib/cpu';
-import { FloorResult, floorNames, runFloor } from './lib/floor';
+import { FloorResult, LaneFloorResult, cpuMsPer1000, floorNames, runFloor, runLaneFloor } from './lib/floor';
+import { INGRESS_URGENT_ROUTING_KEY, ORIGIN_HEADER } from '../libs/common/src/contracts/topology';
+import { notificationBody, notifierOptions, now } from './lib/util';
 import { HandshakeResult, runHandshake } from './lib/handshake';
 import { MicroResult, runMicro } from './lib/micro';
 import { Figures, goals, table } from './lib/report';
@@ -35,7 +37,7 @@ import { OutageBench, OutageConfig, OutageResult } from './lib/outage';
 import { cleanUpOnExit, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-const PHASES = ['check', 'floor', 'system', 'auth', 'handshake', 'outage'];
+const PHASES = ['check', 'floor', 'lanes', 'system', 'overtake', 'auth', 'handshake', 'outage'];
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((p) => p.trim()) : undefined;
 const unknownPhases = (ONLY ?? []).filter((p) => !PHASES.includes(p));
 if (unknownPhases.length > 0) throw new Error(`BENCH_ONLY: unknown phase(s) ${unknownPhases.join(', ')}; known: ${PHASES.join(', ')}`);
@@ -55,6 +57,8 @@ const CFG = {
   redisCalls: QUICK ? 1000 : 3000,
   /** Phase "auth": rounds of latency at latencyRate, alternating who-may-do-what on and off (on first). */
   authRounds: QUICK ? 2 : 6,
+  /** Phases "lanes" and "overtake": ordinary notifications waiting before the urgent one. */
+  backlog: QUICK ? 5000 : 20_000,
   handshakeEntries: 100_000,
   handshakeRounds: QUICK ? 1 : 2,
   outage: { rate: 500, beforeSeconds: QUICK ? 1 : 2, outageSeconds: 3, afterSeconds: QUICK ? 2 : 4, rounds: QUICK ? 1 : 3, warmupSeconds: QUICK ? 2 : 4, sampleMs: 10, healthMs: 100 } satisfies OutageConfig,
@@ -75,7 +79,18 @@ interface SystemResult {
   counts_match: boolean;
   rss_empty_mb: Record<string, number>;
   rss_after_steps_mb: Record<string, number>;
+  /** Of the first node over the latency phase: event-loop delay p99 and young-generation (minor) GC, from its /metrics. */
+  event_loop_p99_ms: number;
+  minor_gc: { count: number; ms: number; max_share_pct: number };
 }
+
+/** Scrapes a node's /metrics (which also restarts its event-loop delay histogram). */
+async function scrape(farm: BenchFarm, node: string): Promise<string> {
+  const p = farm.node(node);
+  return (await fetch(`${p.url}/metrics`, { headers: p.auth() })).text();
+}
+
+const metricValue = (text: string, name: string): number => Number(new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 const log = (msg: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
@@ -96,7 +111,11 @@ async function runSystem(farm: BenchFarm): Promise<SystemResult> {
     const lowRate = await sys.phase(CFG.lowRate, CFG.lowRateSeconds, CFG.window);
     log(`  p50 ${lowRate.p50_ms} ms, p99 ${lowRate.p99_ms} ms, max ${lowRate.max_ms} ms, lost ${lowRate.lost}`);
     log(`system: latency ${CFG.latencySeconds} s at ${CFG.latencyRate}/s`);
+    const m0 = await scrape(farm, NODES[0]);
     const latency = await sys.phase(CFG.latencyRate, CFG.latencySeconds, CFG.window);
+    const m1 = await scrape(farm, NODES[0]);
+    const gc = (m: string, f: 'sum' | 'count'): number => metricValue(m, `nodejs_gc_duration_seconds_${f}\\{kind="minor"\\}`);
+    const minorMs = (gc(m1, 'sum') - gc(m0, 'sum')) * 1000;
     log(`  p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms, max ${latency.max_ms} ms, lost ${latency.lost}; CPU ${JSON.stringify(latency.cpu.by_process)}, machine ${latency.cpu.machine_busy_pct}% busy`);
     let lost = warm.lost + lowRate.lost + latency.lost;
     const steps: SystemResult['steps'] = [];
@@ -127,6 +146,8 @@ async function runSystem(farm: BenchFarm): Promise<SystemResult> {
       counts_match: Object.values(counts).every((c) => c === sys.total),
       rss_empty_mb: rssEmpty,
       rss_after_steps_mb: rss,
+      event_loop_p99_ms: round(metricValue(m1, 'nodejs_eventloop_lag_p99_seconds') * 1000, 1),
+      minor_gc: { count: gc(m1, 'count') - gc(m0, 'count'), ms: round(minorMs, 1), max_share_pct: round((100 * minorMs) / (latency.cpu.seconds * 1000), 1) },
     };
   } finally {
     await conn.close().catch(() => undefined);
@@ -206,6 +227,76 @@ async function runAuthCompare(farm: BenchFarm): Promise<AuthCompare> {
   };
 }
 
+interface OvertakeResult {
+  /** Ordinary re-broadcasts published into every node's queue before the urgent notification. */
+  published: number;
+  /** Messages waiting in each node's queue when the urgent one was published. */
+  queued_at_urgent: Record<string, number>;
+  urgent_overtake_ms: number;
+  backlog_drain_ms: number;
+  /** Per node, how many backlog notifications it applied before the urgent one. */
+  urgent_applied_after: Record<string, number>;
+  lost: number;
+}
+
+/**
+ * Priority overtakes, measured on the system: three fresh nodes, running. Ordinary
+ * re-broadcasts (one notification each, as a node sends them) are published into the fanout
+ * faster than the nodes apply them, so a backlog waits in every node's queue; at once behind it
+ * an urgent notification (priority 9, routing key `notification.urgent`) enters the ingress and
+ * travels the whole path: one node takes it, applies it and re-broadcasts it on the urgent lane.
+ * From its publication: when it is applied on all nodes, and when the backlog is.
+ */
+async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
+  const nodes = NODES.map((n) => `${n}-o`);
+  await Promise.all(nodes.map((n) => farm.spawn(n)));
+  await Promise.all(nodes.map((n) => farm.ready(n, 60_000)));
+  const published = Math.round(CFG.backlog * 1.5);
+  const conn = await amqp.connect(farm.rabbitmqUrl, { noDelay: true });
+  try {
+    const ch = await conn.createConfirmChannel();
+    const qch = await conn.createChannel();
+    const base = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n, await farm.auditLength(n)] as const)));
+    const headers = { [ORIGIN_HEADER]: 'bench' };
+    for (let i = 0; i < published; i++) {
+      if (!ch.publish(farm.t.fanoutExchange, '', notificationBody(`o${i}`, `o${i}`), { ...notifierOptions(`o${i}`), headers })) await new Promise((r) => ch.once('drain', r));
+      if (i % 2000 === 1999) await ch.waitForConfirms();
+    }
+    await ch.waitForConfirms();
+    const queued: Record<string, number> = {};
+    for (const n of nodes) queued[n] = (await qch.checkQueue(farm.t.nodeQueue(n))).messageCount;
+    const tUrgent = now();
+    const urgent = Buffer.from(JSON.stringify({ ...(JSON.parse(notificationBody('urgent', 'urgent').toString()) as object), priority: 9 }));
+    ch.publish(farm.t.ingressExchange, INGRESS_URGENT_ROUTING_KEY, urgent, { ...notifierOptions('urgent'), priority: 9 });
+    await ch.waitForConfirms();
+    const deadline = now() + 300_000;
+    while (now() < deadline) {
+      const lens = await Promise.all(nodes.map((n) => farm.auditLength(n)));
+      if (lens.every((l, i) => l - base[nodes[i]] >= published + 1)) break;
+      await sleep(50);
+    }
+    let urgentAll = -Infinity;
+    let drained = -Infinity;
+    let lost = 0;
+    const after: Record<string, number> = {};
+    for (const n of nodes) {
+      const lines = (await farm.newestAudit(n, (await farm.auditLength(n)) - base[n])).reverse();
+      const u = lines.findIndex((l) => l.id === 'urgent');
+      if (u < 0) lost++;
+      else urgentAll = Math.max(urgentAll, lines[u].at);
+      after[n] = u;
+      const backlog = lines.filter((l) => l.id.startsWith('o'));
+      lost += Math.max(0, published - backlog.length);
+      for (const l of backlog) if (l.at > drained) drained = l.at;
+    }
+    return { published, queued_at_urgent: queued, urgent_overtake_ms: round(urgentAll - tUrgent, 1), backlog_drain_ms: round(drained - tUrgent, 1), urgent_applied_after: after, lost };
+  } finally {
+    await conn.close().catch(() => undefined);
+    await Promise.all(nodes.map((n) => farm.stop(n)));
+    await farm.dropQueues(nodes).catch(() => undefined);
+  }
+}
+
 type FloorStep = FloorResult & { sustained: boolean };
 
 /** The broker's own sustained rate, with the same steps and criteria as the system's. */
@@ -235,7 +326,7 @@ async function main(): Promise<number> {
   const cleanup = (): Promise<string[]> => (cleaned ??= (async () => {
     await farm.stopAll();
     const outageProblems = runs('outage') ? await outageBench.close() : [];
-    const floors = ['floor', 'floorp', 'floors'].map((f) => floorNames(ns, f));
+    const floors = ['floor', 'floorp', 'floorq', 'floors'].map((f) => floorNames(ns, f));
     const problems = await farm.cleanup(floors.flatMap((f) => f.queues), floors.map((f) => f.exchange));
     redis.disconnect();
     await brokers.stop();
@@ -250,6 +341,9 @@ async function main(): Promise<number> {
   let micro: MicroResult | undefined;
   let floor: FloorResult | undefined;
   let floorPriority: FloorResult | undefined;
+  let floorQuorum: FloorResult | undefined;
+  let lanes: LaneFloorResult[] | undefined;
+  let overtake: OvertakeResult | undefined;
   let floorSteps: FloorStep[] | undefined;
   let system: SystemResult | undefined;
   let hs: HandshakeResult | undefined;
@@ -262,9 +356,24 @@ async function main(): Promise<number> {
       floor = await section('floor', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.latencySeconds, CFG.warmupSeconds));
       // Information: the same floor on priority queues, as the farm's queues are declared.
       floorPriority = await section('floor (priority queues)', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.priorityFloorSeconds, CFG.warmupSeconds, 'floorp', { 'x-max-priority': 9 }));
+      floorQuorum = await section('floor (quorum queues)', errors, () => runFloor(brokers.rabbitmqUrl, ns, CFG.latencyRate, CFG.priorityFloorSeconds, CFG.warmupSeconds, 'floorq', { 'x-queue-type': 'quorum' }));
       floorSteps = await section('floor steps', errors, () => runFloorSteps(brokers.rabbitmqUrl, ns));
     }
+    if (runs('lanes')) {
+      lanes = [];
+      for (const type of ['classic', 'quorum'] as const) {
+        const r = await section(`lanes on ${type} queues`, errors, () => runLaneFloor(brokers.rabbitmqUrl, ns, type, CFG.backlog));
+        if (r) {
+          lanes.push(r);
+          log(`  ${type}: urgent after ${r.urgent_ms} ms (${r.urgent_after} of ${r.backlog} before it), backlog drained in ${r.drain_ms} ms`);
+        }
+      }
+    }
     if (runs('system')) system = await section('system', errors, () => runSystem(farm));
+    if (runs('overtake')) {
+      overtake = await section('overtake', errors, () => runOvertake(farm));
+      if (overtake) log(`  urgent on all nodes ${overtake.urgent_overtake_ms} ms after its publication (${JSON.stringify(overtake.urgent_applied_after)} applied before it), backlog (${JSON.stringify(overtake.queued_at_urgent)} waiting then) drained ${overtake.backlog_drain_ms} ms after; lost ${overtake.lost}`);
+    }
     if (runs('auth')) authCompare = await section('auth on vs off', errors, () => runAuthCompare(farm));
     if (runs('handshake')) hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));
     if (runs('outage')) outage = await section('outage', errors, () => outageBench.run());
@@ -297,8 +406,15 @@ async function main(): Promise<number> {
     outage_lost: n(outage?.lost),
     outage_dead_lettered: n(outage?.dead_lettered),
     outage_recover_ms: outage?.recover_ms ?? null,
+    low_rate_p99_ms: n(system?.low_rate.p99_ms),
+    cpu_ms_per_1000: system ? n(cpuMsPer1000(system.latency.cpu, system.latency.sent)) : null,
+    floor_cpu_ms_per_1000: floor ? n(cpuMsPer1000(floor.cpu, floor.sent)) : null,
+    urgent_overtake_ms: n(overtake?.urgent_overtake_ms),
+    backlog_drain_ms: n(overtake?.backlog_drain_ms),
+    event_loop_p99_ms: n(system?.event_loop_p99_ms),
+    floor_quorum_p99_ms: n(floorQuorum?.p99_ms),
   };
-  const lowP99 = n(system?.low_rate.p99_ms);
+  const lowP99 = figures.low_rate_p99_ms;
   const floorSustained = floorSteps ? floorSteps.filter((f) => f.sustained).reduce((a, f) => Math.max(a, f.rate), 0) : null;
   const rows = goals(figures, {
     floor_priority_p99_ms: n(floorPriority?.p99_ms),
@@ -316,6 +432,10 @@ async function main(): Promise<number> {
     auth_off_max_p99_ms: n(authCompare?.spread.off_max_p99_ms),
     auth_spread: authCompare ? `p99 on ${authCompare.spread.on_min_p99_ms}-${authCompare.spread.on_max_p99_ms} ms, off ${authCompare.spread.off_min_p99_ms}-${authCompare.spread.off_max_p99_ms} ms` : 'n/a',
     rss_small_young_gen_mb: n(hs?.rss_mb_small_young_gen),
+    floor_sustained_for_goal: floorSustained,
+    lanes: lanes ? lanes.map((l) => `${l.queue_type}: urgent after ${l.urgent_ms} ms (${l.urgent_after} before it) of ${l.drain_ms} ms`).join('; ') : 'n/a',
+    cpu_by_process: system ? Object.entries(system.latency.cpu.by_process).map(([k, v]) => `${k} ${v}`).join(', ') : 'n/a',
+    minor_gc: system ? `${system.minor_gc.count} pauses, ${system.minor_gc.ms} ms (${system.minor_gc.max_share_pct}% of the phase)` : 'n/a',
     outage_rounds: outage ? outage.rounds.length : null,
     outage_published_during: n(outage?.published_during_outage),
     outage_applied_ms: outage?.applied_ms ?? null,
@@ -337,7 +457,7 @@ async function main(): Promise<number> {
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, total_mem_mb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform, loadavg_before: load0, busy_before_pct: busyBefore, loadavg_after: loadavg() },
     goals: rows,
     all_goals_met: rows.every((r) => r.met !== false) && Object.keys(errors).length === 0,
-    details: { check: micro ?? null, auth: authCompare ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, system: system ?? null, handshake: hs ?? null, outage: outage ?? null },
+    details: { check: micro ?? null, auth: authCompare ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, floor_quorum_queues: floorQuorum ?? null, lanes: lanes ?? null, overtake: overtake ?? null, system: system ?? null, handshake: hs ?? null, outage: outage ?? null },
     errors,
     cleanup_problems: problems,
     restarts: farm.restarts,

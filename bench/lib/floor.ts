@@ -1,7 +1,7 @@
 import * as amqp from 'amqplib';
 import { CpuMeter, CpuUsage, findProcess } from './cpu';
 import { pacedPublish, PaceResult } from './publisher';
-import { LatencySummary, notificationBody, notifierOptions, now, sleep, summarize } from './util';
+import { LatencySummary, notificationBody, notifierOptions, now, round, sleep, summarize } from './util';
 
 export interface FloorResult extends LatencySummary {
   rate: number;
@@ -95,5 +95,76 @@ export async function runFloor(url: string, ns: string, rate: number, seconds: n
       await ch.deleteExchange(exchange).catch(() => undefined);
     }
     await admin.close().catch(() => undefined);
+  }
+}
+
+/** CPU milliseconds of the measured processes per 1,000 messages (or notifications). */
+export function cpuMsPer1000(cpu: CpuUsage, count: number): number {
+  const pct = Object.values(cpu.by_process).reduce((a, b) => a + b, 0);
+  return count > 0 ? Math.round((pct / 100) * cpu.seconds * 1000 * (1000 / count)) : NaN;
+}
+
+export interface LaneFloorResult {
+  queue_type: 'classic' | 'quorum';
+  backlog: number;
+  prefetch: number;
+  /** From the consumers' start until the urgent message, published after the backlog, arrived. */
+  urgent_ms: number;
+  /** How many backlog messages arrived before it. */
+  urgent_after: number;
+  /** From the consumers' start until the backlog was drained. */
+  drain_ms: number;
+}
+
+/**
+ * The lanes on the broker alone: an ordinary and an urgent durable queue of `queueType`, a
+ * backlog of ordinary messages, then one urgent message behind it; then one consumer on each
+ * queue (one channel each, prefetch 200, manual acks, as a node consumes them). How soon the
+ * urgent one arrives against how long the backlog takes: the overtaking the lanes give, without
+ * the priority queues' cost, on classic and on quorum queues alike.
+ */
+export async function runLaneFloor(url: string, ns: string, queueType: 'classic' | 'quorum', backlog: number): Promise<LaneFloorResult> {
+  const ordinary = `${ns}.lanes-${queueType}`;
+  const urgent = `${ordinary}.urgent`;
+  const args = queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
+  const prefetch = 200;
+  const conn = await amqp.connect(url, { noDelay: true });
+  try {
+    const ch = await conn.createConfirmChannel();
+    for (const q of [ordinary, urgent]) await ch.assertQueue(q, { durable: true, arguments: args });
+    for (let i = 0; i < backlog; i++) {
+      if (!ch.sendToQueue(ordinary, notificationBody(`l${i}`, String(i)), notifierOptions(String(i)))) await new Promise((r) => ch.once('drain', r));
+      if (i % 1000 === 999) await ch.waitForConfirms();
+    }
+    ch.sendToQueue(urgent, notificationBody('urgent', 'urgent'), notifierOptions('urgent'));
+    await ch.waitForConfirms();
+    let got = 0;
+    let urgentAt = NaN;
+    let urgentAfter = -1;
+    let drainedAt = NaN;
+    const t0 = now();
+    const done = new Promise<void>((resolve) => {
+      const consume = async (queue: string, isUrgent: boolean): Promise<void> => {
+        const c = await conn.createChannel();
+        await c.prefetch(prefetch);
+        await c.consume(queue, (msg) => {
+          if (!msg) return;
+          if (isUrgent) {
+            urgentAt = now();
+            urgentAfter = got;
+          } else if (++got === backlog) drainedAt = now();
+          c.ack(msg);
+          if (!Number.isNaN(urgentAt) && !Number.isNaN(drainedAt)) resolve();
+        }, { noAck: false });
+      };
+      void consume(urgent, true);
+      void consume(ordinary, false);
+    });
+    await Promise.race([done, sleep(120_000)]);
+    return { queue_type: queueType, backlog, prefetch, urgent_ms: round(urgentAt - t0, 1), urgent_after: urgentAfter, drain_ms: round(drainedAt - t0, 1) };
+  } finally {
+    const ch = await conn.createChannel().catch(() => undefined);
+    if (ch) for (const q of [ordinary, urgent]) await ch.deleteQueue(q).catch(() => undefined);
+    await conn.close().catch(() => undefined);
   }
 }
