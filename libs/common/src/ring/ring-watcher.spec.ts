@@ -84,6 +84,17 @@ function world(ids: string[]): World {
   return w;
 }
 
+/** The ids a world's nodes ping, in order, from now on. */
+function recordPings(w: World): string[] {
+  const pinged: string[] = [];
+  const ping = w.ports.ping;
+  w.ports.ping = async (address: string, timeoutMs: number) => {
+    pinged.push(address.slice(7));
+    return ping(address, timeoutMs);
+  };
+  return pinged;
+}
+
 describe('RingWatcher', () => {
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
@@ -96,12 +107,7 @@ describe('RingWatcher', () => {
 
   it('pings exactly its two buddies each round', async () => {
     const w = world(['a', 'b', 'c', 'd']);
-    const pinged: string[] = [];
-    const ping = w.ports.ping;
-    w.ports.ping = async (address: string, timeoutMs: number) => {
-      pinged.push(address.slice(7));
-      return ping(address, timeoutMs);
-    };
+    const pinged = recordPings(w);
     const watcher = await watch(w, 'a');
     const { buddyA, buddyB } = w.table.a;
     expect(buddyA).not.toBe(buddyB);
@@ -131,12 +137,7 @@ describe('RingWatcher', () => {
 
   it('learns from the notice that a node joined next to it, and pings the newcomer from the next round', async () => {
     const w = world(['a', 'b', 'c']);
-    const pinged: string[] = [];
-    const ping = w.ports.ping;
-    w.ports.ping = async (address: string, timeoutMs: number) => {
-      pinged.push(address.slice(7));
-      return ping(address, timeoutMs);
-    };
+    const pinged = recordPings(w);
     const watcher = await watch(w, 'a');
     await jest.advanceTimersByTimeAsync(2000);
     const reads = watcher.stats.tableReads;
@@ -152,12 +153,7 @@ describe('RingWatcher', () => {
 
   it('catches a change whose notice was lost at the next refresh', async () => {
     const w = world(['a', 'b', 'c']);
-    const pinged: string[] = [];
-    const ping = w.ports.ping;
-    w.ports.ping = async (address: string, timeoutMs: number) => {
-      pinged.push(address.slice(7));
-      return ping(address, timeoutMs);
-    };
+    const pinged = recordPings(w);
     const watcher = await watch(w, 'a');
     await jest.advanceTimersByTimeAsync(2000);
     w.notices = false;
@@ -288,12 +284,7 @@ describe('RingWatcher', () => {
   it('refuses a replace naming a ghost for its live buddy, logs it, and keeps watching that buddy', async () => {
     const w = world(['a', 'b', 'c', 'd']);
     const warnings: string[] = [];
-    const pinged: string[] = [];
-    const ping = w.ports.ping;
-    w.ports.ping = async (address: string, timeoutMs: number) => {
-      pinged.push(address.slice(7));
-      return ping(address, timeoutMs);
-    };
+    const pinged = recordPings(w);
     const watcher = await watch(w, 'a', { ...quiet, warn: (m: string) => void warnings.push(m) });
     const buddy = w.table.a.buddyA as string;
     const before = pairs(w.table);
