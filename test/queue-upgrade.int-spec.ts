@@ -88,6 +88,8 @@ describe('upgrading from the priority-queue topology', () => {
     await new Promise((r) => setTimeout(r, 3000));
     expect(await isCurrent(t.ingressQueue, { 'x-dead-letter-exchange': t.deadLetterExchange })).toBe(false);
     expect(await farm.redis.exists(ingressUpgradeKey(farm.ns))).toBe(1);
+    const upgrading = await Promise.all(['a', 'b'].map(async (id) => (await farm.node(id).get<{ upgrading: string[] }>('/v1/health')).upgrading));
+    expect(upgrading.flat()).toContain(t.ingressQueue);
     // It stops: its message goes back to the old queue, and the nodes take it from there.
     await oldNode.close();
     await farm.converged(total, ['a', 'b'], 30_000);
@@ -102,6 +104,7 @@ describe('upgrading from the priority-queue topology', () => {
       return ingress.consumerCount === 2 && qa.consumerCount === 1 && qb.consumerCount === 1;
     }, 15_000, 200);
     expect(await farm.redis.exists(ingressUpgradeKey(farm.ns))).toBe(0);
+    for (const id of ['a', 'b']) expect(await farm.node(id).get('/v1/health')).toMatchObject({ upgrading: [] });
     expect(await depth(t.deadQueue)).toBe(0);
     const told = farm.logLines(/is an earlier version's queue \(with priorities\): draining it/).length;
     expect(told).toBeGreaterThanOrEqual(3); // each node's own queue, and the ingress by at least one node

@@ -30,6 +30,7 @@ export * from './availability/availability.guard';
 export * from './availability/lifecycle.service';
 export * from './availability/sync.service';
 export * from './availability/ring.service';
+export * from './availability/queue-upgrade.service';
 export * from './domain/ring';
 export * from './ring/ring-watcher';
 export * from './ring/http-ring-ports';

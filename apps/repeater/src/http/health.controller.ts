@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import Redis from 'ioredis';
-import { AMQP_CLIENT, AmqpClient, ApiHealthReport, AvailabilityService, FarmHealthService, LifecycleService, PublicRoute, REDIS, StateStoreService } from '@farm/common';
+import { AMQP_CLIENT, AmqpClient, ApiHealthReport, AvailabilityService, FarmHealthService, LifecycleService, PublicRoute, QueueUpgradeService, REDIS, StateStoreService } from '@farm/common';
 
 @Controller('v1')
 export class HealthController {
@@ -12,6 +12,7 @@ export class HealthController {
     @Inject(AMQP_CLIENT) private readonly amqp: AmqpClient,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly health: FarmHealthService,
+    private readonly upgrade: QueueUpgradeService,
   ) {}
 
   /**
@@ -24,6 +25,7 @@ export class HealthController {
   @ApiHealthReport('200 once connected and synced; 503 while `syncing`, or `degraded` with `degraded` naming `broker` and/or `redis` (away or refusing writes). Lookups keep answering from the cache meanwhile.', {
     redisWrites: { type: 'string', description: '`ok`, or `failing: <why>`.' },
     pausedByTrouble: { type: 'array', items: { type: 'string' }, description: 'Queues whose consumers wait for a dependency.' },
+    upgrading: { type: 'array', items: { type: 'string' }, description: 'Queues of an earlier version (with priorities) this node still drains before replacing them.' },
     nodeId: { type: 'string' },
     broker: { type: 'string', enum: ['connected', 'disconnected'] },
     redis: { type: 'string', description: 'The Redis client\'s status (`ready` when usable).' },
@@ -43,6 +45,7 @@ export class HealthController {
       ...(degraded.length > 0 ? { degraded: degraded.join(',') } : {}),
       redisWrites: this.store.writeTrouble === undefined ? 'ok' : `failing: ${this.store.writeTrouble.slice(0, 200)}`,
       pausedByTrouble: this.amqp.troubledQueues(),
+      upgrading: this.upgrade.pending,
       nodeId: this.availability.nodeId,
       broker: this.amqp.connected ? 'connected' : 'disconnected',
       redis: this.redis.status,
