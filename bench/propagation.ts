@@ -249,7 +249,7 @@ interface OvertakeResult {
  */
 async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
   const nodes = NODES.map((n) => `${n}-o`);
-  await Promise.all(nodes.map((n) => farm.spawn(n)));
+  await Promise.all(nodes.map((n) => farm.spawn(n, process.env.BENCH_NODE_PREFETCH ? { PREFETCH: process.env.BENCH_NODE_PREFETCH } : {})));
   await Promise.all(nodes.map((n) => farm.ready(n, 60_000)));
   const published = Math.round(CFG.backlog * 1.5);
   const conn = await amqp.connect(farm.rabbitmqUrl, { noDelay: true });
