@@ -137,9 +137,12 @@ export class QueueUpgradeService implements BeforeApplicationShutdown {
   private async stepNode(): Promise<void> {
     const queue = this.t.nodeQueue(this.env.NODE_ID);
     const urgent = this.t.nodeUrgentQueue(this.env.NODE_ID);
-    const left = await this.depth(queue);
-    if (left !== undefined && left > 0) return; // its consumer is still taking the backlog
     const sub = this.consumers.fanout;
+    const left = await this.depth(queue);
+    if (left !== undefined && left > 0) {
+      await this.resume(sub); // its consumer is still taking the backlog (and takes it again after a failed step)
+      return;
+    }
     if (left !== undefined) {
       await this.quiesce(sub);
       if (!(await this.deleteIfDone(queue))) {
@@ -203,12 +206,15 @@ export class QueueUpgradeService implements BeforeApplicationShutdown {
     if (!this.stopped) await sub.resume();
   }
 
-  /** Stops a consumer and waits until what it holds is done (acked or refused). */
+  /** Stops a consumer and waits until what it holds is done (acked or refused); if that takes too long (trouble), it consumes again and the step fails. */
   private async quiesce(sub: Subscription): Promise<void> {
     await sub.pause();
     const deadline = Date.now() + 30_000;
     while (sub.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    if (sub.inFlight > 0) throw new Error(`${sub.queue}: deliveries still in hand after 30 s`);
+    if (sub.inFlight > 0) {
+      await this.resume(sub);
+      throw new Error(`${sub.queue}: deliveries still in hand after 30 s`);
+    }
   }
 
   /** Takes or renews the ingress drainer's lease. */
