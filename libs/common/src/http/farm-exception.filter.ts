@@ -2,7 +2,17 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { Response } from 'express';
 import { AccessDeniedError, BrokerUnavailableError, InvalidNotificationError } from '../domain/errors';
 
-/** Maps domain errors to the contract's HTTP answers: 400 with field errors, 503 when the broker is away. */
+/**
+ * Whether an error is ioredis saying Redis cannot be reached right now (a client without an
+ * offline queue, a closed connection, retries exhausted): the store is away, which is trouble
+ * for the caller to retry, not a fault of ours.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return err.name === 'MaxRetriesPerRequestError' || /^(Stream isn't writeable and enableOfflineQueue options is false|Connection is closed\.?)$/.test(err.message);
+}
+
+/** Maps domain errors to the contract's HTTP answers: 400 with field errors, 503 when the broker or Redis is away. */
 @Catch()
 export class FarmExceptionFilter implements ExceptionFilter {
   private readonly log = new Logger('HTTP');
@@ -16,6 +26,8 @@ export class FarmExceptionFilter implements ExceptionFilter {
       res.status(err.status).json({ error: err.status === 401 ? 'unauthorized' : 'forbidden', reason: err.reason, message: err.message });
     } else if (err instanceof BrokerUnavailableError) {
       res.status(503).setHeader('Retry-After', '1').json({ error: 'broker unavailable', message: err.message });
+    } else if (isRedisUnavailable(err)) {
+      res.status(503).setHeader('Retry-After', '1').json({ error: 'store unavailable', message: `Redis cannot be reached now (${(err as Error).message}); try again` });
     } else if (err instanceof HttpException) {
       res.status(err.getStatus()).json(err.getResponse());
     } else if (typeof err === 'object' && err !== null && 'type' in err && (err as { type: string }).type === 'entity.too.large') {
