@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as amqp from 'amqplib';
 import type { HandshakeReport } from '../../libs/common/src/availability/sync.service';
+import { ORIGIN_HEADER } from '../../libs/common/src/contracts/topology';
 import { ALL_KINDS, Entry, canonicalEntry, keyOf, serializeEntry } from '../../libs/common/src/domain/notification';
 import { waitFor } from '../../libs/common/src/testing/wait-for';
 import { BenchFarm } from './farm';
@@ -121,20 +122,22 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
   const runs: HandshakeRun[] = [];
   try {
     const ch = await conn.createConfirmChannel();
+    // As a node re-broadcasts (the nodes run FARM_BROKER_USERS=shared: any user may, naming its origin).
+    const origin = { [ORIGIN_HEADER]: 'bench' };
     for (let r = 1; r <= rounds; r++) {
       const [aBase, bBase] = await Promise.all([farm.auditLength(A), farm.auditLength(B)]);
       const ts = new Date().toISOString();
       for (let k = 0; k < divergentHalf; k++) {
         // New on A only: a target nobody had.
         const n = { target: `hn${r}-${k}`, targetType: 'application', available: false, reason: 'outage', source: 'operator', timestamp: ts, id: `hn${r}-${k}`, priority: 0 };
-        ch.sendToQueue(farm.t.nodeQueue(A), Buffer.from(JSON.stringify(n)), { persistent: true, messageId: n.id });
+        ch.sendToQueue(farm.t.nodeQueue(A), Buffer.from(JSON.stringify(n)), { persistent: true, messageId: n.id, headers: origin });
         // A newer version on B only, of a key both hold.
         const e = bigEntry((k * stride + 3 * r) % total, 1);
         const m = {
           target: e.target, targetType: e.targetType, available: !e.available, ...(e.available ? { reason: 'outage' } : {}), source: 'operator',
           ...(e.kind === ALL_KINDS ? {} : { requestKinds: [e.kind] }), timestamp: ts, id: `hb${r}-${k}`, priority: 0,
         };
-        ch.sendToQueue(farm.t.nodeQueue(B), Buffer.from(JSON.stringify(m)), { persistent: true, messageId: m.id });
+        ch.sendToQueue(farm.t.nodeQueue(B), Buffer.from(JSON.stringify(m)), { persistent: true, messageId: m.id, headers: origin });
       }
       await ch.waitForConfirms();
       await waitFor('divergence applied on both nodes', async () => (await farm.auditLength(A)) >= aBase + divergentHalf && (await farm.auditLength(B)) >= bBase + divergentHalf, 60_000, 20);
