@@ -54,7 +54,7 @@ describe('buddy ring', () => {
 
   it('reads its table only with reason: idle for 10 s, a node reads its rows at most once (its 30 s refresh), never the whole table, where it used to read it every round', async () => {
     const key = `${farm.ns}:ring`;
-    const monitor = await farm.redis.duplicate().monitor();
+    const monitor = await farm.redis.monitor(); // a connection of its own, closed below
     const reads: string[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       // Commands a script runs show up as source "lua": the script call itself is the read.
