@@ -106,17 +106,7 @@ async function runSize(nodes: number, redisUrl: string): Promise<SizeResult> {
     const reads = (r1.reads - r0.reads) / nodes / PHASE_S;
     const bytes = (r1.bytesOut - r0.bytesOut) / nodes / PHASE_S;
 
-    log(`the earlier design on the same ring for ${PHASE_S} s: every node reads the whole table every round`);
-    await Promise.all(hosts.map((h) => h.ask({ cmd: 'full-reads', on: true })));
-    await sleep(INTERVAL);
-    const b0 = await redisCounters(redis);
-    await sleep(PHASE_S * 1000);
-    const b1 = await redisCounters(redis);
-    await Promise.all(hosts.map((h) => h.ask({ cmd: 'full-reads', on: false })));
-    const baseReads = (b1.reads - b0.reads) / nodes / PHASE_S;
-    const baseBytes = (b1.bytesOut - b0.bytesOut) / nodes / PHASE_S;
-    await sleep(2 * INTERVAL);
-
+    if (!isValidRing(await table())) throw new Error('the ring is no longer one valid cycle after the steady phase');
     const kills = nodes >= 500 ? Math.min(KILLS, 10) : KILLS;
     log(`${kills} kills, one at a time`);
     const detect: number[] = [];
@@ -130,7 +120,10 @@ async function runSize(nodes: number, redisUrl: string): Promise<SizeResult> {
       for (;;) {
         const now = await table();
         if (!now[victim] && isValidRing(now)) break;
-        if (Date.now() - t > 30_000) throw new Error(`${victim} not cut out within 30 s`);
+        if (Date.now() - t > 30_000) {
+          const bad = Object.entries(now).filter(([id, r]) => !r.buddyA || !r.buddyB || !now[r.buddyA] || !now[r.buddyB] || r.buddyA === id || r.buddyB === id).map(([id, r]) => `${id}->${r.buddyA},${r.buddyB}`);
+          throw new Error(`${victim} not cut out within 30 s: ${now[victim] ? 'still in the table' : 'gone'}; ${Object.keys(now).length} rows; rows naming a missing buddy: ${bad.slice(0, 10).join(' ') || 'none'}`);
+        }
         await sleep(poll);
       }
       detect.push(Date.now() - t);
@@ -150,6 +143,17 @@ async function runSize(nodes: number, redisUrl: string): Promise<SizeResult> {
     await sleep(2 * INTERVAL);
     const hogDeaths = sum(await stats(), 'declaredDead') - before;
     const tHog = await table();
+
+    log(`the earlier design on the same ring for ${PHASE_S} s: every node reads the whole table every round`);
+    await Promise.all(hosts.map((h) => h.ask({ cmd: 'full-reads', on: true })));
+    await sleep(INTERVAL);
+    const b0 = await redisCounters(redis);
+    await sleep(PHASE_S * 1000);
+    const b1 = await redisCounters(redis);
+    await Promise.all(hosts.map((h) => h.ask({ cmd: 'full-reads', on: false })));
+    const baseReads = (b1.reads - b0.reads) / nodes / PHASE_S;
+    const baseBytes = (b1.bytesOut - b0.bytesOut) / nodes / PHASE_S;
+    await sleep(2 * INTERVAL);
 
     let allToAll: number | undefined;
     if (nodes <= ALL_TO_ALL_MAX) {

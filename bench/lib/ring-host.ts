@@ -33,6 +33,7 @@ interface Hosted {
   allToAllPings: number;
   /** The earlier design's cost, for the baseline: the whole table read every round. */
   fullReads?: NodeJS.Timeout;
+  reading?: boolean;
 }
 
 const nodes = new Map<string, Hosted>();
@@ -109,7 +110,15 @@ async function allToAll(addresses: Record<string, string>, on: boolean): Promise
 function fullReads(on: boolean): void {
   for (const n of nodes.values()) {
     if (n.fullReads) clearInterval(n.fullReads);
-    n.fullReads = on ? setInterval(() => void n.repo.read().catch(() => undefined), INTERVAL) : undefined;
+    // One read in flight per node, as the earlier design's rounds never overlapped: a Redis that
+    // cannot keep up slows the rounds down instead of queueing reads without end.
+    n.fullReads = on
+      ? setInterval(() => {
+        if (n.reading) return;
+        n.reading = true;
+        void n.repo.read().catch(() => undefined).finally(() => (n.reading = false));
+      }, INTERVAL)
+      : undefined;
   }
 }
 

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, ClientRequest, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import Redis from 'ioredis';
 import type { CommandSigner } from '../auth/command-verifier';
 import { RingRepository, ringNoticeChannel } from '../redis/ring.repository';
@@ -7,14 +9,54 @@ import { RingPorts } from './ring-watcher';
 export const RING_PROBE = 'ring-probe';
 export const RING_REPLACE = 'ring-replace';
 
-/** An HTTP request that resolves with the response when it answered 2xx in time, else undefined. */
-export async function httpOk(url: string, init: RequestInit, timeoutMs: number): Promise<Response | undefined> {
-  try {
-    const r = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    return r.ok ? r : undefined;
-  } catch {
-    return undefined;
-  }
+/** What a ring peer answered: its status (2xx) and its body, read to the end. */
+export interface RingReply {
+  status: number;
+  body: string;
+}
+
+// Pings go to the same two buddies every round: one kept-alive connection each, not a new one per
+// ping. (A fetch whose body is left unread also keeps its connection from being reused.)
+const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+
+/**
+ * An HTTP request to a ring peer that resolves with its reply when it answered 2xx within
+ * `timeoutMs` (body read to the end, so the connection goes back to the pool), else undefined.
+ * Never rejects.
+ */
+export function httpOk(url: string, init: { method?: string; headers?: Record<string, string> }, timeoutMs: number): Promise<RingReply | undefined> {
+  return new Promise((resolve) => {
+    let req: ClientRequest | undefined;
+    let settled = false;
+    const timer = setTimeout(() => {
+      req?.destroy();
+      finish(undefined);
+    }, timeoutMs);
+    const finish = (reply: RingReply | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(reply);
+    };
+    try {
+      const u = new URL(url);
+      const tls = u.protocol === 'https:';
+      req = (tls ? httpsRequest : httpRequest)(u, { method: init.method ?? 'GET', headers: init.headers, agent: tls ? agents.https : agents.http }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', () => finish(undefined));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          finish(status >= 200 && status < 300 ? { status, body: Buffer.concat(chunks).toString('utf8') } : undefined);
+        });
+      });
+    } catch {
+      finish(undefined);
+      return;
+    }
+    req.on('error', () => finish(undefined));
+    req.end();
+  });
 }
 
 /** A buddy's direct probe of a node's address (a liveness check: it reveals and changes nothing). */
@@ -50,7 +92,12 @@ export function httpRingPorts(repo: RingRepository, conn: Redis, signer?: Comman
     ping: pingNode,
     probeVia: async (via, target, timeoutMs) => {
       const r = await post(via, '/v1/ring/probe', RING_PROBE, { target }, timeoutMs);
-      return r !== undefined && ((await r.json()) as { alive?: boolean }).alive === true;
+      if (r === undefined) return false;
+      try {
+        return (JSON.parse(r.body) as { alive?: boolean } | null)?.alive === true;
+      } catch {
+        return false;
+      }
     },
     tellReplace: async (to, old, next) => {
       await post(to, '/v1/ring/replace', RING_REPLACE, { old, next }, 1000);
