@@ -14,14 +14,14 @@ export interface Decision {
   decidedBy?: { key: string; id: string };
 }
 
-/** What lookup needs of a stored entry; times are pre-parsed milliseconds (NaN when absent). */
+/** What lookup needs of a stored entry; times are pre-parsed milliseconds (undefined when absent). */
 export interface Decidable {
   key: string;
   ts: number;
   id: string;
   available: boolean;
-  downAtMs: number;
-  upAtMs: number;
+  downAtMs: number | undefined;
+  upAtMs: number | undefined;
   autoRestore: boolean;
   /** Whether the decision depends on the time (a `downAt`, or `autoRestore` with `expectedUpAt`). */
   timed: boolean;
@@ -51,7 +51,7 @@ export function decide(best: Decidable | undefined, now?: number): Decision {
   if (best === undefined || best.available) return AVAILABLE;
   if (!best.timed) return best.down();
   const t = now ?? Date.now();
-  if (best.downAtMs > t) return best.scheduled();
-  if (best.autoRestore && best.upAtMs <= t) return AVAILABLE;
+  if (best.downAtMs !== undefined && best.downAtMs > t) return best.scheduled();
+  if (best.autoRestore && best.upAtMs !== undefined && best.upAtMs <= t) return AVAILABLE;
   return best.down();
 }
