@@ -240,12 +240,14 @@ interface OvertakeResult {
 }
 
 /**
- * Priority overtakes, measured on the system: three fresh nodes, running. Ordinary
- * re-broadcasts (one notification each, as a node sends them) are published into the fanout
- * faster than the nodes apply them, so a backlog waits in every node's queue; at once behind it
- * an urgent notification (priority 9, routing key `notification.urgent`) enters the ingress and
- * travels the whole path: one node takes it, applies it and re-broadcasts it on the urgent lane.
- * From its publication: when it is applied on all nodes, and when the backlog is.
+ * Priority overtakes, measured on the system: three fresh nodes, paused (SIGSTOP) while ordinary
+ * re-broadcasts (one notification each, as a node sends them) are published into the fanout, so
+ * the whole backlog waits in every node's queue however fast the nodes are; behind it an urgent
+ * notification (priority 9, routing key `notification.urgent`) enters the ingress. Then the
+ * nodes resume (SIGCONT) and the urgent one travels the whole path: one node takes it, applies
+ * it and re-broadcasts it on the urgent lane. From the resumption (nothing could move before):
+ * when it is applied on all nodes, and when the backlog is. (A node's ring watcher sees its own
+ * timer late after the pause and suspects itself, declaring nobody dead.)
  */
 async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
   const nodes = NODES.map((n) => `${n}-o`);
@@ -258,6 +260,7 @@ async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
     const qch = await conn.createChannel();
     const base = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n, await farm.auditLength(n)] as const)));
     const headers = { [ORIGIN_HEADER]: 'bench' };
+    for (const n of nodes) farm.node(n).signal('SIGSTOP');
     for (let i = 0; i < published; i++) {
       if (!ch.publish(farm.t.fanoutExchange, '', notificationBody(`o${i}`, `o${i}`), { ...notifierOptions(`o${i}`), headers })) await new Promise((r) => ch.once('drain', r));
       if (i % 2000 === 1999) await ch.waitForConfirms();
@@ -265,10 +268,11 @@ async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
     await ch.waitForConfirms();
     const queued: Record<string, number> = {};
     for (const n of nodes) queued[n] = (await qch.checkQueue(farm.t.nodeQueue(n))).messageCount;
-    const tUrgent = now();
     const urgent = Buffer.from(JSON.stringify({ ...(JSON.parse(notificationBody('urgent', 'urgent').toString()) as object), priority: 9 }));
     ch.publish(farm.t.ingressExchange, INGRESS_URGENT_ROUTING_KEY, urgent, { ...notifierOptions('urgent'), priority: 9 });
     await ch.waitForConfirms();
+    const tUrgent = now();
+    for (const n of nodes) farm.node(n).signal('SIGCONT');
     const deadline = now() + 300_000;
     while (now() < deadline) {
       const lens = await Promise.all(nodes.map((n) => farm.auditLength(n)));
@@ -292,6 +296,7 @@ async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
     return { published, queued_at_urgent: queued, urgent_overtake_ms: round(urgentAll - tUrgent, 1), backlog_drain_ms: round(drained - tUrgent, 1), urgent_applied_after: after, lost };
   } finally {
     await conn.close().catch(() => undefined);
+    for (const n of nodes) farm.node(n).signal('SIGCONT');
     await Promise.all(nodes.map((n) => farm.stop(n)));
     await farm.dropQueues(nodes).catch(() => undefined);
   }
