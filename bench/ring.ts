@@ -229,7 +229,8 @@ async function main(): Promise<void> {
     }
     console.log(`goals at 1,000 nodes: pings <= 2.2/s, detect p99 <= 3,000 ms, false deaths 0, table reads <= 0.05/node/s\nwrote bench/results/ring.json`);
   } finally {
-    await own.stop(true).catch(() => undefined);
+    // destroy(), not stop(): it also closes the admin connection, whose reconnection timer kept the bench from exiting.
+    await own.destroy().catch(() => undefined);
   }
 }
 
