@@ -93,8 +93,9 @@ function macOfText(secret: Buffer, text: string): string {
   return createHmac('sha256', key).update(text, 'utf8').digest('base64url');
 }
 
-function mac(secret: Buffer, head: CommandHead, body: unknown): string {
-  return macOfText(secret, canonicalCommand(head, body));
+/** The MAC of a command whose body is given as a value (`plain`: the head is known to need no escaping). */
+function mac(secret: Buffer, head: CommandHead, body: unknown, plain = false): string {
+  return macOfText(secret, canonicalText(head, canonicalJson(body), plain));
 }
 
 /**
@@ -214,7 +215,7 @@ export function verifyCommand(ring: Keyring, header: string | undefined, expecte
   if (sig.length !== SIG_CHARS) return { ok: false, reason: 'truncated', message: `the signature is ${Math.floor((sig.length * 3) / 4)} bytes, not ${SIG_BYTES}` };
   // Fast path: a sender that sent the canonical form itself (ours do) is checked over the bytes it
   // sent; they parse to `body`. Anything else is checked over the canonical form of `body`.
-  const matches = (rawBody !== undefined && sameMac(sig, macOfText(key.secret, canonicalText(head, rawBody, parsed.plain)))) || sameMac(sig, macOfText(key.secret, canonicalText(head, canonicalJson(body), parsed.plain)));
+  const matches = (rawBody !== undefined && sameMac(sig, macOfText(key.secret, canonicalText(head, rawBody, parsed.plain)))) || sameMac(sig, mac(key.secret, head, body, parsed.plain));
   if (!matches) return { ok: false, reason: 'forged', message: `the signature does not match the command (key ${keyId})` };
   if (head.issuedAt < nowMs - windowMs) return { ok: false, reason: 'stale', message: `issued ${nowMs - head.issuedAt} ms ago; the window is ${windowMs} ms` };
   if (head.issuedAt > nowMs + windowMs) return { ok: false, reason: 'early', message: `issued ${head.issuedAt - nowMs} ms ahead of this receiver's clock; the window is ${windowMs} ms` };
