@@ -167,10 +167,17 @@ describe('RingWatcher', () => {
     watcher.halt();
   });
 
-  it('cuts out a buddy after the misses and a failed indirect probe, and tells the other buddy', async () => {
+  it('cuts out a buddy after the misses (re-pinged half an interval apart) and a failed indirect probe, and tells the other buddy', async () => {
     const w = world(['a', 'b', 'c', 'd']);
     const watcher = await watch(w, 'a');
     const dead = w.table.a.buddyA as string;
+    const pingedDeadAt: number[] = [];
+    const ping = w.ports.ping;
+    w.ports.ping = async (address: string, timeoutMs: number) => {
+      if (address === `http://${dead}`) pingedDeadAt.push(Date.now());
+      return ping(address, timeoutMs);
+    };
+    const t0 = Date.now();
     const other = w.table[dead].buddyA === 'a' ? w.table[dead].buddyB : w.table[dead].buddyA;
     const probes: string[] = [];
     const probeVia = w.ports.probeVia;
@@ -180,10 +187,13 @@ describe('RingWatcher', () => {
       return probeVia(via, target, timeoutMs);
     };
     w.down.add(dead);
-    await jest.advanceTimersByTimeAsync(2000);
+    await jest.advanceTimersByTimeAsync(1500);
+    // Two misses: the first at the round, the second half an interval later; no probe, no cut yet.
+    expect(pingedDeadAt.map((t) => t - t0)).toEqual([1000, 1500]);
     expect(w.removed).toEqual([]);
     expect(probes).toEqual([]);
-    await jest.advanceTimersByTimeAsync(1000);
+    await jest.advanceTimersByTimeAsync(500);
+    expect(pingedDeadAt.map((t) => t - t0)).toEqual([1000, 1500, 2000]);
     expect(probes).toEqual([`${other}->${dead}`]);
     expect(w.removed).toEqual([dead]);
     expect(w.told).toEqual([`${other}:${dead}->a`]);
@@ -200,12 +210,31 @@ describe('RingWatcher', () => {
       probes.push(`${via.id}->${target}`);
       return true;
     };
-    await jest.advanceTimersByTimeAsync(6000);
-    // Three misses, a probe that reaches it; three more, another probe.
+    await jest.advanceTimersByTimeAsync(4500);
+    // Three misses (1,000, 1,500, 2,000 ms), a probe that reaches it; the next round an interval
+    // later, three more misses (3,000, 3,500, 4,000 ms), another probe.
     const other = w.table[unpingable].buddyA === 'a' ? w.table[unpingable].buddyB : w.table[unpingable].buddyA;
     expect(probes).toEqual([`${other}->${unpingable}`, `${other}->${unpingable}`]);
     expect(w.removed).toEqual([]);
     expect(watcher.stats.declaredDead).toBe(0);
+  });
+
+  it('suspects itself when its own round comes far later than due (the node was paused), and pings nobody that round', async () => {
+    const w = world(['a', 'b', 'c', 'd']);
+    const watcher = await watch(w, 'a');
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(watcher.stats.suspectingSelf).toBe(false);
+    const pings = watcher.stats.pings;
+    // The clock moves 3 s on while no timer runs: the next round finds itself 2 s late.
+    jest.setSystemTime(Date.now() + 3000);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(watcher.stats.suspectingSelf).toBe(true);
+    expect(watcher.stats.pings).toBe(pings);
+    // On time again: it pings, both answer, the suspicion ends.
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(watcher.stats.suspectingSelf).toBe(false);
+    expect(watcher.stats.pings).toBe(pings + 2);
+    watcher.halt();
   });
 
   it('suspects itself when every ping fails at once or the store is away, and declares nobody dead', async () => {

@@ -42,6 +42,12 @@ export interface RingWatcherOptions {
   address: string;
   intervalMs: number;
   misses: number;
+  /**
+   * A buddy that has missed is pinged again this soon after the round that missed it, instead of
+   * a whole interval later (default: half the interval), so the misses that cut a dead node
+   * out come closer together; the indirect probe still spares one that is only slow.
+   */
+  retryMs?: number;
   /** Even without a notice or a miss, the own row is read again this often (a lost notice costs at most this). */
   refreshMs?: number;
   log: LoggerLike;
@@ -63,8 +69,8 @@ export interface RingWatcherStats {
 }
 
 /**
- * One node's watch over its two buddies: a direct ping to each every interval; after `misses`
- * consecutive misses an indirect probe through the dead node's other buddy; only when that fails
+ * One node's watch over its two buddies: a direct ping to each every interval (every `retryMs`
+ * while a buddy has missed); after `misses` consecutive misses an indirect probe through the dead node's other buddy; only when that fails
  * too is the node cut out of the table and the other buddy told to take this node instead. A node
  * that cannot reach the store, that sees both its pings fail at once, or whose own timer ran late
  * (it was paused or starved), suspects itself and declares nobody dead.
@@ -77,8 +83,8 @@ export interface RingWatcherStats {
 export class RingWatcher {
   private timer?: NodeJS.Timeout;
   private readonly missed = new Map<string, number>();
-  private lastTick = 0;
-  private ticking = false;
+  /** When the pending round was due: a timer that fires far later means this node was paused or starved. */
+  private dueAt = 0;
   private stopped = true;
   private rejoined: () => void = () => undefined;
   readonly stats: RingWatcherStats = { rounds: 0, pings: 0, declaredDead: 0, selfSuspicions: 0, rejoins: 0, suspectingSelf: false, tableReads: 0 };
@@ -100,9 +106,7 @@ export class RingWatcher {
   /** Joins the ring and starts watching; if the announce fails, the next round announces again. */
   async start(): Promise<void> {
     this.stopped = false;
-    this.lastTick = Date.now();
-    this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
-    this.timer.unref();
+    this.schedule(this.opts.intervalMs);
     await this.ports.subscribe?.(this.opts.id, () => this.doubt()).catch((err: Error) => this.opts.log.warn(`cannot follow the ring's notices yet (reading the table every round until then): ${err.message}`));
     await this.ports.announce(this.opts.id, this.opts.address).catch((err: Error) => this.opts.log.warn(`cannot join the ring yet: ${err.message}`));
     this.doubt();
@@ -125,7 +129,7 @@ export class RingWatcher {
   /** Normal shutdown: leave the table and tell each buddy to take the other instead. */
   async leave(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.timer);
     const table = (await this.readOwn().catch(() => undefined))?.rows;
     const buddies = await this.ports.remove(this.opts.id).catch(() => undefined);
     if (!buddies || !table) return;
@@ -140,7 +144,7 @@ export class RingWatcher {
   /** Stops watching without leaving (a crash, for tests and benches). */
   halt(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.timer);
   }
 
   /**
@@ -158,18 +162,29 @@ export class RingWatcher {
     return verdict;
   }
 
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.dueAt = Date.now() + delayMs;
+    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.timer.unref();
+  }
+
+  /**
+   * One round, then the next: an interval after this one started, or `retryMs` after it while a
+   * buddy has missed (at once if the round itself took longer). Rounds never overlap.
+   */
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
-    this.ticking = true;
-    const now = Date.now();
-    const late = now - this.lastTick > 2.5 * this.opts.intervalMs;
-    this.lastTick = now;
+    if (this.stopped) return;
+    const started = Date.now();
+    // Our own timer fired far later than due: this node was paused or starved.
+    const late = started - this.dueAt > 1.5 * this.opts.intervalMs;
     try {
       await this.round(late);
     } catch (err) {
       this.opts.log.warn(`ring round failed: ${(err as Error).message}`);
     } finally {
-      this.ticking = false;
+      const next = this.missed.size > 0 ? this.opts.retryMs ?? Math.floor(this.opts.intervalMs / 2) : this.opts.intervalMs;
+      this.schedule(Math.max(0, started + next - Date.now()));
     }
   }
 
