@@ -236,6 +236,8 @@ interface OvertakeResult {
   backlog_drain_ms: number;
   /** Per node, how many backlog notifications it applied before the urgent one. */
   urgent_applied_after: Record<string, number>;
+  /** Per node, when it applied the urgent one (ms after the resumption). */
+  urgent_applied_ms: Record<string, number>;
   lost: number;
 }
 
@@ -283,17 +285,21 @@ async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
     let drained = -Infinity;
     let lost = 0;
     const after: Record<string, number> = {};
+    const urgentAt: Record<string, number> = {};
     for (const n of nodes) {
       const lines = (await farm.newestAudit(n, (await farm.auditLength(n)) - base[n])).reverse();
       const u = lines.findIndex((l) => l.id === 'urgent');
       if (u < 0) lost++;
-      else urgentAll = Math.max(urgentAll, lines[u].at);
+      else {
+        urgentAll = Math.max(urgentAll, lines[u].at);
+        urgentAt[n] = round(lines[u].at - tUrgent, 1);
+      }
       after[n] = u;
       const backlog = lines.filter((l) => l.id.startsWith('o'));
       lost += Math.max(0, published - backlog.length);
       for (const l of backlog) if (l.at > drained) drained = l.at;
     }
-    return { published, queued_at_urgent: queued, urgent_overtake_ms: round(urgentAll - tUrgent, 1), backlog_drain_ms: round(drained - tUrgent, 1), urgent_applied_after: after, lost };
+    return { published, queued_at_urgent: queued, urgent_overtake_ms: round(urgentAll - tUrgent, 1), backlog_drain_ms: round(drained - tUrgent, 1), urgent_applied_after: after, urgent_applied_ms: urgentAt, lost };
   } finally {
     await conn.close().catch(() => undefined);
     for (const n of nodes) farm.node(n).signal('SIGCONT');
@@ -377,7 +383,7 @@ async function main(): Promise<number> {
     if (runs('system')) system = await section('system', errors, () => runSystem(farm));
     if (runs('overtake')) {
       overtake = await section('overtake', errors, () => runOvertake(farm));
-      if (overtake) log(`  urgent on all nodes ${overtake.urgent_overtake_ms} ms after its publication (${JSON.stringify(overtake.urgent_applied_after)} applied before it), backlog (${JSON.stringify(overtake.queued_at_urgent)} waiting then) drained ${overtake.backlog_drain_ms} ms after; lost ${overtake.lost}`);
+      if (overtake) log(`  urgent on all nodes ${overtake.urgent_overtake_ms} ms after its publication (${JSON.stringify(overtake.urgent_applied_after)} applied before it, at ${JSON.stringify(overtake.urgent_applied_ms)} ms), backlog (${JSON.stringify(overtake.queued_at_urgent)} waiting then) drained ${overtake.backlog_drain_ms} ms after; lost ${overtake.lost}`);
     }
     if (runs('auth')) authCompare = await section('auth on vs off', errors, () => runAuthCompare(farm));
     if (runs('handshake')) hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));

@@ -23,6 +23,12 @@ import { AMQP_CLIENT, FARM_CLOCK, NODE_ENV, QUEUE_FORMS } from './tokens';
 import { QueueForms } from './queue-forms';
 import type { ClockFollower } from '../monitoring/clock-follower';
 
+/**
+ * The ordinary lanes start what they hold this many deliveries per event-loop turn, so an urgent
+ * delivery read behind a full prefetch of ordinary ones is applied before them, not after.
+ */
+export const ORDINARY_SLICE = 16;
+
 /** The farm-transport pattern of re-broadcasts, consumed from this node's own queue. */
 export const NODE_FANOUT = 'notification.fanout';
 /** Urgent re-broadcasts, consumed from this node's urgent queue beside the ordinary one. */
@@ -92,6 +98,7 @@ export class NodeConsumers implements OnApplicationBootstrap {
           this.forms.node = await assertNodeQueues(ch, conn, t, id, this.env.NODE_QUEUE_EXPIRES_MS);
         },
         refuse: fanoutRefuse(t.nodeQueue(id)),
+        yieldEvery: ORDINARY_SLICE,
       }),
       route(NODE_FANOUT_URGENT, urgent, {
         assert: async (ch) => {
@@ -100,7 +107,7 @@ export class NodeConsumers implements OnApplicationBootstrap {
         },
         refuse: fanoutRefuse(urgent),
       }),
-      route(INGRESS, t.ingressQueue),
+      route(INGRESS, t.ingressQueue, { yieldEvery: ORDINARY_SLICE }),
       route(INGRESS_URGENT, t.ingressUrgentQueue),
     ];
   }

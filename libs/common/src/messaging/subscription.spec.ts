@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type * as amqp from 'amqplib';
-import { AckBatcher, AckChannel } from './subscription';
+import { AckBatcher, AckChannel, Delivery, Subscription } from './subscription';
 
 /**
  * A channel that keeps the broker's view of outstanding delivery tags and records every frame,
@@ -125,5 +125,72 @@ describe('AckBatcher', () => {
     );
     // the interesting case, rejections mixed into the stream, is most of the samples
     expect(withRejections).toBeGreaterThan(100);
+  });
+});
+
+/** A consuming channel on top of the recording one: the test pushes deliveries through `consume`'s callback. */
+class ConsumingChannel extends RecordingChannel {
+  private onMessage?: (m: amqp.ConsumeMessage | null) => void;
+  private nextTag = 1;
+  on(): this {
+    return this;
+  }
+  async prefetch(): Promise<void> {}
+  async cancel(): Promise<void> {}
+  async consume(_queue: string, cb: (m: amqp.ConsumeMessage | null) => void): Promise<{ consumerTag: string }> {
+    this.onMessage = cb;
+    return { consumerTag: 'c1' };
+  }
+  /** Delivers one message with body `id`, as one frame of a socket read. */
+  push(id: string): void {
+    const tag = this.nextTag++;
+    this.deliver(tag);
+    this.onMessage?.({ content: Buffer.from(id), fields: { deliveryTag: tag, redelivered: false }, properties: { headers: {} } } as unknown as amqp.ConsumeMessage);
+  }
+}
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('Subscription lanes (yieldEvery)', () => {
+  const quietLog = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+  async function consumer(handled: string[], yieldEvery?: number): Promise<{ sub: Subscription; ch: ConsumingChannel }> {
+    const ch = new ConsumingChannel();
+    const conn = { createChannel: async () => ch } as unknown as amqp.ChannelModel;
+    const sub = new Subscription({ queue: 'q', prefetch: 200, yieldEvery, handler: async (d: Delivery) => void handled.push(d.content.toString()) }, quietLog);
+    await sub.attach(conn);
+    return { sub, ch };
+  }
+
+  it('an urgent delivery read behind a held batch of ordinary ones is handled first; the ordinary ones follow in order, a slice per turn, all acked', async () => {
+    const handled: string[] = [];
+    const ordinary = await consumer(handled, 16);
+    const urgent = await consumer(handled);
+    // One socket read: 40 ordinary deliveries, then the urgent one.
+    for (let i = 0; i < 40; i++) ordinary.ch.push(`o${i}`);
+    urgent.ch.push('urgent');
+    expect(ordinary.sub.inFlight).toBe(40);
+    await Promise.resolve();
+    expect(handled).toEqual(['urgent']);
+    await turn();
+    expect(handled).toHaveLength(1 + 16);
+    await turn();
+    expect(handled).toHaveLength(1 + 32);
+    await turn();
+    await turn();
+    expect(handled).toEqual(['urgent', ...Array.from({ length: 40 }, (_, i) => `o${i}`)]);
+    expect(ordinary.sub.inFlight).toBe(0);
+    expect(ordinary.ch.outstanding.size).toBe(0);
+    expect(urgent.ch.outstanding.size).toBe(0);
+  });
+
+  it('without yieldEvery, deliveries are handled in the order read (the urgent one after the batch)', async () => {
+    const handled: string[] = [];
+    const ordinary = await consumer(handled);
+    const urgent = await consumer(handled);
+    for (let i = 0; i < 40; i++) ordinary.ch.push(`o${i}`);
+    urgent.ch.push('urgent');
+    await turn();
+    expect(handled.indexOf('urgent')).toBe(40);
   });
 });

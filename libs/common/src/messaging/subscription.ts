@@ -163,6 +163,12 @@ export interface SubscriptionSpec {
   /** Refuses a poison delivery with its reason (e.g. a confirmed dead-letter); default: reject without requeue. */
   refuse?: (d: Delivery, reason: string) => Promise<void>;
   backoff?: BackoffSettings;
+  /**
+   * Starts its deliveries this many at a time, one batch per event-loop turn, instead of each as
+   * it is read (a background lane): what another consumer reads meanwhile (an urgent lane's
+   * delivery behind a held batch in the same socket read) is handled first, not after the batch.
+   */
+  yieldEvery?: number;
 }
 
 export interface SubscriptionEvents {
@@ -189,6 +195,11 @@ export class Subscription {
   private readonly channelLog = new RateLimitedLog(30_000);
   private readonly holds = new Set<string>();
   private consumingWaiters: (() => void)[] = [];
+  /** Deliveries read but not started yet (with `yieldEvery`), oldest first from `waitingHead`. */
+  private waiting: (Delivery | undefined)[] = [];
+  private waitingHead = 0;
+  private draining = false;
+  /** Deliveries read and not finished (waiting ones included). */
   inFlight = 0;
   /** Deliveries currently being retried because of trouble. */
   troubled = 0;
@@ -308,7 +319,14 @@ export class Subscription {
         acks.track(msg.fields.deliveryTag);
         this.inFlight++;
         const d = new Delivery(msg, ch, acks, isCurrent);
-        void withLogContext(logContextOf(msg), () => this.handle(d)).finally(() => this.inFlight--);
+        if (this.spec.yieldEvery === undefined) this.start(d);
+        else {
+          this.waiting.push(d);
+          if (!this.draining) {
+            this.draining = true;
+            setImmediate(this.drain);
+          }
+        }
       },
       { noAck: false, exclusive: this.spec.exclusive ?? false },
     );
@@ -321,6 +339,29 @@ export class Subscription {
       for (const w of waiters) w();
     }
   }
+
+  private start(d: Delivery): void {
+    void withLogContext(logContextOf(d.msg), () => this.handle(d)).finally(() => this.inFlight--);
+  }
+
+  /** Starts the next `yieldEvery` waiting deliveries, and comes back next turn for more. */
+  private readonly drain = (): void => {
+    const n = Math.max(1, this.spec.yieldEvery ?? 1);
+    for (let i = 0; i < n && this.waitingHead < this.waiting.length; i++) {
+      const d = this.waiting[this.waitingHead] as Delivery;
+      this.waiting[this.waitingHead++] = undefined;
+      // Its channel is gone: the broker has put it back already, and will deliver it again.
+      if (d.alive) this.start(d);
+      else this.inFlight--;
+    }
+    if (this.waitingHead < this.waiting.length) {
+      setImmediate(this.drain);
+      return;
+    }
+    this.waiting = [];
+    this.waitingHead = 0;
+    this.draining = false;
+  };
 
   /** Runs the handler until it settles the delivery: done, refused as poison, or moot (its channel is gone). */
   private async handle(d: Delivery): Promise<void> {

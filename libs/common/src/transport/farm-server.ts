@@ -23,6 +23,8 @@ export interface FarmRoute {
   /** Refuses poison for good, e.g. dead-letters it with its reason (without one, poison is rejected). */
   refuse?: SubscriptionSpec['refuse'];
   events?: SubscriptionEvents;
+  /** A background lane: its deliveries start this many per event-loop turn (see SubscriptionSpec.yieldEvery). */
+  yieldEvery?: number;
 }
 
 /** The routes of an app (a provider: queue names depend on the namespace and the node). */
@@ -69,6 +71,7 @@ export class FarmServer extends Server implements CustomTransportStrategy {
           exclusive: route.exclusive,
           paused: route.paused,
           refuse: route.refuse,
+          yieldEvery: route.yieldEvery,
           handler: (d) => this.dispatch(route.pattern, handler, d),
         };
         this.subs.set(route.pattern, this.amqp.subscribe(spec, route.events));
