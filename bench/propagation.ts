@@ -414,6 +414,7 @@ async function main(): Promise<number> {
     handshake_bytes: n(hs?.handshake_bytes),
     full_state_bytes: n(hs?.full_state_bytes),
     rss_mb: n(hs?.rss_mb),
+    rss_settled_mb: n(hs?.rss_settled_mb),
     outage_lost: n(outage?.lost),
     outage_dead_lettered: n(outage?.dead_lettered),
     outage_recover_ms: outage?.recover_ms ?? null,

@@ -5,11 +5,13 @@ import { ORIGIN_HEADER } from '../../libs/common/src/contracts/topology';
 import { ALL_KINDS, Entry, canonicalEntry, keyOf, serializeEntry } from '../../libs/common/src/domain/notification';
 import { waitFor } from '../../libs/common/src/testing/wait-for';
 import { BenchFarm } from './farm';
-import { now, round } from './util';
+import { now, round, sleep } from './util';
 
 const A = 'hsA';
 const B = 'hsB';
 /** A week ago, whole hours: inside the retention window, so restores keep every entry. */
+/** How long the nodes stay idle after the handshakes before their settled RSS is read. */
+const SETTLE_MS = 90_000;
 const T0 = Math.floor((Date.now() - 7 * 24 * 3600 * 1000) / 3_600_000) * 3_600_000;
 
 /** Entry i of the big state; version 2 is newer than version 1 for the same key. */
@@ -63,7 +65,14 @@ export interface HandshakeResult {
   handshake_ms: number;
   handshake_bytes: number;
   full_state_bytes: number;
+  /** Right after the handshakes: the state restored, the handshakes' garbage not yet collected. */
   rss_mb: number;
+  /**
+   * The same nodes idle for SETTLE_MS after that (V8's memory reducer returns what the restore
+   * and the handshakes left), sampled every 5 s: the last sample, and the series.
+   */
+  rss_settled_mb: number;
+  rss_settled_series: Record<string, number[]>;
   /** RSS of a node holding the same state, started with NODE_OPTIONS=SMALL_YOUNG_GEN. */
   rss_mb_small_young_gen: number;
   node_options_small_young_gen: string;
@@ -169,6 +178,11 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
   const rssByNode = { [A]: round(farm.rssMb(A), 1), [B]: round(farm.rssMb(B), 1) };
   const heapByNode = { [A]: await heapOf(farm, A), [B]: await heapOf(farm, B) };
   const entriesAt = { [A]: (await farm.health(A)).entries, [B]: (await farm.health(B)).entries };
+  const series: Record<string, number[]> = { [A]: [], [B]: [] };
+  for (let t = 0; t < SETTLE_MS; t += 5000) {
+    await sleep(5000);
+    for (const id of [A, B]) series[id].push(round(farm.rssMb(id), 1));
+  }
   const snapshot = await farm.node(A).snapshot<Entry>();
   let fullBytes = 0;
   for (const e of snapshot.entries) fullBytes += Buffer.byteLength(serializeEntry(canonicalEntry(e)));
@@ -190,6 +204,8 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
     handshake_bytes: first ? first.bytes_out + first.bytes_in : NaN,
     full_state_bytes: fullBytes,
     rss_mb: Math.max(...Object.values(rssByNode)),
+    rss_settled_mb: Math.max(...Object.values(series).map((xs) => xs[xs.length - 1])),
+    rss_settled_series: series,
     rss_by_node: rssByNode,
     heap_by_node: heapByNode,
     entries_at_rss: entriesAt,

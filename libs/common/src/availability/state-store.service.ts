@@ -74,8 +74,8 @@ export class StateStoreService implements OnModuleDestroy {
       this.batch.push({
         key: s.key,
         json: s.json,
-        entry: s.entry,
-        audit: { at, node: this.env.NODE_ID, via, id: s.id, key: s.key, available: s.available, reason: s.entry.reason, operatorId: s.entry.operatorId, source: s.entry.source, timestamp: s.entry.timestamp },
+        entry: s,
+        audit: { at, node: this.env.NODE_ID, via, id: s.id, key: s.key, available: s.available, reason: s.reason, operatorId: s.operatorId, source: s.source, timestamp: s.timestamp },
       });
     }
     const done = new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -162,7 +162,7 @@ export class StateStoreService implements OnModuleDestroy {
       const items = gone.slice(i, i + 500).map((s) => ({
         key: s.key,
         json: s.json,
-        audit: { at, node: this.env.NODE_ID, via: 'expire' as const, id: s.id, key: s.key, available: s.available, source: s.entry.source, timestamp: s.entry.timestamp },
+        audit: { at, node: this.env.NODE_ID, via: 'expire' as const, id: s.id, key: s.key, available: s.available, source: s.source, timestamp: s.timestamp },
       }));
       await retryTrouble(() => this.repo.drop(items), { backoff: STORE_BACKOFF, onTrouble: (err) => this.noteWriteTrouble(err) });
     }
@@ -202,7 +202,7 @@ export class StateStoreService implements OnModuleDestroy {
         if (await this.repo.hasMarker()) return;
         const all = [...this.state.stored()];
         for (let i = 0; i < all.length; i += 1000) {
-          await this.repo.put(all.slice(i, i + 1000).map((s) => ({ key: s.key, json: s.json, entry: s.entry })));
+          await this.repo.put(all.slice(i, i + 1000).map((s) => ({ key: s.key, json: s.json, entry: s })));
         }
         await this.repo.setMarker(new Date().toISOString());
         this.metrics.redisRewrites.inc();

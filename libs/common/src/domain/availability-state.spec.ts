@@ -1,7 +1,8 @@
 import fc from 'fast-check';
-import { arbEntry } from '../testing/arbitraries';
-import { AvailabilityState } from './availability-state';
-import { Entry, serializeEntry } from './notification';
+import { arbEntry, arbValidNotification } from '../testing/arbitraries';
+import { parseNotification } from '../contracts/validation';
+import { AvailabilityState, LEAVES, StoredEntry } from './availability-state';
+import { Entry, serializeEntry, toEntries } from './notification';
 import { foldEntries } from './order';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -164,5 +165,67 @@ describe('lookup', () => {
     );
     expect(seen.down / seen.samples).toBeGreaterThanOrEqual(0.2);
     expect(seen.upOverDown / seen.samples).toBeGreaterThanOrEqual(0.2);
+  });
+});
+
+describe('StoredEntry', () => {
+  it('property: gives back the entry it holds, field for field and in the same order, with the same canonical bytes (it keeps the fields, not the object)', () => {
+    const seen = { parsed: 0, autoRestore: 0, downAt: 0, component: 0, operatorId: 0, unavailable: 0 };
+    fc.assert(
+      fc.property(arbValidNotification, (value) => {
+        let n;
+        try {
+          n = parseNotification(value, {});
+        } catch {
+          return; // a date outside what the contract takes (the arbitrary's edges)
+        }
+        seen.parsed++;
+        for (const e of toEntries(n)) {
+          const s = new StoredEntry(e);
+          expect(JSON.stringify(s.entry)).toBe(JSON.stringify(e));
+          expect(s.entry).toStrictEqual(e);
+          expect(s.json).toBe(serializeEntry(e));
+          expect(s.autoRestore).toBe(e.autoRestore === true);
+          if (e.autoRestore !== undefined) seen.autoRestore++;
+          if (e.downAt !== undefined) seen.downAt++;
+          if (e.component !== undefined) seen.component++;
+          if (e.operatorId !== undefined) seen.operatorId++;
+          if (!e.available) seen.unavailable++;
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(seen.parsed).toBeGreaterThan(150);
+    for (const [field, n] of Object.entries(seen)) expect([field, n > 0]).toEqual([field, true]);
+  });
+});
+
+describe('AvailabilityState index', () => {
+  it('property: finds every entry it holds by key, and exactly those of the asked leaves, with no index by key of its own', () => {
+    fc.assert(
+      fc.property(fc.array(arbEntry, { maxLength: 60 }), fc.array(fc.nat(LEAVES - 1), { maxLength: 8 }), (entries, asked) => {
+        const state = new AvailabilityState();
+        for (const e of entries) state.apply(e);
+        const all = [...state.stored()];
+        expect(all).toHaveLength(state.count);
+        expect(new Set(all.map((s) => s.key)).size).toBe(all.length);
+        for (const s of all) expect(state.get(s.key)).toBe(s);
+        expect(state.get('application|no-such-target|*')).toBeUndefined();
+        // Ask for the leaves of some held entries too, so that the answer is not always empty.
+        const leaves = [...asked, ...all.slice(0, 2).map((s) => s.leaf)];
+        const want = new Set(leaves);
+        const got = state.inLeaves(leaves);
+        expect(got.map((s) => s.key).sort()).toEqual(all.filter((s) => want.has(s.leaf)).map((s) => s.key).sort());
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps a timestamp that is not in canonical form as it was given, and derives the canonical one', () => {
+    const base: Entry = { targetType: 'application', target: 'mail', kind: '*', available: true, source: 'operator', timestamp: '2026-01-01T00:00:00.000Z', id: 'a', priority: 0 };
+    expect(new StoredEntry(base).timestamp).toBe('2026-01-01T00:00:00.000Z');
+    const loose = new StoredEntry({ ...base, timestamp: '2026-01-01T00:00:00Z' });
+    expect(loose.timestamp).toBe('2026-01-01T00:00:00Z');
+    expect(loose.json).toBe(serializeEntry({ ...base, timestamp: '2026-01-01T00:00:00Z' }));
   });
 });

@@ -2,43 +2,102 @@ import { createHash } from 'node:crypto';
 import { fnv1a32, hash64 } from './hashing';
 import { KindTable, kindCount, kindDelete, kindGet, kindSet } from './kind-table';
 import { AVAILABLE, Decidable, Decision, decide, greater } from './lookup';
-import { ALL_KINDS, Entry, SYSTEM_TARGET, canonicalEntry, keyOf, serializeEntry } from './notification';
+import { ALL_KINDS, Entry, SYSTEM_TARGET, canonicalEntry, entryKey, keyOf, serializeEntry } from './notification';
 
 /** Number of digest leaves; a power of two. Keys fall into leaves by a hash of the key. */
 export const LEAVES = 4096;
 
-/** An entry with what the hot paths need precomputed; rarely needed parts are built on use. */
+/**
+ * An entry as a node holds it: the entry's own fields, with what the hot paths need precomputed
+ * beside them, in one object. (It used to keep the entry as a second object; at 100,000 entries
+ * that object and its out-of-object property array were 18 MB.) `entry` builds the plain entry on
+ * use; `json` its canonical bytes.
+ */
 export class StoredEntry implements Decidable {
-  readonly key: string;
   readonly keyHash: number;
-  readonly leaf: number;
   readonly h0: number;
   readonly h1: number;
   readonly ts: number;
-  readonly id: string;
-  readonly available: boolean;
   readonly downAtMs: number | undefined;
   readonly upAtMs: number | undefined;
-  readonly autoRestore: boolean;
   readonly timed: boolean;
+  readonly targetType: Entry['targetType'];
+  readonly target: string;
+  readonly kind: string;
+  readonly available: boolean;
+  readonly reason: Entry['reason'];
+  readonly component: string | undefined;
+  readonly message: string | undefined;
+  readonly operatorId: string | undefined;
+  readonly source: Entry['source'];
+  readonly downAt: string | undefined;
+  readonly expectedUpAt: string | undefined;
+  /** As the entry says it (undefined when it does not); `autoRestore === true` is what counts. */
+  readonly restore: boolean | undefined;
+  /** The timestamp as given when it is not the canonical rendering of `ts` (it nearly always is: then undefined). */
+  private readonly stamp: string | undefined;
+  readonly id: string;
+  readonly priority: number;
   private decisions?: { down?: Decision; scheduled?: Decision };
 
-  constructor(readonly entry: Entry, json: string = serializeEntry(entry)) {
-    this.key = keyOf(entry);
+  /** `entry` must be canonical (canonicalEntry); it is not kept. */
+  constructor(entry: Entry, json: string = serializeEntry(entry)) {
     // Hashes kept as int32 (| 0), not uint32: V8 then holds them in the object as small integers
     // instead of a boxed double each (16 bytes apiece, 100,000 entries). Their bits are the same.
-    this.keyHash = fnv1a32(this.key) | 0;
-    this.leaf = this.keyHash & (LEAVES - 1);
+    this.keyHash = fnv1a32(keyOf(entry)) | 0;
     const [h0, h1] = hash64(json);
     this.h0 = h0 | 0;
     this.h1 = h1 | 0;
     this.ts = Date.parse(entry.timestamp);
-    this.id = entry.id;
-    this.available = entry.available;
     this.downAtMs = parseTime(entry.downAt);
     this.upAtMs = parseTime(entry.expectedUpAt);
-    this.autoRestore = entry.autoRestore === true;
-    this.timed = this.downAtMs !== undefined || (this.autoRestore && this.upAtMs !== undefined);
+    this.timed = this.downAtMs !== undefined || (entry.autoRestore === true && this.upAtMs !== undefined);
+    this.targetType = entry.targetType;
+    this.target = entry.target;
+    this.kind = entry.kind;
+    this.available = entry.available;
+    this.reason = entry.reason;
+    this.component = entry.component;
+    this.message = entry.message;
+    this.operatorId = entry.operatorId;
+    this.source = entry.source;
+    this.downAt = entry.downAt;
+    this.expectedUpAt = entry.expectedUpAt;
+    this.restore = entry.autoRestore;
+    this.stamp = isoOf(this.ts) === entry.timestamp ? undefined : entry.timestamp;
+    this.id = entry.id;
+    this.priority = entry.priority;
+  }
+
+  /** `targetType|target|kind`, built on use (the state indexes entries by target, then kind). */
+  get key(): string {
+    return entryKey(this.targetType, this.target, this.kind);
+  }
+
+  get timestamp(): string {
+    return this.stamp ?? isoOf(this.ts);
+  }
+
+  /** The digest leaf its key falls into. */
+  get leaf(): number {
+    return this.keyHash & (LEAVES - 1);
+  }
+
+  get autoRestore(): boolean {
+    return this.restore === true;
+  }
+
+  /** The entry, built on each call, field for field as canonicalEntry builds it. */
+  get entry(): Entry {
+    const e: Entry = { targetType: this.targetType, target: this.target, kind: this.kind, available: this.available, source: this.source, timestamp: this.timestamp, id: this.id, priority: this.priority };
+    if (this.reason !== undefined) e.reason = this.reason;
+    if (this.component !== undefined) e.component = this.component;
+    if (this.message !== undefined) e.message = this.message;
+    if (this.operatorId !== undefined) e.operatorId = this.operatorId;
+    if (this.downAt !== undefined) e.downAt = this.downAt;
+    if (this.expectedUpAt !== undefined) e.expectedUpAt = this.expectedUpAt;
+    if (this.restore !== undefined) e.autoRestore = this.restore;
+    return e;
   }
 
   /** Canonical JSON (the bytes that are stored and hashed). */
@@ -54,10 +113,10 @@ export class StoredEntry implements Decidable {
     const d = (this.decisions ??= {});
     return (d.down ??= Object.freeze({
       available: false,
-      reason: this.entry.reason ?? 'unknown',
-      ...(this.entry.message !== undefined ? { message: this.entry.message } : {}),
-      ...(this.entry.component !== undefined ? { component: this.entry.component } : {}),
-      ...(this.entry.expectedUpAt !== undefined ? { expectedUpAt: this.entry.expectedUpAt } : {}),
+      reason: this.reason ?? 'unknown',
+      ...(this.message !== undefined ? { message: this.message } : {}),
+      ...(this.component !== undefined ? { component: this.component } : {}),
+      ...(this.expectedUpAt !== undefined ? { expectedUpAt: this.expectedUpAt } : {}),
       decidedBy: { key: this.key, id: this.id },
     }));
   }
@@ -67,9 +126,9 @@ export class StoredEntry implements Decidable {
     return (d.scheduled ??= Object.freeze({
       available: true,
       scheduled: true,
-      downAt: this.entry.downAt,
-      reason: this.entry.reason ?? 'unknown',
-      ...(this.entry.expectedUpAt !== undefined ? { expectedUpAt: this.entry.expectedUpAt } : {}),
+      downAt: this.downAt,
+      reason: this.reason ?? 'unknown',
+      ...(this.expectedUpAt !== undefined ? { expectedUpAt: this.expectedUpAt } : {}),
       decidedBy: { key: this.key, id: this.id },
     }));
   }
@@ -90,6 +149,11 @@ interface AppView {
 /** At most this many applications get a cached view (names come from requests). */
 const MAX_VIEWS = 50_000;
 
+/** The canonical rendering of a time (what validation gives every timestamp); '' for an unreadable one. */
+function isoOf(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : '';
+}
+
 /** Undefined when absent (no boxed NaN in every entry without a schedule); NaN when unreadable. */
 function parseTime(iso: string | undefined): number | undefined {
   return iso === undefined ? undefined : Date.parse(iso);
@@ -105,7 +169,6 @@ export function storeEntry(raw: Entry): StoredEntry {
  * maintained incrementally so two nodes can find where they differ without sending everything.
  */
 export class AvailabilityState {
-  private readonly leaves: Map<string, StoredEntry>[] = Array.from({ length: LEAVES }, () => new Map());
   private readonly leafHash = new Uint32Array(LEAVES * 2);
   private readonly apps = new Map<string, Slot>();
   private readonly resources = new Map<string, Slot>();
@@ -135,16 +198,23 @@ export class AvailabilityState {
   }
 
   get(key: string): StoredEntry | undefined {
-    return this.leaves[fnv1a32(key) & (LEAVES - 1)].get(key);
+    const [targetType, target, kind] = key.split('|');
+    return this.find(targetType, target, kind);
+  }
+
+  /** The entry held for a key, found through the lookup index (there is no second index by key). */
+  private find(targetType: string, target: string, kind: string): StoredEntry | undefined {
+    const slot = (targetType === 'resource' ? this.resources : this.apps).get(target);
+    if (slot === undefined) return undefined;
+    if (kind === ALL_KINDS) return slot.all;
+    return slot.byKind === undefined ? undefined : kindGet(slot.byKind, kind);
   }
 
   /** Merges one entry; returns the stored entry when it changed the state, else undefined. */
   apply(raw: Entry | StoredEntry): StoredEntry | undefined {
     const s = raw instanceof StoredEntry ? raw : storeEntry(raw);
-    const leaf = this.leaves[s.leaf];
-    const cur = leaf.get(s.key);
+    const cur = this.find(s.targetType, s.target, s.kind);
     if (cur !== undefined && !greater(s, cur)) return undefined;
-    leaf.set(s.key, s);
     if (cur !== undefined) {
       this.leafHash[s.leaf * 2] ^= cur.h0;
       this.leafHash[s.leaf * 2 + 1] ^= cur.h1;
@@ -161,23 +231,21 @@ export class AvailabilityState {
 
   /** Drops an entry (retention); returns whether it was there in exactly this version. */
   remove(s: StoredEntry): boolean {
-    const leaf = this.leaves[s.leaf];
-    if (leaf.get(s.key) !== s) return false;
-    leaf.delete(s.key);
+    if (this.find(s.targetType, s.target, s.kind) !== s) return false;
     this.leafHash[s.leaf * 2] ^= s.h0;
     this.leafHash[s.leaf * 2 + 1] ^= s.h1;
     this.size--;
-    const map = s.entry.targetType === 'resource' ? this.resources : this.apps;
-    const slot = map.get(s.entry.target);
+    const map = s.targetType === 'resource' ? this.resources : this.apps;
+    const slot = map.get(s.target);
     if (slot !== undefined) {
-      if (s.entry.kind === ALL_KINDS) {
+      if (s.kind === ALL_KINDS) {
         if (slot.all === s) slot.all = undefined;
       } else if (slot.byKind !== undefined) {
         kindDelete(slot.byKind, s);
       }
       if (slot.all === undefined && (slot.byKind === undefined || kindCount(slot.byKind) === 0)) {
         // Views hold slots: forget them with the slot, or a later entry would go to a new slot they never see.
-        map.delete(s.entry.target);
+        map.delete(s.target);
         this.views.clear();
       }
     }
@@ -196,8 +264,8 @@ export class AvailabilityState {
   }
 
   private index(s: StoredEntry): void {
-    const slot = this.slot(s.entry.targetType === 'resource' ? this.resources : this.apps, s.entry.target);
-    if (s.entry.kind === ALL_KINDS) slot.all = s;
+    const slot = this.slot(s.targetType === 'resource' ? this.resources : this.apps, s.target);
+    if (s.kind === ALL_KINDS) slot.all = s;
     else slot.byKind = kindSet(slot.byKind, s);
   }
 
@@ -262,8 +330,14 @@ export class AvailabilityState {
     return decide(best, now);
   }
 
+  /** Every entry held (in no particular order). */
   *stored(): IterableIterator<StoredEntry> {
-    for (const leaf of this.leaves) yield* leaf.values();
+    for (const map of [this.apps, this.resources]) {
+      for (const slot of map.values()) {
+        if (slot.all !== undefined) yield slot.all;
+        if (slot.byKind !== undefined) yield* slot.byKind.values();
+      }
+    }
   }
 
   entries(): Entry[] {
@@ -272,8 +346,23 @@ export class AvailabilityState {
 
   /** Entries of the given leaves. */
   inLeaves(leaves: Iterable<number>): StoredEntry[] {
+    const wanted = new Uint8Array(LEAVES);
+    let any = false;
+    for (const l of leaves) {
+      if (l >= 0 && l < LEAVES) wanted[l] = 1;
+      any = true;
+    }
     const out: StoredEntry[] = [];
-    for (const l of leaves) for (const s of this.leaves[l].values()) out.push(s);
+    if (!any) return out;
+    const take = (s: StoredEntry | undefined): void => {
+      if (s !== undefined && wanted[s.leaf] === 1) out.push(s);
+    };
+    for (const map of [this.apps, this.resources]) {
+      for (const slot of map.values()) {
+        take(slot.all);
+        if (slot.byKind !== undefined) slot.byKind.forEach((s: StoredEntry) => take(s));
+      }
+    }
     return out;
   }
 

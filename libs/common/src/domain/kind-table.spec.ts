@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { KIND_ARRAY_MAX, KindTable, kindCount, kindDelete, kindGet, kindSet } from './kind-table';
 
 interface Item {
-  entry: { kind: string };
+  kind: string;
   n: number;
 }
 
@@ -22,7 +22,7 @@ describe('kind table', () => {
           if (o.del) {
             const held = model.get(o.kind);
             // Deleting an entry that is not the one held (an older version) changes nothing.
-            const stranger: Item = { entry: { kind: o.kind }, n: -1 };
+            const stranger: Item = { kind: o.kind, n: -1 };
             if (table !== undefined) expect(kindDelete(table, stranger)).toBe(false);
             if (held !== undefined && table !== undefined) {
               expect(kindDelete(table, held)).toBe(true);
@@ -30,7 +30,7 @@ describe('kind table', () => {
               if (Array.isArray(table)) shrankAsArray++;
             }
           } else {
-            const item = { entry: { kind: o.kind }, n: o.n };
+            const item = { kind: o.kind, n: o.n };
             table = kindSet(table, item);
             model.set(o.kind, item);
           }
@@ -52,11 +52,11 @@ describe('kind table', () => {
 
   it('stays an array up to the limit and becomes a Map past it, keeping every entry', () => {
     let t: KindTable<Item> | undefined;
-    for (let i = 0; i < KIND_ARRAY_MAX; i++) t = kindSet(t, { entry: { kind: `k${i}` }, n: i });
+    for (let i = 0; i < KIND_ARRAY_MAX; i++) t = kindSet(t, { kind: `k${i}`, n: i });
     expect(Array.isArray(t)).toBe(true);
-    t = kindSet(t, { entry: { kind: 'k0' }, n: 100 });
+    t = kindSet(t, { kind: 'k0', n: 100 });
     expect(Array.isArray(t)).toBe(true);
-    t = kindSet(t, { entry: { kind: 'extra' }, n: 9 });
+    t = kindSet(t, { kind: 'extra', n: 9 });
     expect(t).toBeInstanceOf(Map);
     expect(kindCount(t)).toBe(KIND_ARRAY_MAX + 1);
     expect(kindGet(t, 'k0')?.n).toBe(100);

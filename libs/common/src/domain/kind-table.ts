@@ -7,7 +7,7 @@
 export type KindTable<T extends Kinded> = T[] | Map<string, T>;
 
 export interface Kinded {
-  readonly entry: { readonly kind: string };
+  readonly kind: string;
 }
 
 /** Kinds held in an array before the table becomes a Map. */
@@ -15,17 +15,17 @@ export const KIND_ARRAY_MAX = 8;
 
 export function kindGet<T extends Kinded>(table: KindTable<T>, kind: string): T | undefined {
   if (table instanceof Map) return table.get(kind);
-  for (let i = 0; i < table.length; i++) if (table[i].entry.kind === kind) return table[i];
+  for (let i = 0; i < table.length; i++) if (table[i].kind === kind) return table[i];
   return undefined;
 }
 
 /** The table with `item` as the entry of its kind (replacing any other); may be a new table. */
 export function kindSet<T extends Kinded>(table: KindTable<T> | undefined, item: T): KindTable<T> {
-  const kind = item.entry.kind;
+  const kind = item.kind;
   if (table === undefined) return [item];
   if (table instanceof Map) return table.set(kind, item);
   for (let i = 0; i < table.length; i++) {
-    if (table[i].entry.kind === kind) {
+    if (table[i].kind === kind) {
       table[i] = item;
       return table;
     }
@@ -35,13 +35,13 @@ export function kindSet<T extends Kinded>(table: KindTable<T> | undefined, item:
     return table;
   }
   const map = new Map<string, T>();
-  for (const t of table) map.set(t.entry.kind, t);
+  for (const t of table) map.set(t.kind, t);
   return map.set(kind, item);
 }
 
 /** Removes `item` if it is (this very object) the entry of its kind; whether it was. */
 export function kindDelete<T extends Kinded>(table: KindTable<T>, item: T): boolean {
-  const kind = item.entry.kind;
+  const kind = item.kind;
   if (table instanceof Map) return table.get(kind) === item && table.delete(kind);
   const i = table.indexOf(item);
   if (i < 0) return false;

@@ -82,7 +82,7 @@ export class EntryRepository {
   }
 
   /** Writes entries last-writer-wins; returns how many were newer than what Redis held. */
-  async put(items: { key: string; json: string; entry: Entry; audit?: AuditLine }[]): Promise<number> {
+  async put(items: { key: string; json: string; entry: Pick<Entry, 'timestamp' | 'id'>; audit?: AuditLine }[]): Promise<number> {
     if (items.length === 0) return 0;
     const args: (string | number)[] = [this.auditMax];
     for (const it of items) args.push(it.key, it.entry.timestamp, it.entry.id, it.json, it.audit ? JSON.stringify(it.audit) : '');
