@@ -70,18 +70,21 @@ export class StateStoreService implements OnModuleDestroy {
    */
   persist(changed: StoredEntry[], via: Via, at: number): Promise<void> {
     if (changed.length === 0) return Promise.resolve();
+    const keys: string[] = [];
     for (const s of changed) {
+      const key = s.key;
+      keys.push(key);
       this.batch.push({
-        key: s.key,
+        key,
         json: s.json,
         entry: s,
-        audit: { at, node: this.env.NODE_ID, via, id: s.id, key: s.key, available: s.available, reason: s.reason, operatorId: s.operatorId, source: s.source, timestamp: s.timestamp },
+        audit: { at, node: this.env.NODE_ID, via, id: s.id, key, available: s.available, reason: s.reason, operatorId: s.operatorId, source: s.source, timestamp: s.timestamp },
       });
     }
     const done = new Promise<void>((resolve) => this.waiters.push(resolve));
-    for (const s of changed) this.pending.set(s.key, done);
+    for (const key of keys) this.pending.set(key, done);
     void done.then(() => {
-      for (const s of changed) if (this.pending.get(s.key) === done) this.pending.delete(s.key);
+      for (const key of keys) if (this.pending.get(key) === done) this.pending.delete(key);
     });
     this.schedule();
     return done;

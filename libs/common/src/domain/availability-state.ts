@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { fnv1a32, hash64 } from './hashing';
 import { KindTable, kindCount, kindDelete, kindGet, kindSet } from './kind-table';
 import { AVAILABLE, Decidable, Decision, decide, greater } from './lookup';
-import { ALL_KINDS, Entry, SYSTEM_TARGET, canonicalEntry, entryKey, keyOf, serializeEntry } from './notification';
+import { ALL_KINDS, Entry, Notification, Reason, SYSTEM_TARGET, Source, TargetType, entryKey, intern, serializeEntry } from './notification';
 
 /** Number of digest leaves; a power of two. Keys fall into leaves by a hash of the key. */
 export const LEAVES = 4096;
 
 /**
- * An entry as a node holds it: the entry's own fields, with what the hot paths need precomputed
+ * An entry as a node holds it: the entry's own fields, under their own names and already in
+ * canonical form (what canonicalEntry makes of them), with what the hot paths need precomputed
  * beside them, in one object. (It used to keep the entry as a second object; at 100,000 entries
  * that object and its out-of-object property array were 18 MB.) `entry` builds the plain entry on
  * use; `json` its canonical bytes.
@@ -21,52 +22,50 @@ export class StoredEntry implements Decidable {
   readonly downAtMs: number | undefined;
   readonly upAtMs: number | undefined;
   readonly timed: boolean;
-  readonly targetType: Entry['targetType'];
+  readonly targetType: TargetType;
   readonly target: string;
   readonly kind: string;
   readonly available: boolean;
-  readonly reason: Entry['reason'];
+  readonly reason: Reason | undefined;
   readonly component: string | undefined;
   readonly message: string | undefined;
   readonly operatorId: string | undefined;
-  readonly source: Entry['source'];
+  readonly source: Source;
   readonly downAt: string | undefined;
   readonly expectedUpAt: string | undefined;
-  /** As the entry says it (undefined when it does not); `autoRestore === true` is what counts. */
-  readonly restore: boolean | undefined;
-  /** The timestamp as given when it is not the canonical rendering of `ts` (it nearly always is: then undefined). */
-  private readonly stamp: string | undefined;
+  readonly autoRestore: boolean | undefined;
+  readonly timestamp: string;
   readonly id: string;
   readonly priority: number;
   private decisions?: { down?: Decision; scheduled?: Decision };
 
-  /** `entry` must be canonical (canonicalEntry); it is not kept. */
-  constructor(entry: Entry, json: string = serializeEntry(entry)) {
+  /** Takes an entry in any form and holds it canonical, by the rules of canonicalEntry; `src` is not kept. */
+  constructor(src: Entry | (Notification & { kind: string })) {
+    this.targetType = src.target === SYSTEM_TARGET ? 'application' : intern(src.targetType);
+    this.target = src.target;
+    this.kind = intern(src.kind);
+    this.available = src.available;
+    this.reason = src.available ? undefined : intern(src.reason ?? 'unknown');
+    this.component = src.component;
+    this.message = src.message;
+    this.operatorId = src.operatorId;
+    this.source = intern(src.source);
+    this.downAt = src.downAt;
+    this.expectedUpAt = src.expectedUpAt;
+    this.autoRestore = src.autoRestore;
+    this.timestamp = src.timestamp;
+    this.id = src.id;
+    this.priority = src.priority;
     // Hashes kept as int32 (| 0), not uint32: V8 then holds them in the object as small integers
     // instead of a boxed double each (16 bytes apiece, 100,000 entries). Their bits are the same.
-    this.keyHash = fnv1a32(keyOf(entry)) | 0;
-    const [h0, h1] = hash64(json);
+    this.keyHash = fnv1a32(this.key) | 0;
+    const [h0, h1] = hash64(this.json);
     this.h0 = h0 | 0;
     this.h1 = h1 | 0;
-    this.ts = Date.parse(entry.timestamp);
-    this.downAtMs = parseTime(entry.downAt);
-    this.upAtMs = parseTime(entry.expectedUpAt);
-    this.timed = this.downAtMs !== undefined || (entry.autoRestore === true && this.upAtMs !== undefined);
-    this.targetType = entry.targetType;
-    this.target = entry.target;
-    this.kind = entry.kind;
-    this.available = entry.available;
-    this.reason = entry.reason;
-    this.component = entry.component;
-    this.message = entry.message;
-    this.operatorId = entry.operatorId;
-    this.source = entry.source;
-    this.downAt = entry.downAt;
-    this.expectedUpAt = entry.expectedUpAt;
-    this.restore = entry.autoRestore;
-    this.stamp = isoOf(this.ts) === entry.timestamp ? undefined : entry.timestamp;
-    this.id = entry.id;
-    this.priority = entry.priority;
+    this.ts = Date.parse(this.timestamp);
+    this.downAtMs = parseTime(this.downAt);
+    this.upAtMs = parseTime(this.expectedUpAt);
+    this.timed = this.downAtMs !== undefined || (this.autoRestore === true && this.upAtMs !== undefined);
   }
 
   /** `targetType|target|kind`, built on use (the state indexes entries by target, then kind). */
@@ -74,17 +73,14 @@ export class StoredEntry implements Decidable {
     return entryKey(this.targetType, this.target, this.kind);
   }
 
-  get timestamp(): string {
-    return this.stamp ?? isoOf(this.ts);
-  }
-
   /** The digest leaf its key falls into. */
   get leaf(): number {
     return this.keyHash & (LEAVES - 1);
   }
 
-  get autoRestore(): boolean {
-    return this.restore === true;
+  /** Canonical JSON (the bytes that are stored and hashed): its fields have the entry's names. */
+  get json(): string {
+    return serializeEntry(this as unknown as Entry);
   }
 
   /** The entry, built on each call, field for field as canonicalEntry builds it. */
@@ -96,13 +92,8 @@ export class StoredEntry implements Decidable {
     if (this.operatorId !== undefined) e.operatorId = this.operatorId;
     if (this.downAt !== undefined) e.downAt = this.downAt;
     if (this.expectedUpAt !== undefined) e.expectedUpAt = this.expectedUpAt;
-    if (this.restore !== undefined) e.autoRestore = this.restore;
+    if (this.autoRestore !== undefined) e.autoRestore = this.autoRestore;
     return e;
-  }
-
-  /** Canonical JSON (the bytes that are stored and hashed). */
-  get json(): string {
-    return serializeEntry(this.entry);
   }
 
   canonical(): string {
@@ -149,18 +140,13 @@ interface AppView {
 /** At most this many applications get a cached view (names come from requests). */
 const MAX_VIEWS = 50_000;
 
-/** The canonical rendering of a time (what validation gives every timestamp); '' for an unreadable one. */
-function isoOf(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : '';
-}
-
 /** Undefined when absent (no boxed NaN in every entry without a schedule); NaN when unreadable. */
 function parseTime(iso: string | undefined): number | undefined {
   return iso === undefined ? undefined : Date.parse(iso);
 }
 
 export function storeEntry(raw: Entry): StoredEntry {
-  return new StoredEntry(canonicalEntry(raw));
+  return new StoredEntry(raw);
 }
 
 /**

@@ -22,7 +22,8 @@ export interface Decidable {
   available: boolean;
   downAtMs: number | undefined;
   upAtMs: number | undefined;
-  autoRestore: boolean;
+  /** Only `true` counts (absent or false: no automatic return). */
+  autoRestore?: boolean;
   /** Whether the decision depends on the time (a `downAt`, or `autoRestore` with `expectedUpAt`). */
   timed: boolean;
   /** Canonical bytes, only for breaking a tie of timestamp and id (computed when needed). */
@@ -52,6 +53,6 @@ export function decide(best: Decidable | undefined, now?: number): Decision {
   if (!best.timed) return best.down();
   const t = now ?? Date.now();
   if (best.downAtMs !== undefined && best.downAtMs > t) return best.scheduled();
-  if (best.autoRestore && best.upAtMs !== undefined && best.upAtMs <= t) return AVAILABLE;
+  if (best.autoRestore === true && best.upAtMs !== undefined && best.upAtMs <= t) return AVAILABLE;
   return best.down();
 }

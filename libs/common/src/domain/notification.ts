@@ -72,7 +72,7 @@ export function toEntries(n: Notification): Entry[] {
  * all entries: JSON.parse gives every entry its own copies, which at 100,000 entries is megabytes.
  */
 const interned = new Map<string, string>([...REASONS, ...TARGET_TYPES, ...SOURCES, ALL_KINDS].map((v) => [v, v]));
-function intern<T extends string>(v: T): T {
+export function intern<T extends string>(v: T): T {
   const hit = interned.get(v);
   if (hit !== undefined) return hit as T;
   if (interned.size < 10_000 && v.length <= 64) interned.set(v, v);
