@@ -156,6 +156,20 @@ describe('broker users: least privilege and the origin of re-broadcasts', () => 
     }
   });
 
+  it('a node acks its own re-broadcasts unread: one sent as node a\'s user naming node a is applied by b, and a only counts it (it applied what it sends before sending it)', async () => {
+    const before = counter(await metricsPage(a), 'farm_own_rebroadcasts_skipped_total');
+    const beforeB = counter(await metricsPage(b), 'farm_own_rebroadcasts_skipped_total');
+    // Node a's user naming node a: what a sends when it re-broadcasts (here a notification a never took).
+    expect(await publishAs(farm.brokerUrl('node', 'a'), farm.t.fanoutExchange, '', notification(9, { target: 'forged9' }), { userId: `${farm.ns}.node.a`, headers: { [ORIGIN_HEADER]: 'a' } })).toBe('confirmed');
+    await waitFor('b holds forged9', async () => ((await farm.snapshot('b')).entries.some((e) => (e as { target: string }).target === 'forged9') ? true : undefined), 15_000);
+    await waitFor('a counted its own re-broadcast', async () => (counter(await metricsPage(a), 'farm_own_rebroadcasts_skipped_total') === before + 1 ? true : undefined), 15_000);
+    expect((await farm.snapshot('a')).entries.map((e) => (e as { target: string }).target)).not.toContain('forged9');
+    expect(counter(await metricsPage(b), 'farm_own_rebroadcasts_skipped_total')).toBe(beforeB);
+    // A handshake makes a whole again (b sends what a lacks), as after any loss.
+    expect((await a.post('/v1/sync')).status).toBe(200);
+    await farm.converged(2, ['a', 'b']);
+  });
+
   it('never writes a broker user\'s password in any log line', () => {
     const logs = farm.logLines(/./).join('\n');
     expect(logs).toContain(`${farm.ns}.node.a`); // the processes do log their broker URLs, redacted

@@ -185,17 +185,28 @@ export class NodeConsumers implements OnApplicationBootstrap {
   /**
    * Re-broadcasts come from the node that took the notification, which already checked its time
    * bounds; they are not checked again here, so every node applies exactly the same set.
+   *
+   * The fanout brings a node its own re-broadcasts too. Those it acks unread (once their origin
+   * is checked): it applied every notification in them before it sent them, and stored them
+   * before it acked their ingress; if it stopped before storing, the ingress is delivered again
+   * and the notification comes back through whichever node takes it.
    */
   async onFanout(d: Delivery): Promise<void> {
     this.metrics.received.inc({ queue: 'node' });
+    const props = d.msg.properties;
+    const origin: unknown = props.headers?.[ORIGIN_HEADER];
     if (this.origin) {
-      const props = d.msg.properties;
-      const refused = originRefusal(props.headers?.[ORIGIN_HEADER], props.userId, this.origin);
+      const refused = originRefusal(origin, props.userId, this.origin);
       if (refused) {
         this.metrics.rebroadcastsRefused.inc();
-        this.refusals?.record({ receiver: this.env.NODE_ID, command: 'rebroadcast', reason: 'origin', message: refused, claimedSender: typeof props.headers?.[ORIGIN_HEADER] === 'string' ? props.headers[ORIGIN_HEADER] : undefined });
+        this.refusals?.record({ receiver: this.env.NODE_ID, command: 'rebroadcast', reason: 'origin', message: refused, claimedSender: typeof origin === 'string' ? origin : undefined });
         throw new PoisonMessageError(refused);
       }
+    }
+    if (origin === this.env.NODE_ID) {
+      this.metrics.ownRebroadcasts.inc();
+      this.fanoutHandled++;
+      return;
     }
     const batch = decodeRebroadcast(parseJson(d.content, MAX_REBROADCAST_BYTES)).map((v) => parseNotification(v, { requireIdentity: true }));
     await this.replication.fromFanout(batch);

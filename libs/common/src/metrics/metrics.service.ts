@@ -14,6 +14,7 @@ export class MetricsService {
   readonly registry = new Registry();
   readonly applied = new Counter({ name: 'farm_entries_applied_total', help: 'Entries that changed the local state, by path', labelNames: ['via'], registers: [this.registry] });
   readonly received = new Counter({ name: 'farm_messages_received_total', help: 'Messages consumed, by queue role', labelNames: ['queue'], registers: [this.registry] });
+  readonly ownRebroadcasts = new Counter({ name: 'farm_own_rebroadcasts_skipped_total', help: 'This node\'s own re-broadcasts taken back from its queue and acked unread (it applied and stored them before it sent them)', registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'farm_messages_dead_lettered_total', help: 'Messages refused and dead-lettered', labelNames: ['queue'], registers: [this.registry] });
   readonly published = new Counter({ name: 'farm_messages_published_total', help: 'Messages confirmed by the broker', labelNames: ['exchange'], registers: [this.registry] });
   readonly publishFailed = new Counter({ name: 'farm_publish_failures_total', help: 'Publishes not confirmed', labelNames: ['exchange'], registers: [this.registry] });
