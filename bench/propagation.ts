@@ -238,6 +238,8 @@ interface OvertakeResult {
   urgent_applied_after: Record<string, number>;
   /** Per node, when it applied the urgent one (ms after the resumption). */
   urgent_applied_ms: Record<string, number>;
+  /** When the taker's urgent re-broadcast reached an idle consumer beside the nodes (the bench), ms after the resumption. */
+  urgent_rebroadcast_seen_ms: number;
   lost: number;
 }
 
@@ -261,6 +263,13 @@ async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
     const ch = await conn.createConfirmChannel();
     const qch = await conn.createChannel();
     const base = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n, await farm.auditLength(n)] as const)));
+    // A witness on the urgent fanout: when the broker delivers the taker's re-broadcast to a consumer that is idle.
+    const witness = await qch.assertQueue('', { exclusive: true, autoDelete: true });
+    await qch.bindQueue(witness.queue, farm.t.fanoutUrgentExchange, '');
+    let witnessAt = NaN;
+    await qch.consume(witness.queue, () => {
+      if (Number.isNaN(witnessAt)) witnessAt = now();
+    }, { noAck: true });
     const headers = { [ORIGIN_HEADER]: 'bench' };
     for (const n of nodes) farm.node(n).signal('SIGSTOP');
     for (let i = 0; i < published; i++) {
@@ -299,7 +308,7 @@ async function runOvertake(farm: BenchFarm): Promise<OvertakeResult> {
       lost += Math.max(0, published - backlog.length);
       for (const l of backlog) if (l.at > drained) drained = l.at;
     }
-    return { published, queued_at_urgent: queued, urgent_overtake_ms: round(urgentAll - tUrgent, 1), backlog_drain_ms: round(drained - tUrgent, 1), urgent_applied_after: after, urgent_applied_ms: urgentAt, lost };
+    return { published, queued_at_urgent: queued, urgent_overtake_ms: round(urgentAll - tUrgent, 1), backlog_drain_ms: round(drained - tUrgent, 1), urgent_applied_after: after, urgent_applied_ms: urgentAt, urgent_rebroadcast_seen_ms: round(witnessAt - tUrgent, 1), lost };
   } finally {
     await conn.close().catch(() => undefined);
     for (const n of nodes) farm.node(n).signal('SIGCONT');
@@ -383,7 +392,7 @@ async function main(): Promise<number> {
     if (runs('system')) system = await section('system', errors, () => runSystem(farm));
     if (runs('overtake')) {
       overtake = await section('overtake', errors, () => runOvertake(farm));
-      if (overtake) log(`  urgent on all nodes ${overtake.urgent_overtake_ms} ms after its publication (${JSON.stringify(overtake.urgent_applied_after)} applied before it, at ${JSON.stringify(overtake.urgent_applied_ms)} ms), backlog (${JSON.stringify(overtake.queued_at_urgent)} waiting then) drained ${overtake.backlog_drain_ms} ms after; lost ${overtake.lost}`);
+      if (overtake) log(`  urgent on all nodes ${overtake.urgent_overtake_ms} ms after its publication (${JSON.stringify(overtake.urgent_applied_after)} applied before it, at ${JSON.stringify(overtake.urgent_applied_ms)} ms; its re-broadcast reached an idle consumer at ${overtake.urgent_rebroadcast_seen_ms} ms), backlog (${JSON.stringify(overtake.queued_at_urgent)} waiting then) drained ${overtake.backlog_drain_ms} ms after; lost ${overtake.lost}`);
     }
     if (runs('auth')) authCompare = await section('auth on vs off', errors, () => runAuthCompare(farm));
     if (runs('handshake')) hs = await section('handshake', errors, () => runHandshake(farm, CFG.handshakeEntries, CFG.handshakeRounds));

@@ -35,7 +35,15 @@ export class FanoutBatcher {
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
 
-  constructor(private readonly send: (body: Buffer, priority: number, count: number) => Promise<void>) {}
+  /**
+   * `soon`: leave once the current callback and its promise jobs are done (process.nextTick), not
+   * at the end of the event-loop turn: an urgent lane's message then goes before the ordinary
+   * work queued for that turn; notifications taken from the same socket read still share it.
+   */
+  constructor(
+    private readonly send: (body: Buffer, priority: number, count: number) => Promise<void>,
+    private readonly soon = false,
+  ) {}
 
   add(n: Notification): Promise<void> {
     this.batch.push(n);
@@ -43,7 +51,8 @@ export class FanoutBatcher {
     if (this.batch.length >= MAX_BATCH) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      if (this.soon) process.nextTick(() => this.flush());
+      else setImmediate(() => this.flush());
     }
     return p;
   }
