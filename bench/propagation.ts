@@ -50,7 +50,7 @@ const CFG = {
   lowRate: 250,
   lowRateSeconds: QUICK ? 2 : 4,
   priorityFloorSeconds: QUICK ? 2 : 5,
-  steps: (process.env.BENCH_STEPS ?? '1000,2000,3000,5000,7000,10000').split(',').map(Number),
+  steps: (process.env.BENCH_STEPS ?? '1000,2000,3000,5000,6000,7000,10000').split(',').map(Number),
   stepSeconds: QUICK ? 2 : 5,
   window: 2000,
   checkCalls: QUICK ? 1_000_000 : 5_000_000,

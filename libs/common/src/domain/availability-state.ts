@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { fnv1a32, hash64 } from './hashing';
 import { KindTable, kindCount, kindDelete, kindGet, kindSet } from './kind-table';
 import { AVAILABLE, Decidable, Decision, decide, greater } from './lookup';
-import { ALL_KINDS, Entry, Notification, Reason, SYSTEM_TARGET, Source, TargetType, entryKey, intern, serializeEntry } from './notification';
+import { ALL_KINDS, Entry, Notification, Reason, SYSTEM_TARGET, Source, TargetType, canonicalEntry, entryKey, intern, serializeEntry } from './notification';
 
 /** Number of digest leaves; a power of two. Keys fall into leaves by a hash of the key. */
 export const LEAVES = 4096;
@@ -83,17 +83,9 @@ export class StoredEntry implements Decidable {
     return serializeEntry(this as unknown as Entry);
   }
 
-  /** The entry, built on each call, field for field as canonicalEntry builds it. */
+  /** The entry as a plain object, built on each call (its fields are already canonical, so this is a copy). */
   get entry(): Entry {
-    const e: Entry = { targetType: this.targetType, target: this.target, kind: this.kind, available: this.available, source: this.source, timestamp: this.timestamp, id: this.id, priority: this.priority };
-    if (this.reason !== undefined) e.reason = this.reason;
-    if (this.component !== undefined) e.component = this.component;
-    if (this.message !== undefined) e.message = this.message;
-    if (this.operatorId !== undefined) e.operatorId = this.operatorId;
-    if (this.downAt !== undefined) e.downAt = this.downAt;
-    if (this.expectedUpAt !== undefined) e.expectedUpAt = this.expectedUpAt;
-    if (this.autoRestore !== undefined) e.autoRestore = this.autoRestore;
-    return e;
+    return canonicalEntry(this as unknown as Entry);
   }
 
   canonical(): string {
