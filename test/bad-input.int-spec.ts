@@ -46,8 +46,9 @@ describe('poison and malformed messages', () => {
 
   it('refuses a re-broadcast without id or timestamp published straight to the fanout exchange', async () => {
     const ch = await farm.channel();
-    // Naming an origin, as a node does (this farm's processes share one broker user), so what is refused is the body.
-    ch.publish(farm.t.fanoutExchange, '', Buffer.from(JSON.stringify({ target: 'sneaky', available: false })), { persistent: true, headers: { 'x-origin-node': 'a' } });
+    // Naming an origin, as a node does (this farm's processes share one broker user), so what is refused is the body;
+    // a third node's, since a node acks its own re-broadcasts unread.
+    ch.publish(farm.t.fanoutExchange, '', Buffer.from(JSON.stringify({ target: 'sneaky', available: false })), { persistent: true, headers: { 'x-origin-node': 'z' } });
     await ch.waitForConfirms();
     const dead: { reason: string }[] = [];
     await waitFor('both nodes refused it', async () => {

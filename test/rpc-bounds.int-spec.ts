@@ -97,8 +97,9 @@ describe('bounded handshake requests and re-broadcasts', () => {
 
   it('dead-letters a 10 MB message on the fanout exchange on every node, with the reason', async () => {
     const pub = await conn.createConfirmChannel();
-    // Naming an origin, as a node does (this farm's processes share one broker user), so what is refused is the size.
-    pub.publish(farm.t.fanoutExchange, '', Buffer.alloc(10 * 1024 * 1024, 'a'), { persistent: true, headers: { 'x-origin-node': 'a' } });
+    // Naming an origin, as a node does (this farm's processes share one broker user), so what is refused is the size;
+    // a third node's, since a node acks its own re-broadcasts unread.
+    pub.publish(farm.t.fanoutExchange, '', Buffer.alloc(10 * 1024 * 1024, 'a'), { persistent: true, headers: { 'x-origin-node': 'z' } });
     await pub.waitForConfirms();
     await pub.close();
     const dead: { reason: string }[] = [];

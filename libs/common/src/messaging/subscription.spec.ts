@@ -184,6 +184,23 @@ describe('Subscription lanes (yieldEvery)', () => {
     expect(urgent.ch.outstanding.size).toBe(0);
   });
 
+  it('does not start a waiting delivery whose channel is gone (the broker delivers it again), and counts it out of flight', async () => {
+    const handled: string[] = [];
+    const ch = new ConsumingChannel();
+    const conn = { createChannel: async () => ch } as unknown as amqp.ChannelModel;
+    const sub = new Subscription({ queue: 'q', prefetch: 200, yieldEvery: 16, handler: async (d: Delivery) => void handled.push(d.content.toString()) }, quietLog);
+    await sub.attach(conn);
+    for (let i = 0; i < 20; i++) ch.push(`o${i}`);
+    await turn();
+    expect(handled).toHaveLength(16);
+    // The connection drops: the four still waiting belong to a channel that is no longer the consumer's.
+    sub.detach();
+    await turn();
+    await turn();
+    expect(handled).toHaveLength(16);
+    expect(sub.inFlight).toBe(0);
+  });
+
   it('without yieldEvery, deliveries are handled in the order read (the urgent one after the batch)', async () => {
     const handled: string[] = [];
     const ordinary = await consumer(handled);
