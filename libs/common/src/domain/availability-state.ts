@@ -332,7 +332,15 @@ export class AvailabilityState {
     }
     const out: StoredEntry[] = [];
     if (!any) return out;
-    for (const s of this.stored()) if (wanted[s.leaf] === 1) out.push(s);
+    const take = (s: StoredEntry | undefined): void => {
+      if (s !== undefined && wanted[s.leaf] === 1) out.push(s);
+    };
+    for (const map of [this.apps, this.resources]) {
+      for (const slot of map.values()) {
+        take(slot.all);
+        if (slot.byKind !== undefined) slot.byKind.forEach((s: StoredEntry) => take(s));
+      }
+    }
     return out;
   }
 
