@@ -228,4 +228,62 @@ describe('AvailabilityState index', () => {
     );
   });
 
+  it('property: after any mix of applies and removals, each leaf lists exactly the entries a model of last-writer-wins holds there', () => {
+    const ran = { replaced: 0, removed: 0, refused: 0, leafShared: 0 };
+    // Targets whose all-kinds keys fall into one leaf with mail's, so that leaf lists hold several entries.
+    const leafOf = (target: string): number => new StoredEntry(entry({ target })).leaf;
+    const sameLeaf: string[] = [];
+    for (let i = 0; sameLeaf.length < 3; i++) if (leafOf(`x${i}`) === leafOf('mail')) sameLeaf.push(`x${i}`);
+    const arbSharing = fc.tuple(arbEntry, fc.constantFrom(...sameLeaf, undefined)).map(([e, t]) => (t === undefined || e.target === '*' ? e : { ...e, target: t, targetType: 'application' as const, kind: '*' }));
+    const arbOp = fc.oneof(
+      { weight: 4, arbitrary: arbSharing.map((e) => ({ apply: e })) },
+      { weight: 1, arbitrary: fc.nat(100).map((i) => ({ remove: i })) },
+    );
+    fc.assert(
+      fc.property(fc.array(arbOp, { maxLength: 80 }), (ops) => {
+        const state = new AvailabilityState();
+        const model = new Map<string, StoredEntry>();
+        for (const op of ops) {
+          if ('apply' in op) {
+            const had = model.get(new StoredEntry(op.apply).key);
+            const s = state.apply(op.apply);
+            if (s === undefined) {
+              ran.refused++;
+              continue;
+            }
+            if (had !== undefined) ran.replaced++;
+            model.set(s.key, s);
+          } else {
+            const held = [...model.values()];
+            if (held.length === 0) continue;
+            const victim = held[op.remove % held.length];
+            expect(state.remove(victim)).toBe(true);
+            expect(state.remove(victim)).toBe(false);
+            model.delete(victim.key);
+            ran.removed++;
+          }
+        }
+        expect(state.count).toBe(model.size);
+        const byLeaf = new Map<number, StoredEntry[]>();
+        for (const s of model.values()) byLeaf.set(s.leaf, [...(byLeaf.get(s.leaf) ?? []), s]);
+        for (const [leaf, want] of byLeaf) {
+          if (want.length > 1) ran.leafShared++;
+          const got = state.inLeaves([leaf, leaf]);
+          expect(new Set(got)).toEqual(new Set(want));
+          expect(got).toHaveLength(want.length);
+        }
+        // All leaves at once, and leaves that hold nothing or are not leaves at all.
+        const empty = [...Array(LEAVES).keys()].find((l) => !byLeaf.has(l)) as number;
+        expect(new Set(state.inLeaves([...byLeaf.keys(), empty, -1, LEAVES, 1.5]))).toEqual(new Set(model.values()));
+        expect(state.inLeaves([empty])).toEqual([]);
+        expect(new Set(state.stored())).toEqual(new Set(model.values()));
+      }),
+      { numRuns: 300 },
+    );
+    // The branches that move entries within a leaf list all ran.
+    expect(ran.replaced).toBeGreaterThan(50);
+    expect(ran.removed).toBeGreaterThan(50);
+    expect(ran.refused).toBeGreaterThan(0);
+    expect(ran.leafShared).toBeGreaterThan(50);
+  });
 });
