@@ -24,6 +24,10 @@ export interface PhaseResult extends LatencySummary {
   foreign_lines: number;
   /** CPU of the repeaters, the broker, Redis and this process from the first send to the drain. */
   cpu: CpuUsage;
+  /** From sending to the first node applying it (the node that took it from the ingress). */
+  taker: LatencySummary;
+  /** From sending to an idle witness receiving its re-broadcast (when watched). */
+  rebroadcast_seen?: LatencySummary;
 }
 
 /**
@@ -33,6 +37,8 @@ export interface PhaseResult extends LatencySummary {
  */
 export class SystemBench {
   private seq = 0;
+  /** When a witness consumer (idle, not durable, no acks) first saw each re-broadcast id. */
+  private readonly seen = new Map<string, number>();
 
   constructor(
     private readonly farm: BenchFarm,
@@ -40,6 +46,26 @@ export class SystemBench {
     private readonly ch: amqp.ConfirmChannel,
     private readonly pids: Record<string, number | undefined>,
   ) {}
+
+  /**
+   * Binds an idle witness queue to the ordinary fanout exchange, so each phase can tell the
+   * broker's part of the second hop (re-broadcast seen) from the nodes' part (applied).
+   */
+  async watchRebroadcasts(conn: amqp.ChannelModel): Promise<void> {
+    const wch = await conn.createChannel();
+    const q = await wch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await wch.bindQueue(q.queue, this.farm.t.fanoutExchange, '');
+    await wch.consume(
+      q.queue,
+      (msg) => {
+        if (!msg) return;
+        const at = now();
+        const body = JSON.parse(msg.content.toString()) as { id?: string; notifications?: { id: string }[] };
+        for (const n of body.notifications ?? [body]) if (n.id && !this.seen.has(n.id)) this.seen.set(n.id, at);
+      },
+      { noAck: true },
+    );
+  }
 
   /** Notifications published so far (each one a distinct entry on every node). */
   get total(): number {
@@ -68,6 +94,7 @@ export class SystemBench {
     const cpu = meter.stop();
 
     const worst = new Float64Array(count).fill(-Infinity);
+    const firstAt = new Float64Array(count).fill(Infinity);
     const seen = new Uint8Array(count);
     let foreign = 0;
     for (let ni = 0; ni < this.nodes.length; ni++) {
@@ -83,9 +110,12 @@ export class SystemBench {
         mine[i] = 1;
         seen[i]++;
         if (l.at > worst[i]) worst[i] = l.at;
+        if (l.at < firstAt[i]) firstAt[i] = l.at;
       }
     }
     const lat: number[] = [];
+    const takerLat: number[] = [];
+    const seenLat: number[] = [];
     let lost = 0;
     let late = 0;
     let lastApplied = -Infinity;
@@ -95,6 +125,9 @@ export class SystemBench {
         continue;
       }
       lat.push(worst[i] - sendAt[i]);
+      takerLat.push(firstAt[i] - sendAt[i]);
+      const seenAt = this.seen.get(`n${first + i}`);
+      if (seenAt !== undefined) seenLat.push(seenAt - sendAt[i]);
       if (worst[i] > res.lastSend + deadlineMs) late++;
       if (worst[i] > lastApplied) lastApplied = worst[i];
     }
@@ -111,6 +144,8 @@ export class SystemBench {
       applied_rate: Math.round((count - lost) / ((lastApplied - res.firstSend) / 1000)),
       foreign_lines: foreign,
       ...summarize(lat),
+      taker: summarize(takerLat),
+      rebroadcast_seen: seenLat.length > 0 ? summarize(seenLat) : undefined,
       cpu,
     };
   }
