@@ -96,7 +96,7 @@ const metricValue = (text: string, name: string): number => Number(new RegExp(`^
 
 const log = (msg: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-const seenAt = (r: PhaseResult): string => (r.rebroadcast_seen ? `; re-broadcast seen p50 ${r.rebroadcast_seen.p50_ms} ms, p99 ${r.rebroadcast_seen.p99_ms} ms` : '');
+const seenAt = (r: PhaseResult): string => (r.rebroadcast_seen ? `; re-broadcast seen p50 ${r.rebroadcast_seen.p50_ms} ms, p99 ${r.rebroadcast_seen.p99_ms} ms, in ${r.rebroadcast_seen.messages} messages` : '');
 
 async function runSystem(farm: BenchFarm): Promise<SystemResult> {
   await Promise.all(NODES.map((n) => farm.spawn(n)));

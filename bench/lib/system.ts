@@ -27,7 +27,7 @@ export interface PhaseResult extends LatencySummary {
   /** From sending to the first node applying it (the node that took it from the ingress). */
   taker: LatencySummary;
   /** From sending to an idle witness receiving its re-broadcast (when watched). */
-  rebroadcast_seen?: LatencySummary;
+  rebroadcast_seen?: LatencySummary & { messages: number };
 }
 
 /**
@@ -39,6 +39,8 @@ export class SystemBench {
   private seq = 0;
   /** When a witness consumer (idle, not durable, no acks) first saw each re-broadcast id. */
   private readonly seen = new Map<string, number>();
+  /** Re-broadcast messages the witness received (each carries one notification or a batch). */
+  private seenMessages = 0;
 
   constructor(
     private readonly farm: BenchFarm,
@@ -60,6 +62,7 @@ export class SystemBench {
       (msg) => {
         if (!msg) return;
         const at = now();
+        this.seenMessages++;
         const body = JSON.parse(msg.content.toString()) as { id?: string; notifications?: { id: string }[] };
         for (const n of body.notifications ?? [body]) if (n.id && !this.seen.has(n.id)) this.seen.set(n.id, at);
       },
@@ -76,6 +79,7 @@ export class SystemBench {
     const count = Math.round(rate * seconds);
     const first = this.seq;
     this.seq += count;
+    const messages0 = this.seenMessages;
     const base = await Promise.all(this.nodes.map((n) => this.farm.auditLength(n)));
     const sendAt = new Float64Array(count).fill(NaN);
     const exchange = this.farm.t.ingressExchange;
@@ -145,7 +149,7 @@ export class SystemBench {
       foreign_lines: foreign,
       ...summarize(lat),
       taker: summarize(takerLat),
-      rebroadcast_seen: seenLat.length > 0 ? summarize(seenLat) : undefined,
+      rebroadcast_seen: seenLat.length > 0 ? { ...summarize(seenLat), messages: this.seenMessages - messages0 } : undefined,
       cpu,
     };
   }
