@@ -13,7 +13,9 @@ export interface FloorResult extends LatencySummary {
   /** From the last send until the last arrival on any queue. */
   drain_ms: number;
   queue_arguments: Record<string, unknown>;
+  /** CPU from the first warm-up send to the drain, so it covers `cpu_messages` messages (warm-up included). */
   cpu: CpuUsage;
+  cpu_messages: number;
 }
 
 /** Names of a floor variant's exchange and queues. */
@@ -86,7 +88,7 @@ export async function runFloor(url: string, ns: string, rate: number, seconds: n
       if (Number.isNaN(worst)) missing++;
       else lat.push(worst);
     }
-    return { rate, seconds, sent: count - warm, missing, achieved_rate: Math.round(res.achievedRate), drain_ms: Math.round(lastArrival - res.lastSend), queue_arguments: queueArgs, cpu, ...summarize(lat) };
+    return { rate, seconds, sent: count - warm, missing, achieved_rate: Math.round(res.achievedRate), drain_ms: Math.round(lastArrival - res.lastSend), queue_arguments: queueArgs, cpu, cpu_messages: count, ...summarize(lat) };
   } finally {
     for (const c of consumers) await c.close().catch(() => undefined);
     const ch = await admin.createChannel().catch(() => undefined);
