@@ -1,4 +1,5 @@
 import { TestFarm, notification } from './support/test-farm';
+import { waitFor } from '../libs/common/src/testing/wait-for';
 
 jest.setTimeout(120_000);
 
@@ -54,8 +55,11 @@ describe('lanes: urgent notifications beside ordinary ones', () => {
     await Promise.all(['b', 'c'].map((id) => farm.startNode(id)));
     await farm.converged(before + BACKLOG + 1, undefined, 60_000);
     for (const id of ['b', 'c']) {
-      const fromFanout = (await auditOf(id)).filter((l) => l.via === 'fanout');
-      expect(fromFanout.length).toBeGreaterThanOrEqual(BACKLOG + 1);
+      // A node's cache converges before its last writes, audit lines included, reach Redis: wait for them.
+      const fromFanout = await waitFor(`${id}'s audit trail to hold the backlog and the urgent one`, async () => {
+        const lines = (await auditOf(id)).filter((l) => l.via === 'fanout');
+        return lines.length >= BACKLOG + 1 ? lines : undefined;
+      }, 20_000, 50);
       const pos = fromFanout.findIndex((l) => l.key.includes('|urgent-app|'));
       expect(pos).toBeGreaterThanOrEqual(0);
       // Applied among the first tenth: it did not wait for the backlog.
