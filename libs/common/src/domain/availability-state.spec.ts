@@ -202,7 +202,9 @@ describe('StoredEntry', () => {
       }),
       { numRuns: 300 },
     );
-    expect(seen.parsed).toBeGreaterThan(150);
+    // About half of the arbitrary's notifications parse (150 ± 9 of 300): far below that, the
+    // arbitrary has changed and the property no longer covers what it says (not a random miss).
+    expect(seen.parsed).toBeGreaterThan(90);
     for (const [field, n] of Object.entries(seen)) expect([field, n > 0]).toEqual([field, true]);
   });
 });
@@ -280,10 +282,12 @@ describe('AvailabilityState index', () => {
       }),
       { numRuns: 300 },
     );
-    // The branches that move entries within a leaf list all ran.
-    expect(ran.replaced).toBeGreaterThan(50);
+    // The branches that move entries within a leaf list all ran, many times (about 100 replacements,
+    // 200 removals and 100 shared leaves a run; the bounds are far below, so a miss means the
+    // arbitraries changed, not bad luck).
+    expect(ran.replaced).toBeGreaterThan(25);
     expect(ran.removed).toBeGreaterThan(50);
     expect(ran.refused).toBeGreaterThan(0);
-    expect(ran.leafShared).toBeGreaterThan(50);
+    expect(ran.leafShared).toBeGreaterThan(25);
   });
 });
