@@ -39,8 +39,10 @@ export class ReplicationService {
   ) {
     this.t = topology(env.FARM_NAMESPACE);
     this.userId = brokerUrlUser(env.RABBITMQ_URL);
-    this.fanout = new FanoutBatcher((body, priority, count) => this.rebroadcast(this.t.fanoutExchange, body, priority, count));
-    this.fanoutUrgent = new FanoutBatcher((body, priority, count) => this.rebroadcast(this.t.fanoutUrgentExchange, body, priority, count), true);
+    this.fanout = new FanoutBatcher((body, priority, count) => this.rebroadcast(this.t.fanoutExchange, body, priority, count), {
+      linger: { maxMs: env.FANOUT_LINGER_MS, minRate: env.FANOUT_LINGER_MIN_RATE },
+    });
+    this.fanoutUrgent = new FanoutBatcher((body, priority, count) => this.rebroadcast(this.t.fanoutUrgentExchange, body, priority, count), { soon: true });
   }
 
   /** Called for every change of the local state (e.g. to count handshake news). */

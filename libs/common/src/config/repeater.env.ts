@@ -52,6 +52,18 @@ export class NodeEnv extends BaseEnv {
   @IsInt() @Min(1) @Max(5000)
   PREFETCH = 200;
 
+  /**
+   * Ordinary re-broadcasts: from FANOUT_LINGER_MIN_RATE notifications per second taken from
+   * ingress by this node on, a re-broadcast waits up to this long for others to share its message
+   * (0: never; each event-loop turn's notifications leave at the end of the turn). Below that
+   * rate, and for urgent re-broadcasts always, they leave at once.
+   */
+  @IsInt() @Min(0) @Max(1000)
+  FANOUT_LINGER_MS = 10;
+
+  @IsInt() @Min(1)
+  FANOUT_LINGER_MIN_RATE = 200;
+
   /** A node queue nobody consumes for this long is deleted by the broker (nodes that never return). */
   @IsInt() @Min(60_000)
   NODE_QUEUE_EXPIRES_MS = 7 * 24 * 3600 * 1000;
