@@ -24,7 +24,7 @@ import { REPO_ROOT } from '../libs/common/src/testing/farm-process';
 import { resolveBrokers } from '../libs/common/src/testing/brokers';
 import { brokerAccounts, deleteBrokerUsers, provisionBrokerUsers } from '../libs/common/src/auth/broker-provision';
 import { brokerUser } from '../libs/common/src/auth/broker-users';
-import { BenchFarm } from './lib/farm';
+import { BenchFarm, metricValue } from './lib/farm';
 import { CpuMeter, findProcess } from './lib/cpu';
 import { FloorResult, LaneFloorResult, cpuMsPer1000, floorNames, runFloor, runLaneFloor } from './lib/floor';
 import { INGRESS_URGENT_ROUTING_KEY, ORIGIN_HEADER } from '../libs/common/src/contracts/topology';
@@ -87,16 +87,10 @@ interface SystemResult {
 }
 
 /** Scrapes a node's /metrics (which also restarts its event-loop delay histogram). */
-async function scrape(farm: BenchFarm, node: string): Promise<string> {
-  const p = farm.node(node);
-  return (await fetch(`${p.url}/metrics`, { headers: p.auth() })).text();
-}
-
-const metricValue = (text: string, name: string): number => Number(new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 const log = (msg: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-const seenAt = (r: PhaseResult): string => (r.rebroadcast_seen ? `; re-broadcast seen p50 ${r.rebroadcast_seen.p50_ms} ms, p99 ${r.rebroadcast_seen.p99_ms} ms, in ${r.rebroadcast_seen.messages} messages` : '');
+const seenAt = (r: PhaseResult): string => `; ${r.rebroadcasts} re-broadcast messages (${r.notifications_per_rebroadcast} notifications each)` + (r.rebroadcast_seen ? `; re-broadcast seen p50 ${r.rebroadcast_seen.p50_ms} ms, p99 ${r.rebroadcast_seen.p99_ms} ms, in ${r.rebroadcast_seen.messages} messages` : '');
 
 async function runSystem(farm: BenchFarm): Promise<SystemResult> {
   await Promise.all(NODES.map((n) => farm.spawn(n)));
@@ -120,9 +114,9 @@ async function runSystem(farm: BenchFarm): Promise<SystemResult> {
     const lowRate = await sys.phase(CFG.lowRate, CFG.lowRateSeconds, CFG.window);
     log(`  p50 ${lowRate.p50_ms} ms, p99 ${lowRate.p99_ms} ms, max ${lowRate.max_ms} ms, lost ${lowRate.lost}; on the taker p50 ${lowRate.taker.p50_ms} ms, p99 ${lowRate.taker.p99_ms} ms${seenAt(lowRate)}; CPU ${JSON.stringify(lowRate.cpu.by_process)}, machine ${lowRate.cpu.machine_busy_pct}% busy`);
     log(`system: latency ${CFG.latencySeconds} s at ${CFG.latencyRate}/s`);
-    const m0 = await scrape(farm, NODES[0]);
+    const m0 = await farm.scrape(NODES[0]);
     const latency = await sys.phase(CFG.latencyRate, CFG.latencySeconds, CFG.window);
-    const m1 = await scrape(farm, NODES[0]);
+    const m1 = await farm.scrape(NODES[0]);
     const gc = (m: string, f: 'sum' | 'count'): number => metricValue(m, `nodejs_gc_duration_seconds_${f}\\{kind="minor"\\}`);
     const minorMs = (gc(m1, 'sum') - gc(m0, 'sum')) * 1000;
     log(`  p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms, max ${latency.max_ms} ms, lost ${latency.lost}; on the taker p50 ${latency.taker.p50_ms} ms, p99 ${latency.taker.p99_ms} ms${seenAt(latency)}; CPU ${JSON.stringify(latency.cpu.by_process)}, machine ${latency.cpu.machine_busy_pct}% busy`);
@@ -447,6 +441,8 @@ async function main(): Promise<number> {
     floor_quorum_p99_ms: n(floorQuorum?.p99_ms),
     taker_p99_ms: n(system?.latency.taker.p99_ms),
     low_rate_taker_p99_ms: n(system?.low_rate.taker.p99_ms),
+    notifications_per_rebroadcast: n(system?.latency.notifications_per_rebroadcast),
+    low_rate_notifications_per_rebroadcast: n(system?.low_rate.notifications_per_rebroadcast),
   };
   const lowP99 = figures.low_rate_p99_ms;
   const floorSustained = floorSteps ? floorSteps.filter((f) => f.sustained).reduce((a, f) => Math.max(a, f.rate), 0) : null;

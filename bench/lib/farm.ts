@@ -20,6 +20,9 @@ export interface Health {
  * remembers every process and node id, and at the end stops them all and deletes every
  * queue, exchange and Redis key of the namespace.
  */
+/** A sample's value in a Prometheus text exposition (`name` may end with an escaped label set). */
+export const metricValue = (text: string, name: string): number => Number(new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+
 export class BenchFarm {
   readonly procs = new Map<string, AppProcess>();
   private readonly nodeIds = new Set<string>();
@@ -111,6 +114,18 @@ export class BenchFarm {
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
     if (!m) throw new Error(`no VmRSS for pid ${pid}`);
     return Number(m[1]) / 1024;
+  }
+
+  /** A node's GET /metrics text. */
+  async scrape(nodeId: string): Promise<string> {
+    const p = this.node(nodeId);
+    return (await fetch(`${p.url}/metrics`, { headers: p.auth() })).text();
+  }
+
+  /** Re-broadcast messages the broker confirmed to these nodes so far (each carries one notification or a batch). */
+  async rebroadcasts(nodeIds: string[]): Promise<number> {
+    const texts = await Promise.all(nodeIds.map((n) => this.scrape(n)));
+    return texts.reduce((sum, t) => sum + (metricValue(t, 'farm_messages_published_total\\{exchange="fanout"\\}') || 0), 0);
   }
 
   async auditLength(nodeId: string): Promise<number> {

@@ -26,6 +26,9 @@ export interface PhaseResult extends LatencySummary {
   cpu: CpuUsage;
   /** From sending to the first node applying it (the node that took it from the ingress). */
   taker: LatencySummary;
+  /** Re-broadcast messages the nodes sent (confirmed) during the phase, and notifications per message. */
+  rebroadcasts: number;
+  notifications_per_rebroadcast: number;
   /** From sending to an idle witness receiving its re-broadcast (when watched). */
   rebroadcast_seen?: LatencySummary & { messages: number };
 }
@@ -83,6 +86,7 @@ export class SystemBench {
     const base = await Promise.all(this.nodes.map((n) => this.farm.auditLength(n)));
     const sendAt = new Float64Array(count).fill(NaN);
     const exchange = this.farm.t.ingressExchange;
+    const rebroadcasts0 = await this.farm.rebroadcasts(this.nodes);
     const meter = new CpuMeter(this.pids).start();
     const res = await pacedPublish(this.ch, {
       rate,
@@ -96,6 +100,7 @@ export class SystemBench {
     });
     await this.waitApplied(base, count, res.lastSend + deadlineMs);
     const cpu = meter.stop();
+    const rebroadcasts = (await this.farm.rebroadcasts(this.nodes)) - rebroadcasts0;
 
     const worst = new Float64Array(count).fill(-Infinity);
     const firstAt = new Float64Array(count).fill(Infinity);
@@ -147,6 +152,8 @@ export class SystemBench {
       drain_ms: round(lastApplied - res.lastSend, 1),
       applied_rate: Math.round((count - lost) / ((lastApplied - res.firstSend) / 1000)),
       foreign_lines: foreign,
+      rebroadcasts,
+      notifications_per_rebroadcast: round(count / rebroadcasts, 2),
       ...summarize(lat),
       taker: summarize(takerLat),
       rebroadcast_seen: seenLat.length > 0 ? { ...summarize(seenLat), messages: this.seenMessages - messages0 } : undefined,
