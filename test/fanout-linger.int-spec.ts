@@ -40,8 +40,8 @@ describe('re-broadcasts linger for company only while the rate is high', () => {
     const sentAt = new Map<string, number>();
     for (let i = 0; i < 15; i++) {
       const n = notification(i, { id: `low-${i}`, target: `low${i}` });
-      await farm.publish(n);
       sentAt.set(n.id as string, Date.now());
+      await farm.publish(n);
       await new Promise((r) => setTimeout(r, 100));
     }
     await waitFor('15 re-broadcasts seen', async () => carrying('low-').flatMap((m) => m.ids).length >= 15, 10_000);
