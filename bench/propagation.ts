@@ -462,6 +462,7 @@ async function main(): Promise<number> {
     auth_off_max_p99_ms: n(authCompare?.spread.off_max_p99_ms),
     auth_spread: authCompare ? `p99 on ${authCompare.spread.on_min_p99_ms}-${authCompare.spread.on_max_p99_ms} ms, off ${authCompare.spread.off_min_p99_ms}-${authCompare.spread.off_max_p99_ms} ms` : 'n/a',
     rss_small_young_gen_mb: n(hs?.rss_mb_small_young_gen),
+    rss_peak_mb: n(hs?.rss_peak_mb),
     floor_sustained_for_goal: floorSustained,
     lanes: lanes ? lanes.map((l) => `${l.queue_type}: urgent after ${l.urgent_ms} ms (${l.urgent_after} before it) of ${l.drain_ms} ms`).join('; ') : 'n/a',
     cpu_by_process: system ? Object.entries(system.latency.cpu.by_process).map(([k, v]) => `${k} ${v}`).join(', ') : 'n/a',

@@ -109,10 +109,19 @@ export class BenchFarm {
 
   /** VmRSS of a process in MB, from /proc/<pid>/status. */
   rssMb(nodeId: string): number {
+    return this.statusMb(nodeId, 'VmRSS');
+  }
+
+  /** The most RSS a node has had since it started (the kernel's high-water mark): what a memory limit must allow. */
+  peakRssMb(nodeId: string): number {
+    return this.statusMb(nodeId, 'VmHWM');
+  }
+
+  private statusMb(nodeId: string, field: 'VmRSS' | 'VmHWM'): number {
     const pid = this.node(nodeId).pid;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
+    if (!m) throw new Error(`no ${field} for pid ${pid}`);
     return Number(m[1]) / 1024;
   }
 

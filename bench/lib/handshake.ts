@@ -67,6 +67,8 @@ export interface HandshakeResult {
   full_state_bytes: number;
   /** Right after the handshakes: the state restored, the handshakes' garbage not yet collected. */
   rss_mb: number;
+  /** The most RSS either node had had by then (VmHWM: start-up, restore and handshakes): what a memory limit must allow. */
+  rss_peak_mb: number;
   /**
    * The same nodes idle for SETTLE_MS after that (V8's memory reducer returns what the restore
    * and the handshakes left), sampled every 5 s: the last sample, and the series.
@@ -176,6 +178,7 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
   }
 
   const rssByNode = { [A]: round(farm.rssMb(A), 1), [B]: round(farm.rssMb(B), 1) };
+  const rssPeak = round(Math.max(farm.peakRssMb(A), farm.peakRssMb(B)), 1);
   const heapByNode = { [A]: await heapOf(farm, A), [B]: await heapOf(farm, B) };
   const entriesAt = { [A]: (await farm.health(A)).entries, [B]: (await farm.health(B)).entries };
   const series: Record<string, number[]> = { [A]: [], [B]: [] };
@@ -204,6 +207,7 @@ export async function runHandshake(farm: BenchFarm, total: number, rounds: numbe
     handshake_bytes: first ? first.bytes_out + first.bytes_in : NaN,
     full_state_bytes: fullBytes,
     rss_mb: Math.max(...Object.values(rssByNode)),
+    rss_peak_mb: rssPeak,
     rss_settled_mb: Math.max(...Object.values(series).map((xs) => xs[xs.length - 1])),
     rss_settled_series: series,
     rss_by_node: rssByNode,

@@ -68,6 +68,7 @@ export interface Extras {
   /** The highest p99 of a round with auth off: a median p99 with auth on at or below it is within the noise. */
   auth_off_max_p99_ms: number | null;
   rss_small_young_gen_mb: number | null;
+  rss_peak_mb: number | null;
   floor_sustained_for_goal: number | null;
   /** The lanes on the broker alone, "classic: urgent after 3 ms of 2,100 ms" and the same on quorum queues. */
   lanes: string;
@@ -169,7 +170,7 @@ export function goals(f: Figures, x: Extras): Goal[] {
       goal: `closer to 1% (< ${bytes(bytesLimit)})`,
       met: known(f.handshake_bytes, bytesLimit) ? (f.handshake_bytes as number) < (bytesLimit as number) : null,
     },
-    { name: 'RSS per repeater (100,000 entries, default flags)', ours: fmt(f.rss_mb, ' MB', 1), baseline: `empty repeater ${fmt(x.rss_empty_mb, ' MB', 1)}; with NODE_OPTIONS=--max-semi-space-size=2: ${fmt(x.rss_small_young_gen_mb, ' MB', 1)}`, goal: '<= 160 MB', met: known(f.rss_mb) ? (f.rss_mb as number) <= 160 : null },
+    { name: 'RSS per repeater (100,000 entries, default flags)', ours: fmt(f.rss_mb, ' MB', 1), baseline: `peak ${fmt(x.rss_peak_mb, ' MB', 1)} (VmHWM); empty repeater ${fmt(x.rss_empty_mb, ' MB', 1)}; with NODE_OPTIONS=--max-semi-space-size=2: ${fmt(x.rss_small_young_gen_mb, ' MB', 1)}`, goal: '<= 160 MB', met: known(f.rss_mb) ? (f.rss_mb as number) <= 160 : null },
     { name: 'RSS per repeater, 90 s idle after that', ours: fmt(f.rss_settled_mb, ' MB', 1), baseline: 'the same nodes, once V8 has returned the garbage of the restore and the handshakes', goal: '<= 160 MB', met: known(f.rss_settled_mb) ? (f.rss_settled_mb as number) <= 160 : null },
     {
       name: 'outage: lost',
