@@ -15,14 +15,14 @@ export interface Health {
   digest: string;
 }
 
+/** A sample's value in a Prometheus text exposition (`name` may end with an escaped label set). */
+export const metricValue = (text: string, name: string): number => Number(new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+
 /**
  * The repeaters of one benchmark run, in one namespace of their own: starts them from dist,
  * remembers every process and node id, and at the end stops them all and deletes every
  * queue, exchange and Redis key of the namespace.
  */
-/** A sample's value in a Prometheus text exposition (`name` may end with an escaped label set). */
-export const metricValue = (text: string, name: string): number => Number(new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
-
 export class BenchFarm {
   readonly procs = new Map<string, AppProcess>();
   private readonly nodeIds = new Set<string>();

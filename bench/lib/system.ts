@@ -26,7 +26,11 @@ export interface PhaseResult extends LatencySummary {
   cpu: CpuUsage;
   /** From sending to the first node applying it (the node that took it from the ingress). */
   taker: LatencySummary;
-  /** Re-broadcast messages the nodes sent (confirmed) during the phase, and notifications per message. */
+  /**
+   * Re-broadcast messages the nodes sent during the phase, and notifications per message. A node
+   * counts a message once it is confirmed, so one confirmed after the phase's last apply is
+   * counted in the next phase (a few at most: the phase waits for every node's applies).
+   */
   rebroadcasts: number;
   notifications_per_rebroadcast: number;
   /** From sending to an idle witness receiving its re-broadcast (when watched). */
