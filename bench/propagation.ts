@@ -4,6 +4,8 @@
  * In one run against the same local broker, in a fresh namespace that is deleted at the end:
  *  (c) check() ns/op on a 100,000-entry state, beside Map.get and an awaited Redis GET;
  *  (a) the floor: raw amqplib fanout to three durable queues, 1,000 msg/s;
+ *  relay: the two-hop floor, the design's shape (ingress, three node processes re-publishing
+ *      to a fanout) on raw amqplib, at 250/s and 1,000/s;
  *  (b) three repeaters: notification latency to all nodes at 1,000/s, then the highest
  *      sustained rate over increasing steps;
  *  (d) a handshake between two nodes of 100,000 entries with 1% divergence, and
@@ -12,7 +14,7 @@
  *  outage: three repeaters on a redis-server of the bench's own, notifications at 500/s, and
  *      Redis refusing writes for 3 s during the stream (lost, dead-lettered, recovery time).
  * Results go to bench/results/propagation.json and a table on stdout. BENCH_ONLY=outage (or a
- * comma-separated list of check, floor, system, handshake, outage) runs only those phases and
+ * comma-separated list of the phases in PHASES) runs only those phases and
  * writes bench/results/propagation-<phases>.json instead.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,6 +29,7 @@ import { brokerUser } from '../libs/common/src/auth/broker-users';
 import { BenchFarm, metricValue } from './lib/farm';
 import { CpuMeter, findProcess } from './lib/cpu';
 import { FloorResult, LaneFloorResult, cpuMsPer1000, floorNames, runFloor, runLaneFloor } from './lib/floor';
+import { RelayFloorResult, runRelayFloor } from './lib/relay-floor';
 import { INGRESS_URGENT_ROUTING_KEY, ORIGIN_HEADER } from '../libs/common/src/contracts/topology';
 import { notificationBody, notifierOptions, now } from './lib/util';
 import { HandshakeResult, runHandshake } from './lib/handshake';
@@ -37,7 +40,7 @@ import { OutageBench, OutageConfig, OutageResult } from './lib/outage';
 import { cleanUpOnExit, round, runSection, sleep } from './lib/util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-const PHASES = ['check', 'floor', 'lanes', 'system', 'overtake', 'auth', 'handshake', 'outage'];
+const PHASES = ['check', 'floor', 'lanes', 'relay', 'system', 'overtake', 'auth', 'handshake', 'outage'];
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((p) => p.trim()) : undefined;
 const unknownPhases = (ONLY ?? []).filter((p) => !PHASES.includes(p));
 if (unknownPhases.length > 0) throw new Error(`BENCH_ONLY: unknown phase(s) ${unknownPhases.join(', ')}; known: ${PHASES.join(', ')}`);
@@ -368,6 +371,7 @@ async function main(): Promise<number> {
   let lanes: LaneFloorResult[] | undefined;
   let overtake: OvertakeResult | undefined;
   let floorSteps: FloorStep[] | undefined;
+  let relay: RelayFloorResult | undefined;
   let system: SystemResult | undefined;
   let hs: HandshakeResult | undefined;
   let authCompare: AuthCompare | undefined;
@@ -391,6 +395,12 @@ async function main(): Promise<number> {
           log(`  ${type}: urgent after ${r.urgent_ms} ms (${r.urgent_after} of ${r.backlog} before it), backlog drained in ${r.drain_ms} ms`);
         }
       }
+    }
+    if (runs('relay')) {
+      relay = await section('two-hop floor', errors, () =>
+        runRelayFloor(brokers.rabbitmqUrl, ns, { highRate: CFG.latencyRate, lowRate: CFG.lowRate, warmupSeconds: CFG.warmupSeconds, lowSeconds: CFG.lowRateSeconds, highSeconds: CFG.latencySeconds }),
+      );
+      if (relay) for (const ph of [relay.low_rate, relay.latency]) log(`  ${ph.rate}/s: p50 ${ph.p50_ms} ms, p99 ${ph.p99_ms} ms, max ${ph.max_ms} ms, missing ${ph.missing}; first hop p50 ${ph.taker.p50_ms} ms, p99 ${ph.taker.p99_ms} ms; CPU ${JSON.stringify(ph.cpu.by_process)}, machine ${ph.cpu.machine_busy_pct}% busy`);
     }
     if (runs('system')) system = await section('system', errors, () => runSystem(farm));
     if (runs('overtake')) {
@@ -443,6 +453,8 @@ async function main(): Promise<number> {
     low_rate_taker_p99_ms: n(system?.low_rate.taker.p99_ms),
     notifications_per_rebroadcast: n(system?.latency.notifications_per_rebroadcast),
     low_rate_notifications_per_rebroadcast: n(system?.low_rate.notifications_per_rebroadcast),
+    floor_two_hop_p99_ms: n(relay?.latency.p99_ms),
+    floor_two_hop_low_rate_p99_ms: n(relay?.low_rate.p99_ms),
   };
   const lowP99 = figures.low_rate_p99_ms;
   const floorSustained = floorSteps ? floorSteps.filter((f) => f.sustained).reduce((a, f) => Math.max(a, f.rate), 0) : null;
@@ -488,7 +500,7 @@ async function main(): Promise<number> {
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, total_mem_mb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform, loadavg_before: load0, busy_before_pct: busyBefore, loadavg_after: loadavg() },
     goals: rows,
     all_goals_met: rows.every((r) => r.met !== false) && Object.keys(errors).length === 0,
-    details: { check: micro ?? null, auth: authCompare ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, floor_quorum_queues: floorQuorum ?? null, lanes: lanes ?? null, overtake: overtake ?? null, system: system ?? null, handshake: hs ?? null, outage: outage ?? null },
+    details: { check: micro ?? null, auth: authCompare ?? null, floor: floor ?? null, floor_priority_queues: floorPriority ?? null, floor_quorum_queues: floorQuorum ?? null, floor_two_hop: relay ?? null, lanes: lanes ?? null, overtake: overtake ?? null, system: system ?? null, handshake: hs ?? null, outage: outage ?? null },
     errors,
     cleanup_problems: problems,
     restarts: farm.restarts,
