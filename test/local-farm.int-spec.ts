@@ -5,7 +5,8 @@ import { deleteBrokerUsers } from '../libs/common/src/auth/broker-provision';
 import { uniqueNamespace } from '../libs/common/src/testing/brokers';
 import { REPO_ROOT, freePort } from '../libs/common/src/testing/farm-process';
 import { GiveUp, waitFor } from '../libs/common/src/testing/wait-for';
-import { localBrokerCtl } from './support/local-broker';
+import Redis from 'ioredis';
+import { deleteLocalNamespace, localBrokerCtl } from './support/local-broker';
 import { RABBITMQ_URL, REDIS_URL } from './support/test-farm';
 
 jest.setTimeout(120_000);
@@ -29,6 +30,15 @@ describe('the local farm (npm start)', () => {
     }
     // The users the farm created for its namespace (the broker keeps users across runs).
     await deleteBrokerUsers(Object.keys(brokerUrls)).catch(() => undefined);
+    // Its queues, exchanges and keys: the farm's processes declared them, so whatever they are named.
+    await deleteLocalNamespace(ns, RABBITMQ_URL());
+    const redis = new Redis(REDIS_URL(), { maxRetriesPerRequest: 3 });
+    try {
+      const keys = await redis.keys(`${ns}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   let ports: Record<'NOTIFIER_PORT' | 'REPEATER_BASE_PORT' | 'POLLER_PORT' | 'ATTENDANT_BASE_PORT', number>;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import * as amqp from 'amqplib';
 import { promisify } from 'node:util';
 import { DEFAULT_RABBITMQ_URL } from '../../libs/common/src/testing/brokers';
 import { describeUrl } from '../../libs/common/src/logging';
@@ -69,4 +70,29 @@ export async function localBrokerCtl(...args: string[]): Promise<string> {
   assertLocalBroker();
   const { stdout } = await run(RABBITMQCTL, args, { timeout: CTL_TIMEOUT_MS });
   return stdout;
+}
+
+/**
+ * Deletes everything of namespace `ns` on the local broker: every queue and exchange named
+ * `<ns>.…` (listed with rabbitmqctl, so whatever the processes of a farm declared, not a list the
+ * test must keep in step with them). Returns what went.
+ */
+export async function deleteLocalNamespace(ns: string, url: string): Promise<{ queues: string[]; exchanges: string[] }> {
+  const named = async (what: 'list_queues' | 'list_exchanges'): Promise<string[]> =>
+    (await localBrokerCtl(what, '-q', '--no-table-headers', 'name'))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((n) => n.startsWith(`${ns}.`));
+  const queues = await named('list_queues');
+  const exchanges = await named('list_exchanges');
+  const conn = await amqp.connect(url);
+  conn.on('error', () => undefined);
+  try {
+    const ch = await conn.createChannel();
+    for (const q of queues) await ch.deleteQueue(q);
+    for (const x of exchanges) await ch.deleteExchange(x);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+  return { queues, exchanges };
 }
