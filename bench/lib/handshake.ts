@@ -4,7 +4,7 @@ import type { HandshakeReport } from '../../libs/common/src/availability/sync.se
 import { ORIGIN_HEADER } from '../../libs/common/src/contracts/topology';
 import { ALL_KINDS, Entry, canonicalEntry, keyOf, serializeEntry } from '../../libs/common/src/domain/notification';
 import { waitFor } from '../../libs/common/src/testing/wait-for';
-import { BenchFarm } from './farm';
+import { BenchFarm, metricValue } from './farm';
 import { now, round, sleep } from './util';
 
 const A = 'hsA';
@@ -85,12 +85,9 @@ export interface HandshakeResult {
 }
 
 async function heapOf(farm: BenchFarm, nodeId: string): Promise<{ heap_used_mb: number; heap_total_mb: number; external_mb: number }> {
-  const text = await (await fetch(`${farm.node(nodeId).url}/metrics`, { headers: farm.node(nodeId).auth() })).text();
-  const metric = (name: string): number => {
-    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text);
-    return m ? round(Number(m[1]) / 2 ** 20, 1) : NaN;
-  };
-  return { heap_used_mb: metric('nodejs_heap_size_used_bytes'), heap_total_mb: metric('nodejs_heap_size_total_bytes'), external_mb: metric('nodejs_external_memory_bytes') };
+  const text = await farm.scrape(nodeId);
+  const mb = (name: string): number => round(metricValue(text, name) / 2 ** 20, 1);
+  return { heap_used_mb: mb('nodejs_heap_size_used_bytes'), heap_total_mb: mb('nodejs_heap_size_total_bytes'), external_mb: mb('nodejs_external_memory_bytes') };
 }
 
 /** A's log line of its first handshake at start-up (not exposed over HTTP). */
