@@ -28,15 +28,19 @@ const NODES = ['1', '2', '3'];
 /** A relay node process (bench/lib/relay-node.ts) as the bench drives it. */
 class RelayNode {
   private readonly waiting: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }[] = [];
+  private exited?: Error;
 
   constructor(readonly proc: ChildProcess) {
     proc.on('message', (m: Record<string, unknown>) => this.waiting.shift()?.resolve(m));
-    proc.once('exit', (code) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`relay node exited (${code})`));
+    proc.once('exit', (code, signal) => {
+      this.exited = new Error(`relay node exited (${code ?? signal})`);
+      for (const w of this.waiting.splice(0)) w.reject(this.exited);
     });
   }
 
+  /** Its next message; rejects once it has exited (at once if it already has). */
   next(): Promise<Record<string, unknown>> {
+    if (this.exited) return Promise.reject(this.exited);
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
@@ -135,7 +139,8 @@ export async function runRelayFloor(
     return { nodes: NODES.length, warmup, low_rate: lowRate, latency };
   } finally {
     for (const n of nodes) {
-      n.proc.send({ cmd: 'stop' });
+      if (n.proc.exitCode !== null || n.proc.signalCode !== null) continue;
+      if (n.proc.connected) n.proc.send({ cmd: 'stop' });
       await Promise.race([new Promise((r) => n.proc.once('exit', r)), sleep(3000)]);
       n.proc.kill();
     }
